@@ -1,0 +1,300 @@
+"""
+How core0's data becomes the REST contract's shapes, and how REST
+requests become core0 arguments.
+
+Every backend that reads core0 data (the mock, in process; the core0
+backend, over Redis; the AYS simulator's actions) uses these functions, so
+they answer alike.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+GIB = 1024**3
+ARCHIVE_MIN_GIB = 7 * 1024
+
+#: Where a storage pool is mounted, and how its btrfs filesystem is labelled.
+POOL_MOUNT = "/mnt/storagepools/{name}"
+POOL_LABEL = "sp_{name}"
+
+
+def pool_label(name: str) -> str:
+    return POOL_LABEL.format(name=name)
+
+
+def pool_mount(name: str) -> str:
+    return POOL_MOUNT.format(name=name)
+
+
+def filesystem_path(pool: str, name: str) -> str:
+    return f"{pool_mount(pool)}/filesystems/{name}"
+
+
+def snapshot_path(pool: str, filesystem: str, name: str) -> str:
+    return f"{pool_mount(pool)}/snapshots/{filesystem}/{name}"
+
+
+def container_mount_target(pool: str, filesystem: str) -> str:
+    return f"/fs/{pool}/{filesystem}"
+
+
+# Jobs -----------------------------------------------------------------------------
+
+
+def job_state(core0_state: str) -> str:
+    """core0's state spelling to the contract's (lower case, one spelling)."""
+    state = core0_state.lower()
+    return "duplicate_id" if state == "dupilicate_id" else state
+
+
+def job_list_item(entry: dict[str, Any]) -> dict[str, Any]:
+    """A ``job.list`` entry as a ``JobListItem``."""
+    return {"id": entry["cmd"]["id"], "startTime": entry["starttime"]}
+
+
+def running_job(entry: dict[str, Any]) -> dict[str, Any]:
+    """A ``job.list`` entry as the ``JobResult`` of a running job."""
+    return {
+        "id": entry["cmd"]["id"],
+        "name": entry["cmd"]["command"],
+        "startTime": entry["starttime"],
+        "state": "running",
+    }
+
+
+def finished_job(result: dict[str, Any]) -> dict[str, Any]:
+    """A core0 result object as a ``JobResult``."""
+    streams = result.get("streams") or ["", ""]
+    return {
+        "id": result["id"],
+        "name": result.get("command", ""),
+        "level": result.get("level", 0),
+        "startTime": result.get("starttime", 0),
+        "stdout": streams[0] if streams else "",
+        "stderr": streams[1] if len(streams) > 1 else "",
+        "state": job_state(result.get("state", "")),
+        "data": result.get("data", ""),
+    }
+
+
+# Node facts --------------------------------------------------------------------
+
+
+def disk_type(disk: dict[str, Any]) -> str:
+    """ssd / nvme / hdd / archive, as the reference decided it."""
+    size_gib = int(disk.get("size") or 0) // GIB
+    if str(disk.get("rota")) == "1":
+        return "archive" if size_gib > ARCHIVE_MIN_GIB else "hdd"
+    return "nvme" if "nvme" in str(disk.get("name", "")) else "ssd"
+
+
+def disk_infos(disk_list: dict[str, Any], mounts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``disk.list`` plus ``info.disk`` as ``DiskInfo`` items."""
+    result = []
+    for disk in disk_list.get("blockdevices") or []:
+        device = f"/dev/{disk['name']}"
+        mount = next((m for m in mounts if str(m.get("device", "")).startswith(device)), {})
+        result.append({
+            "device": device,
+            "size": int(disk.get("size") or 0) // GIB,
+            "type": disk_type(disk),
+            "mountpoint": mount.get("mountpoint", ""),
+            "opts": mount.get("opts", ""),
+            "fstype": mount.get("fstype", ""),
+        })
+    return result
+
+
+def container_disk_infos(mounts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A container's ``info.disk`` as ``DiskInfo`` items (no block devices)."""
+    return [
+        {"device": m.get("device", ""), "size": 0, "type": "ssd",
+         "mountpoint": m.get("mountpoint", ""), "opts": m.get("opts", ""),
+         "fstype": m.get("fstype", "")}
+        for m in mounts
+    ]
+
+
+def nic_infos(nics: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``info.nic`` with ``addrs`` flattened to strings."""
+    return [
+        {**nic, "addrs": [a["addr"] if isinstance(a, dict) else a for a in nic.get("addrs") or []]}
+        for nic in nics
+    ]
+
+
+def block_devices(disk_list: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Whole disks of ``disk.list`` by ``/dev/<kname>``."""
+    return {f"/dev/{d['kname']}": d for d in disk_list.get("blockdevices") or []}
+
+
+# Processes --------------------------------------------------------------------
+
+
+def environment(entries: list[str]) -> dict[str, str]:
+    """``KEY=VALUE`` strings to core0's env object (split at the first ``=``)."""
+    env = {}
+    for entry in entries:
+        key, _, value = entry.partition("=")
+        env[key] = value
+    return env
+
+
+def system_arguments(body: dict[str, Any]) -> dict[str, Any]:
+    """A ``CoreSystem`` body as ``core.system`` arguments."""
+    return {
+        "name": body["name"],
+        "args": list(body.get("args") or []),
+        "dir": body.get("pwd") or "",
+        "stdin": body.get("stdin") or "",
+        "env": environment(body.get("environment") or []) or None,
+    }
+
+
+# Containers ------------------------------------------------------------------
+
+
+def ports_to_map(ports: list[str]) -> dict[str, int] | None:
+    """``["8080:80"]`` to core0's ``{"8080": 80}``."""
+    mapping = {}
+    for entry in ports:
+        host, _, guest = entry.partition(":")
+        mapping[host] = int(guest)
+    return mapping or None
+
+
+def ports_from_map(port: dict[str, Any] | None) -> list[str]:
+    return [f"{host}:{guest}" for host, guest in sorted((port or {}).items())]
+
+
+def nic_arguments(nics: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """REST ``ContainerNIC`` items as ``corex.create`` nics."""
+    return [
+        {
+            "type": nic["type"],
+            "id": nic.get("id") or "",
+            "hwaddr": nic.get("hwaddr") or "",
+            "config": {
+                "dhcp": bool((nic.get("config") or {}).get("dhcp")),
+                "cidr": (nic.get("config") or {}).get("cidr") or "",
+                "gateway": (nic.get("config") or {}).get("gateway") or "",
+                "dns": list((nic.get("config") or {}).get("dns") or []),
+            },
+        }
+        for nic in nics
+    ]
+
+
+def nics_from_arguments(nics: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    """``corex.create`` nics back to REST ``ContainerNIC`` items."""
+    result = []
+    for nic in nics or []:
+        item: dict[str, Any] = {"type": nic.get("type", ""), "config": nic.get("config") or {}}
+        if nic.get("id"):
+            item["id"] = nic["id"]
+        if nic.get("hwaddr"):
+            item["hwaddr"] = nic["hwaddr"]
+        result.append(item)
+    return result
+
+
+def container_arguments(body: dict[str, Any], mounts: dict[str, str]) -> dict[str, Any]:
+    """A ``CreateContainer`` body as ``corex.create`` arguments, tagged with its name."""
+    return {
+        "root": body["flist"],
+        "mount": mounts or None,
+        "host_network": bool(body.get("hostNetworking")),
+        "nics": nic_arguments(body.get("nics") or []),
+        "port": ports_to_map(body.get("ports") or []),
+        "privileged": False,
+        "hostname": body["hostname"],
+        "storage": body.get("storage") or "",
+        "tags": [body["name"]],
+    }
+
+
+def container_view(arguments: dict[str, Any], running: bool, record: dict[str, Any] | None) -> dict[str, Any]:
+    """
+    A ``Container`` from what the node reports (``corex.list`` arguments),
+    completed by what only the creator knew (``record``: the create body).
+    """
+    record = record or {}
+    view = {
+        "status": "running" if running else "halted",
+        "hostname": arguments.get("hostname") or record.get("hostname", ""),
+        "flist": arguments.get("root") or record.get("flist", ""),
+        "initprocesses": record.get("initProcesses", []),
+        "filesystems": record.get("filesystems", []),
+        "nics": nics_from_arguments(arguments["nics"]) if "nics" in arguments else record.get("nics", []),
+        "hostNetworking": bool(arguments.get("host_network", record.get("hostNetworking", False))),
+        "ports": ports_from_map(arguments["port"]) if "port" in arguments else record.get("ports", []),
+        "storage": arguments.get("storage") or record.get("storage", ""),
+    }
+    zerotier = next((n.get("id") for n in arguments.get("nics") or [] if n.get("type") == "zerotier"), "")
+    if zerotier:
+        view["zerotier"] = zerotier
+    return view
+
+
+def container_list_item(name: str, view: dict[str, Any]) -> dict[str, Any]:
+    return {"name": name, "hostname": view["hostname"], "flist": view["flist"], "status": view["status"]}
+
+
+# ZeroTier ---------------------------------------------------------------------------
+
+
+def zerotier_name(nodeid: str, nwid: str) -> str:
+    """The name the original gave a node's membership (its AYS service name)."""
+    return f"{nodeid}_{nwid}"
+
+
+def zerotier_view(network: dict[str, Any]) -> dict[str, Any]:
+    """A ``zerotier.list`` entry as a ``Zerotier``."""
+    view = {k: v for k, v in network.items() if k != "id"}
+    view["type"] = str(network.get("type", "")).lower()
+    view["routes"] = [
+        {**route, "via": route.get("via") or ""} for route in network.get("routes") or []
+    ]
+    return view
+
+
+def parse_zerotier_list(data: str) -> list[dict[str, Any]]:
+    """``zerotier.list`` data (JSON after a leading newline) to a list."""
+    text = data.strip()
+    return json.loads(text) if text else []
+
+
+# VMs ---------------------------------------------------------------------------------
+
+
+def vm_info(infops: dict[str, Any]) -> dict[str, Any]:
+    """``kvm.infops`` statistics as a ``VMInfo``."""
+    def ordered(group: str) -> list[dict[str, Any]]:
+        values = infops.get(group) or {}
+        return [values[k] for k in sorted(values, key=lambda k: int(k))]
+
+    return {
+        "cpu": [float(v.get("time", 0)) for v in ordered("vcpu")],
+        "disks": [
+            {"readIops": v.get("rdtimes", 0), "writeIops": v.get("wrtimes", 0),
+             "readThroughput": v.get("rdbytes", 0), "writeThroughput": v.get("wrbytes", 0)}
+            for v in ordered("block")
+        ],
+        "nics": [
+            {"receivedPackets": v.get("rxpkts", 0), "transmittedPackets": v.get("txpkts", 0),
+             "receivedThroughput": v.get("rxbytes", 0), "transmittedThroughput": v.get("txbytes", 0)}
+            for v in ordered("net")
+        ],
+    }
+
+
+def vm_media(disks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """VM disks (vdisk links) as ``kvm.create`` media."""
+    return [{"url": f"nbd+unix:///{d['vdiskid']}?socket=/server.socket.{d['vdiskid']}",
+             "iotune": {"totaliopssec": d.get("maxIOps", 0)}} for d in disks]
+
+
+def vm_nics(nics: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{"type": n["type"], "id": n.get("id") or "", "hwaddr": n.get("macaddress") or ""} for n in nics]

@@ -1,0 +1,297 @@
+"""
+The Klein web app: every contract operation, routed to the backend that
+configuration assigned to its resource family.
+
+Each request takes one path: parse and validate the path parameters and
+body, call one method of the family's interface, shape the answer as the
+contract says.  Every error is turned into ``{"error": ...}`` in
+``_answer_error``; nothing else writes error bodies.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import posixpath
+import re
+import uuid
+from collections.abc import Iterator, Mapping
+from typing import Any, BinaryIO
+
+from klein import Klein
+from twisted.internet.defer import CancelledError, Deferred, ensureDeferred
+from twisted.internet.error import TimeoutError as TxTimeoutError
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from twisted.web.iweb import IRequest
+from werkzeug.exceptions import MethodNotAllowed as WerkzeugMethodNotAllowed
+from werkzeug.exceptions import NotFound as WerkzeugNotFound
+
+from rpoold import errors
+from rpoold.interfaces import FAMILY_OF_OPERATION, Family, IFileReader
+from rpoold.openapi import openapi_document
+from rpoold.schemas import PATH_PARAMETERS, PATTERN_NAMES, Contract, Operation, contract
+
+log = Logger()
+
+JSON = "application/json"
+UPLOAD_BLOCK = 512 * 1024
+
+
+def _klein_path(path: str) -> str:
+    return re.sub(r"{(\w+)}", r"<\1>", path)
+
+
+class RpoolApi:
+    """
+    The HTTP API.
+
+    :param backends: the backend serving each family, by family name;
+        families missing from it answer 501.
+    :param request_timeout: seconds a backend call may take before the
+        request is answered 504.
+    :param max_body: largest JSON request body, in bytes (413 above).
+    """
+
+    app = Klein()
+
+    def __init__(
+        self,
+        backends: Mapping[str, object],
+        request_timeout: float = 30.0,
+        max_body: int = 1024 * 1024,
+        clock: Any = None,
+        the_contract: Contract | None = None,
+    ) -> None:
+        from twisted.internet import reactor
+
+        self.backends = dict(backends)
+        self.request_timeout = request_timeout
+        self.max_body = max_body
+        self.clock = clock if clock is not None else reactor
+        self.contract = the_contract or contract()
+        self._openapi: bytes | None = None
+
+    def resource(self) -> Any:
+        return self.app.resource()
+
+    # Service routes ------------------------------------------------------
+
+    @app.route("/openapi.json", methods=["GET"])
+    def openapi(self, request: IRequest) -> bytes:
+        if self._openapi is None:
+            self._openapi = json.dumps(openapi_document(self.contract)).encode()
+        request.setHeader(b"Content-Type", JSON.encode())
+        return self._openapi
+
+    @app.route("/health", methods=["GET"])
+    def health(self, request: IRequest) -> bytes:
+        request.setHeader(b"Content-Type", JSON.encode())
+        served = sorted(self.backends)
+        return json.dumps({"status": "ok", "families": served}).encode()
+
+    # Contract operations ---------------------------------------------------
+
+    async def _handle(
+        self, request: IRequest, op: Operation, params: dict[str, str]
+    ) -> bytes | None:
+        request_id = uuid.uuid4().hex[:16]
+        request.setHeader(b"X-Request-Id", request_id.encode())
+        try:
+            return await self._operate(request, op, params)
+        except CancelledError:
+            raise
+        except errors.RpoolError as e:
+            return self._answer_error(request, e.status, e.message)
+        except Exception:
+            log.failure(
+                "request {request_id} ({method} {path}) failed",
+                request_id=request_id,
+                method=op.method,
+                path=request.path.decode("utf-8", "replace"),
+            )
+            return self._answer_error(
+                request, 500, f"internal error (request id {request_id})"
+            )
+
+    async def _operate(
+        self, request: IRequest, op: Operation, params: dict[str, str]
+    ) -> bytes | None:
+        family = FAMILY_OF_OPERATION[op.name]
+        backend = self.backends.get(family.name)
+        args = self._path_arguments(params)
+        if op.name in ("FileUpload", "FileDownload"):
+            args["path"] = self._container_path(request.args.get(b"path", [b""])[0])
+        if op.name == "FileUpload":
+            args["blocks"] = self._upload_blocks(request)
+        elif op.request is not None:
+            args["body"] = self._json_body(request, op)
+        if backend is None:
+            raise errors.NotServed(
+                f"no backend serves the '{family.name}' resources in this configuration"
+            )
+        method = getattr(backend, family.operations[op.name])
+        result = await self._call(method, args)
+        if op.name == "FileDownload":
+            return await self._stream_file(request, result)
+        return self._answer(request, op, params, args.get("body"), result)
+
+    async def _call(self, method: Any, args: dict[str, Any]) -> Any:
+        d = ensureDeferred(_as_coroutine(method, args))
+        d.addTimeout(self.request_timeout, self.clock)
+        try:
+            return await d
+        except TxTimeoutError:
+            raise errors.BackendTimeout(
+                f"the backend did not answer within {self.request_timeout:g} s"
+            ) from None
+
+    def _path_arguments(self, params: dict[str, str]) -> dict[str, Any]:
+        args: dict[str, Any] = {}
+        for name, value in params.items():
+            pattern = PATH_PARAMETERS[name]
+            if not re.fullmatch(pattern, value):
+                expected = PATTERN_NAMES.get(pattern, f"match {pattern}")
+                raise errors.BadRequest(f"path parameter '{name}' must be {expected}")
+            args[name] = int(value) if name == "processid" else value
+        return args
+
+    def _container_path(self, raw: bytes) -> str:
+        try:
+            path = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise errors.BadRequest("query parameter 'path' is not UTF-8") from None
+        if not path:
+            raise errors.BadRequest("query parameter 'path' is required")
+        _check_container_path(path, "query parameter 'path'")
+        return path
+
+    def _read_body(self, request: IRequest) -> bytes:
+        content: BinaryIO = request.content
+        content.seek(0)
+        raw = content.read(self.max_body + 1)
+        if len(raw) > self.max_body:
+            raise errors.PayloadTooLarge(
+                f"request body is larger than {self.max_body} bytes"
+            )
+        return raw
+
+    def _json_body(self, request: IRequest, op: Operation) -> Any:
+        ctype = request.getHeader(b"Content-Type")
+        raw = self._read_body(request)
+        if ctype is not None and raw.strip():
+            media = ctype.split(b";")[0].strip().lower()
+            if media != b"application/json" and not media.endswith(b"+json"):
+                raise errors.UnsupportedMediaType(
+                    f"request body must be application/json, not {media.decode('latin-1')}"
+                )
+        body = self.contract.parse_request(op.name, raw)
+        if op.name == "FileDelete":
+            _check_container_path(body["path"], "field 'path'")
+        return body
+
+    def _upload_blocks(self, request: IRequest) -> Iterator[bytes]:
+        from rpoold.multipart import file_part_blocks
+
+        return file_part_blocks(request, "file", UPLOAD_BLOCK)
+
+    async def _stream_file(self, request: IRequest, reader: Any) -> None:
+        reader = IFileReader(reader)
+        request.setHeader(b"Content-Type", b"application/octet-stream")
+        try:
+            while True:
+                block = await _deferred(reader.read_block())
+                if not block:
+                    break
+                request.write(block)
+        finally:
+            await _deferred(reader.close())
+        return None
+
+    def _answer(
+        self,
+        request: IRequest,
+        op: Operation,
+        params: dict[str, str],
+        body: Any,
+        result: Any,
+    ) -> bytes | None:
+        request.setResponseCode(op.success)
+        if op.location is not None:
+            request.setHeader(
+                b"Location", _location(op.location, params, body, result).encode()
+            )
+        if op.response is None:
+            return None
+        request.setHeader(b"Content-Type", JSON.encode())
+        return json.dumps(self.contract.shape(op.response, result)).encode()
+
+    @staticmethod
+    def _answer_error(request: IRequest, status: int, message: str) -> bytes:
+        request.setResponseCode(status)
+        request.setHeader(b"Content-Type", JSON.encode())
+        for header in (b"Location",):
+            request.responseHeaders.removeHeader(header)
+        return json.dumps({"error": message}).encode()
+
+    # Routing errors ----------------------------------------------------------
+
+    @app.handle_errors(WerkzeugNotFound)
+    def not_found(self, request: IRequest, failure: Failure) -> bytes:
+        return self._answer_error(request, 404, "no such resource")
+
+    @app.handle_errors(WerkzeugMethodNotAllowed)
+    def method_not_allowed(self, request: IRequest, failure: Failure) -> bytes:
+        allowed = failure.value.valid_methods or []
+        request.setHeader(b"Allow", ", ".join(allowed).encode())
+        method = request.method.decode("latin-1")
+        return self._answer_error(
+            request, 405, f"method {method} is not allowed here"
+        )
+
+
+def _check_container_path(path: str, what: str) -> None:
+    if not path.startswith("/"):
+        raise errors.BadRequest(f"{what} must be an absolute path")
+    if posixpath.normpath(path) != path or path.startswith("//"):
+        raise errors.BadRequest(f"{what} must be a normalised path (no '.', '..' or '//')")
+    if "\x00" in path:
+        raise errors.BadRequest(f"{what} must not contain NUL")
+
+
+def _location(template: str, params: dict[str, str], body: Any, result: Any) -> str:
+    def substitute(match: re.Match[str]) -> str:
+        key = match.group(1)
+        if key.startswith("body."):
+            return str(body[key[5:]])
+        if key in params:
+            return params[key]
+        return str(result)
+
+    return re.sub(r"{([^}]+)}", substitute, template)
+
+
+async def _deferred(value: Any) -> Any:
+    if isinstance(value, Deferred) or inspect.isawaitable(value):
+        return await value
+    return value
+
+
+async def _as_coroutine(method: Any, args: dict[str, Any]) -> Any:
+    return await _deferred(method(**args))
+
+
+def _register(op: Operation, family: Family) -> None:
+    async def handler(self: RpoolApi, request: IRequest, **params: str) -> bytes | None:
+        return await self._handle(request, op, params)
+
+    handler.__name__ = op.name
+    for path in (op.path, *op.path_aliases):
+        endpoint = op.name if path == op.path else f"{op.name}:{path}"
+        RpoolApi.app.route(_klein_path(path), methods=[op.method], endpoint=endpoint)(
+            handler
+        )
+
+
+for _op in contract().operations:
+    _register(_op, FAMILY_OF_OPERATION[_op.name])

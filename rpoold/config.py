@@ -1,0 +1,351 @@
+"""
+Configuration: the TOML file, its checks, and the backends it builds.
+
+A configuration names backend *instances* (``[backends.<name>]``, each
+with the ``plugin`` that implements it and that plugin's options) and maps
+resource families to instances (``[families]``, with a ``default``).  Every
+problem found is collected and reported at once, one line each, naming the
+file and the key path.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib
+import os
+import pkgutil
+import tomllib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import jsonschema
+from jsonschema import Draft202012Validator
+from twisted.logger import Logger
+from twisted.plugin import getPlugins
+from zope.interface import implementer
+from zope.interface.exceptions import Invalid
+from zope.interface.verify import verifyObject
+
+from rpoold.interfaces import FAMILIES, FAMILIES_BY_NAME, IBackendContext, IBackendPlugin
+
+log = Logger()
+
+EMBEDDED = "<embedded default>"
+
+#: What ``twistd -n rpoold`` runs with when no ``--config`` is given.
+DEFAULT_CONFIG: dict[str, Any] = {
+    "server": {"port": "tcp:8080:interface=127.0.0.1"},
+    "backends": {"mock": {"plugin": "mock"}},
+    "families": {"default": "mock"},
+}
+
+SERVER_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "port": {"type": "string", "minLength": 1, "default": "tcp:8080:interface=127.0.0.1"},
+        "request_timeout": {"type": "number", "exclusiveMinimum": 0, "default": 30},
+        "max_body_bytes": {"type": "integer", "minimum": 1, "default": 1048576},
+        "max_upload_bytes": {"type": "integer", "minimum": 1, "default": 1073741824},
+    },
+}
+
+#: Extra top-level sections, each with its JSON Schema; features that need
+#: a section (authentication, metrics, ...) register it here.
+SECTIONS: dict[str, dict[str, Any]] = {"server": SERVER_SCHEMA}
+
+
+class ConfigError(Exception):
+    """
+    The configuration cannot be used.
+
+    :ivar problems: one line per problem, each naming file and key.
+    """
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+def key_path(parts: Iterable[Any]) -> str:
+    """``["backends", "x", "nodes", 2, "host"]`` -> ``backends.x.nodes[2].host``."""
+    out = ""
+    for part in parts:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def _describe(error: jsonschema.ValidationError) -> tuple[list[Any], str]:
+    path = list(error.absolute_path)
+    if error.validator == "additionalProperties":
+        extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+        return path + [extra[0]] if extra else path, "unknown key"
+    if error.validator == "required":
+        missing = [k for k in error.validator_value if k not in error.instance]
+        return path + missing[:1], "missing required key"
+    if error.validator == "type":
+        got = type(error.instance).__name__
+        return path, f"expected {error.validator_value}, got {got} {error.instance!r}"
+    if error.validator == "enum":
+        return path, f"must be one of {error.validator_value}, got {error.instance!r}"
+    return path, error.message
+
+
+def _fill_defaults(schema: dict[str, Any], value: Any) -> Any:
+    """Apply the ``default`` of every absent property, recursively."""
+    if not isinstance(value, dict) or schema.get("type") != "object":
+        return value
+    result = dict(value)
+    for name, sub in schema.get("properties", {}).items():
+        if name not in result and "default" in sub:
+            result[name] = copy.deepcopy(sub["default"])
+        if name in result:
+            result[name] = _fill_defaults(sub, result[name])
+    return result
+
+
+def check(schema: dict[str, Any], value: Any, prefix: list[Any], where: str) -> list[str]:
+    """
+    :returns: one problem line per schema violation, prefixed by ``where``
+        (the file) and the key path.
+    """
+    problems = []
+    validator = Draft202012Validator(schema)
+    for error in sorted(validator.iter_errors(value), key=lambda e: list(map(str, e.absolute_path))):
+        path, what = _describe(error)
+        problems.append(f"{where} at '{key_path(prefix + path)}': {what}")
+    return problems
+
+
+def discover_plugins() -> dict[str, Any]:
+    """:returns: every ``IBackendPlugin`` in the ``plugins`` package, by name."""
+    import plugins
+
+    return {p.name: p for p in getPlugins(IBackendPlugin, plugins)}
+
+
+def _import_failures() -> list[str]:
+    """Name the plugin modules that do not import, and why."""
+    import plugins
+
+    failures = []
+    for module in pkgutil.iter_modules(plugins.__path__):
+        if module.ispkg:
+            continue
+        try:
+            importlib.import_module(f"plugins.{module.name}")
+        except Exception as e:
+            failures.append(f"plugins.{module.name}: {type(e).__name__}: {e}")
+    return failures
+
+
+@dataclass
+class Settings:
+    """The checked configuration, and the backends it built."""
+
+    source: str
+    server: dict[str, Any]
+    sections: dict[str, dict[str, Any]]
+    backends: dict[str, Any] = field(default_factory=dict)
+    #: The backend serving each family, by family name (unserved: absent).
+    routing: dict[str, Any] = field(default_factory=dict)
+    #: Plugin name of each backend instance.
+    plugin_of: dict[str, str] = field(default_factory=dict)
+
+
+@implementer(IBackendContext)
+class _Context:
+    def __init__(self, builder: _Builder) -> None:
+        self._builder = builder
+        from twisted.internet import reactor
+
+        self.reactor = reactor
+        self.config_dir = builder.config_dir
+
+    def backend(self, name: str) -> Any:
+        return self._builder.build(name)
+
+
+class _Builder:
+    """Builds backend instances on demand, so one may refer to another."""
+
+    def __init__(
+        self,
+        where: str,
+        tables: dict[str, Any],
+        available: dict[str, Any],
+        config_dir: str,
+    ) -> None:
+        self.where = where
+        self.tables = tables
+        self.available = available
+        self.config_dir = config_dir
+        self.built: dict[str, Any] = {}
+        self.building: list[str] = []
+        self.problems: list[str] = []
+
+    def build(self, name: str) -> Any:
+        if name in self.built:
+            return self.built[name]
+        if name not in self.tables:
+            raise ConfigError([f"{self.where}: no backend instance '{name}' is configured"])
+        if name in self.building:
+            cycle = " -> ".join(self.building + [name])
+            raise ConfigError([f"{self.where} at 'backends.{name}': backends refer to each other ({cycle})"])
+        table = self.tables[name]
+        plugin = self.available[table["plugin"]]
+        options = {k: v for k, v in table.items() if k != "plugin"}
+        options = _fill_defaults(plugin.options_schema, options)
+        self.building.append(name)
+        try:
+            self.built[name] = plugin.create(options, _Context(self))
+        except ConfigError as e:
+            raise ConfigError([
+                p if p.startswith(self.where) else f"{self.where} at 'backends.{name}': {p}"
+                for p in e.problems
+            ]) from None
+        finally:
+            self.building.pop()
+        return self.built[name]
+
+
+def read_file(path: str) -> dict[str, Any]:
+    """
+    :raises ConfigError: the file cannot be read or is not TOML.
+    """
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except OSError as e:
+        raise ConfigError([f"configuration file '{path}': cannot read it: {e.strerror}"]) from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError([f"configuration file '{path}': not valid TOML: {e}"]) from None
+
+
+def load(path: str | None, port: str | None = None) -> Settings:
+    """
+    Read, check and build the configuration.
+
+    :param path: a TOML file, or ``None`` for the embedded default.
+    :param port: an endpoint description that overrides ``server.port``.
+    :raises ConfigError: with every problem found.
+    """
+    if path is None:
+        raw, where, config_dir = copy.deepcopy(DEFAULT_CONFIG), EMBEDDED, os.getcwd()
+    else:
+        raw = read_file(path)
+        where = f"configuration file '{path}'"
+        config_dir = os.path.dirname(os.path.abspath(path))
+    settings = build(raw, where, config_dir)
+    if port is not None:
+        settings.server["port"] = port
+    return settings
+
+
+def build(raw: dict[str, Any], where: str, config_dir: str) -> Settings:
+    """Check a parsed configuration and build its backends."""
+    problems: list[str] = []
+    top_schema = {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["backends", "families"],
+        "properties": {
+            **SECTIONS,
+            "backends": {
+                "type": "object",
+                "minProperties": 1,
+                "additionalProperties": {
+                    "type": "object",
+                    "required": ["plugin"],
+                    "properties": {"plugin": {"type": "string"}},
+                },
+            },
+            "families": {
+                "type": "object",
+                "additionalProperties": False,
+                "properties": {
+                    "default": {"type": "string"},
+                    **{f.name: {"type": "string"} for f in FAMILIES},
+                },
+            },
+        },
+    }
+    problems += check(top_schema, raw, [], where)
+    if problems:
+        raise ConfigError(problems)
+    sections = {
+        name: _fill_defaults(schema, raw.get(name, {})) for name, schema in SECTIONS.items()
+    }
+
+    available = discover_plugins()
+    tables: dict[str, Any] = raw["backends"]
+    for name, table in tables.items():
+        plugin_name = table["plugin"]
+        plugin = available.get(plugin_name)
+        if plugin is None:
+            known = ", ".join(sorted(available)) or "none"
+            line = f"{where} at 'backends.{name}.plugin': unknown plugin '{plugin_name}' (known: {known})"
+            failures = _import_failures()
+            if failures:
+                line += "; plugin modules that fail to import: " + "; ".join(failures)
+            problems.append(line)
+            continue
+        options = {k: v for k, v in table.items() if k != "plugin"}
+        problems += check(plugin.options_schema, options, ["backends", name], where)
+
+    families: dict[str, str] = raw["families"]
+    for key, instance in families.items():
+        if instance not in tables:
+            problems.append(f"{where} at 'families.{key}': no backend instance '{instance}' under [backends]")
+    if "default" not in families and set(FAMILIES_BY_NAME) - set(families):
+        unmapped = sorted(set(FAMILIES_BY_NAME) - set(families))
+        log.warn("families {families} are served by no backend", families=", ".join(unmapped))
+    if problems:
+        raise ConfigError(problems)
+
+    builder = _Builder(where, tables, available, config_dir)
+    settings = Settings(source=where, server=sections["server"], sections=sections)
+    used = set(families.values())
+    for name in tables:
+        if name not in used:
+            log.warn("backend instance '{name}' is configured but serves nothing", name=name)
+        try:
+            settings.backends[name] = builder.build(name)
+        except ConfigError as e:
+            problems += e.problems
+    settings.plugin_of = {name: table["plugin"] for name, table in tables.items()}
+    if problems:
+        raise ConfigError(problems)
+
+    default = families.get("default")
+    for family in FAMILIES:
+        explicit = family.name in families
+        instance = families.get(family.name, default)
+        if instance is None:
+            continue
+        backend = settings.backends[instance]
+        if not family.interface.providedBy(backend):
+            if explicit:
+                problems.append(
+                    f"{where} at 'families.{family.name}': backend '{instance}' "
+                    f"(plugin '{settings.plugin_of[instance]}') does not serve this "
+                    f"family: it does not provide {family.interface.__name__}"
+                )
+            continue
+        try:
+            verifyObject(family.interface, backend)
+        except Invalid as e:
+            problems.append(
+                f"{where} at 'families.{family.name}': backend '{instance}' "
+                f"claims {family.interface.__name__} but does not implement it: "
+                + " ".join(str(e).split())
+            )
+            continue
+        settings.routing[family.name] = backend
+    if problems:
+        raise ConfigError(problems)
+    return settings

@@ -1,0 +1,990 @@
+"""
+The contracts between the web app and its backends.
+
+The API is split into *resource families*.  Each family is one zope
+interface; a backend serves a family by providing its interface, and the
+configuration says which backend instance serves which family.  The split
+follows the original server: families whose operations went through the AYS
+orchestrator are separate from the ones that talked to core0 directly, so a
+deployment can mix the two.
+
+Conventions for every method below:
+
+- Arguments are plain Python values.  Path parameters keep their contract
+  names (``nodeid``, ``containername``, ...); ``processid`` is an ``int``.
+  ``body`` is the request body after validation, with aliases renamed and
+  every absent field filled with its default or JSON zero value.
+- Each method returns a ``Deferred``.  Objects it fires with are ``dict``
+  values keyed by the contract's wire names (see ``rpoold/contract/types.json``);
+  the web app adds what every backend shares (empty lists, extension keys)
+  and drops keys the contract does not know.
+- Errors are raised as (or fail the Deferred with) ``rpoold.errors`` types:
+  ``NotFound`` for an unknown node, container, job, ...; ``Conflict`` for a
+  duplicate create; ``BadRequest`` for a request that the backend finds
+  invalid against its state; ``BackendUnavailable`` when the node or
+  orchestrator cannot be reached; ``BackendTimeout`` when it does not answer
+  in time; ``BackendError`` when the backend reports a failure.  Every
+  method may raise the last three; the docstrings list the others.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from twisted.plugin import IPlugin
+from zope.interface import Attribute, Interface
+
+
+class INodes(Interface):
+    """The node records of the pool (AYS-based in the original)."""
+
+    def list_nodes() -> Any:
+        """
+        List every node of the pool.
+
+        :returns: Deferred firing with a list of ``Node`` dicts
+            (``id``, ``hostname``, ``ipaddress``, ``status``).
+        """
+
+    def get_node(nodeid: str) -> Any:
+        """
+        :returns: Deferred firing with one ``Node`` dict.
+        :raises NotFound: unknown node.
+        """
+
+    def delete_node(nodeid: str) -> Any:
+        """
+        Uninstall the node and forget it.
+
+        :returns: Deferred firing with ``None``.
+        :raises NotFound: unknown node.
+        """
+
+    def reboot_node(nodeid: str) -> Any:
+        """
+        Schedule a reboot; does not wait for the node to come back.
+
+        :returns: Deferred firing with ``None`` once the reboot is scheduled.
+        :raises NotFound: unknown node.
+        """
+
+
+class INodeInfo(Interface):
+    """Live facts of one node, asked of its core0 agent."""
+
+    def ping_node(nodeid: str) -> Any:
+        """
+        :returns: Deferred firing with ``True`` when the agent answers the
+            ping, ``False`` when the ping command fails.
+        :raises NotFound: unknown node.
+        """
+
+    def get_node_state(nodeid: str) -> Any:
+        """
+        :returns: Deferred firing with a ``CoreStateResult`` dict
+            (``cpu``, ``rss``, ``vms``, ``swap``).
+        :raises NotFound: unknown node.
+        """
+
+    def get_cpu_info(nodeid: str) -> Any:
+        """
+        :returns: Deferred firing with a list of ``CPUInfo`` dicts.
+        :raises NotFound: unknown node.
+        """
+
+    def get_disk_info(nodeid: str) -> Any:
+        """
+        :returns: Deferred firing with a list of ``DiskInfo`` dicts, one per
+            block device (``size`` in GiB, ``type`` ssd/nvme/hdd/archive).
+        :raises NotFound: unknown node.
+        """
+
+    def get_mem_info(nodeid: str) -> Any:
+        """
+        :returns: Deferred firing with one ``MemInfo`` dict (bytes).
+        :raises NotFound: unknown node.
+        """
+
+    def get_nic_info(nodeid: str) -> Any:
+        """
+        :returns: Deferred firing with a list of ``NicInfo`` dicts
+            (``addrs`` as CIDR strings).
+        :raises NotFound: unknown node.
+        """
+
+    def get_node_os_info(nodeid: str) -> Any:
+        """
+        :returns: Deferred firing with one ``OSInfo`` dict.
+        :raises NotFound: unknown node.
+        """
+
+
+class INodeJobs(Interface):
+    """Jobs run by a node's core0 agent."""
+
+    def list_node_jobs(nodeid: str) -> Any:
+        """
+        :returns: Deferred firing with a list of ``JobListItem`` dicts
+            (``id``, ``startTime`` in epoch ms) of the running jobs.
+        :raises NotFound: unknown node.
+        """
+
+    def kill_all_node_jobs(nodeid: str) -> Any:
+        """
+        Stop every job the agent may stop.
+
+        :returns: Deferred firing with ``None``.
+        :raises NotFound: unknown node.
+        """
+
+    def get_node_job(nodeid: str, jobid: str) -> Any:
+        """
+        :returns: Deferred firing with a ``JobResult`` dict; a running job
+            has ``state`` ``running`` and only ``id``, ``name`` and
+            ``startTime`` filled, a finished one its stored result with
+            ``state`` in lower case.
+        :raises NotFound: unknown node, or no job with this id.
+        """
+
+    def kill_node_job(nodeid: str, jobid: str) -> Any:
+        """
+        Send SIGKILL to the job.
+
+        :returns: Deferred firing with ``None``.
+        :raises NotFound: unknown node, or no running job with this id.
+        """
+
+
+class INodeProcesses(Interface):
+    """Operating-system processes of a node."""
+
+    def list_node_processes(nodeid: str) -> Any:
+        """
+        :returns: Deferred firing with a list of ``Process`` dicts.
+        :raises NotFound: unknown node.
+        """
+
+    def get_node_process(nodeid: str, processid: int) -> Any:
+        """
+        :returns: Deferred firing with one ``Process`` dict.
+        :raises NotFound: unknown node or process.
+        """
+
+    def kill_node_process(nodeid: str, processid: int) -> Any:
+        """
+        SIGTERM, up to three times with a liveness check, then SIGKILL.
+
+        :returns: Deferred firing with ``None`` once the process is gone.
+        :raises NotFound: unknown node or process.
+        :raises BackendError: the process survived SIGKILL.
+        """
+
+
+class IBridges(Interface):
+    """Network bridges of a node."""
+
+    def create_bridge(nodeid: str, body: dict[str, Any]) -> Any:
+        """
+        :param body: a ``BridgeCreate`` dict.
+        :returns: Deferred firing with ``None`` once the bridge exists.
+        :raises NotFound: unknown node.
+        :raises Conflict: a bridge of this name exists.
+        """
+
+    def list_bridges(nodeid: str) -> Any:
+        """
+        :returns: Deferred firing with a list of ``Bridge`` dicts.
+        :raises NotFound: unknown node.
+        """
+
+    def get_bridge(nodeid: str, bridgeid: str) -> Any:
+        """
+        :returns: Deferred firing with one ``Bridge`` dict.
+        :raises NotFound: unknown node or bridge.
+        """
+
+    def delete_bridge(nodeid: str, bridgeid: str) -> Any:
+        """
+        :returns: Deferred firing with ``None``.
+        :raises NotFound: unknown node or bridge.
+        """
+
+
+class IStoragePools(Interface):
+    """btrfs storage pools of a node, and their devices."""
+
+    def list_storage_pools(nodeid: str) -> Any:
+        """
+        :returns: Deferred firing with a list of ``StoragePoolListItem``
+            dicts (``capacity`` is the free capacity in GiB).
+        :raises NotFound: unknown node.
+        """
+
+    def create_storage_pool(nodeid: str, body: dict[str, Any]) -> Any:
+        """
+        :param body: a ``StoragePoolCreate`` dict.
+        :returns: Deferred firing with ``None``.
+        :raises NotFound: unknown node.
+        :raises Conflict: a pool of this name exists.
+        :raises BadRequest: a device is not a block device of the node.
+        """
+
+    def get_storage_pool_info(nodeid: str, storagepoolname: str) -> Any:
+        """
+        :returns: Deferred firing with one ``StoragePool`` dict.
+        :raises NotFound: unknown node or pool.
+        """
+
+    def delete_storage_pool(nodeid: str, storagepoolname: str) -> Any:
+        """
+        Destroy the pool with its filesystems and snapshots.
+
+        :returns: Deferred firing with ``None``.
+        :raises NotFound: unknown node or pool.
+        """
+
+    def list_storage_pool_devices(nodeid: str, storagepoolname: str) -> Any:
+        """
+        :returns: Deferred firing with a list of ``StoragePoolDevice`` dicts.
+        :raises NotFound: unknown node or pool.
+        """
+
+    def create_storage_pool_devices(
+        nodeid: str, storagepoolname: str, body: list[str]
+    ) -> Any:
+        """
+        Add devices to the pool; paths already in it are skipped.
+
+        :param body: device paths, e.g. ``["/dev/sdc"]``.
+        :returns: Deferred firing with ``None``.
+        :raises NotFound: unknown node or pool.
+        :raises BadRequest: a device is not a block device of the node.
+        """
+
+    def get_storage_pool_device_info(
+        nodeid: str, storagepoolname: str, deviceuuid: str
+    ) -> Any:
+        """
+        :returns: Deferred firing with one ``StoragePoolDevice`` dict.
+        :raises NotFound: unknown node, pool or device uuid.
+        """
+
+    def delete_storage_pool_device(
+        nodeid: str, storagepoolname: str, deviceuuid: str
+    ) -> Any:
+        """
+        :returns: Deferred firing with ``None``.
+        :raises NotFound: unknown node, pool or device uuid.
+        """
+
+
+class IFilesystems(Interface):
+    """Filesystems (btrfs subvolumes) of a storage pool, and their snapshots."""
+
+    def list_filesystems(nodeid: str, storagepoolname: str) -> Any:
+        """
+        :returns: Deferred firing with a list of filesystem names.
+        :raises NotFound: unknown node or pool.
+        """
+
+    def create_filesystem(
+        nodeid: str, storagepoolname: str, body: dict[str, Any]
+    ) -> Any:
+        """
+        :param body: a ``FilesystemCreate`` dict.
+        :returns: Deferred firing with ``None``.
+        :raises NotFound: unknown node or pool.
+        :raises Conflict: a filesystem of this name exists.
+        """
+
+    def get_filesystem_info(
+        nodeid: str, storagepoolname: str, filesystemname: str
+    ) -> Any:
+        """
+        :returns: Deferred firing with one ``Filesystem`` dict.
+        :raises NotFound: unknown node, pool or filesystem.
+        """
+
+    def delete_filesystem(
+        nodeid: str, storagepoolname: str, filesystemname: str
+    ) -> Any:
+        """
+        :returns: Deferred firing with ``None``.
+        :raises NotFound: unknown node, pool or filesystem.
+        """
+
+    def list_filesystem_snapshots(
+        nodeid: str, storagepoolname: str, filesystemname: str
+    ) -> Any:
+        """
+        :returns: Deferred firing with a list of snapshot names.
+        :raises NotFound: unknown node, pool or filesystem.
+        """
+
+    def create_snapshot(
+        nodeid: str, storagepoolname: str, filesystemname: str, body: dict[str, Any]
+    ) -> Any:
+        """
+        :param body: a ``SnapshotCreate`` dict.
+        :returns: Deferred firing with ``None``.
+        :raises NotFound: unknown node, pool or filesystem.
+        :raises Conflict: a snapshot of this name exists.
+        """
+
+    def get_filesystem_snapshot_info(
+        nodeid: str, storagepoolname: str, filesystemname: str, snapshotname: str
+    ) -> Any:
+        """
+        :returns: Deferred firing with one ``Snapshot`` dict.
+        :raises NotFound: unknown node, pool, filesystem or snapshot.
+        """
+
+    def delete_filesystem_snapshot(
+        nodeid: str, storagepoolname: str, filesystemname: str, snapshotname: str
+    ) -> Any:
+        """
+        :returns: Deferred firing with ``None``.
+        :raises NotFound: unknown node, pool, filesystem or snapshot.
+        """
+
+    def rollback_filesystem_snapshot(
+        nodeid: str, storagepoolname: str, filesystemname: str, snapshotname: str
+    ) -> Any:
+        """
+        Put the filesystem back to the snapshot's content.
+
+        :returns: Deferred firing with ``None`` once the rollback is scheduled.
+        :raises NotFound: unknown node, pool, filesystem or snapshot.
+        """
+
+
+class IZerotiers(Interface):
+    """ZeroTier networks a node has joined."""
+
+    def list_zerotiers(nodeid: str) -> Any:
+        """
+        :returns: Deferred firing with a list of ``ZerotierListItem`` dicts.
+        :raises NotFound: unknown node.
+        """
+
+    def join_zerotier(nodeid: str, body: dict[str, Any]) -> Any:
+        """
+        :param body: a ``ZerotierJoin`` dict.
+        :returns: Deferred firing with ``None`` once the node has joined.
+        :raises NotFound: unknown node.
+        :raises Conflict: the node is already in this network.
+        """
+
+    def get_zerotier(nodeid: str, zerotierid: str) -> Any:
+        """
+        :returns: Deferred firing with one ``Zerotier`` dict.
+        :raises NotFound: unknown node, or the node is not in this network.
+        """
+
+    def exit_zerotier(nodeid: str, zerotierid: str) -> Any:
+        """
+        :returns: Deferred firing with ``None``.
+        :raises NotFound: unknown node, or the node is not in this network.
+        """
+
+
+class IContainers(Interface):
+    """Container records of a node (AYS-based in the original)."""
+
+    def list_containers(nodeid: str) -> Any:
+        """
+        :returns: Deferred firing with a list of ``ContainerListItem`` dicts
+            (``name``, ``hostname``, ``flist``, ``status``).
+        :raises NotFound: unknown node.
+        """
+
+    def create_container(nodeid: str, body: dict[str, Any]) -> Any:
+        """
+        :param body: a ``CreateContainer`` dict.
+        :returns: Deferred firing with ``None`` once creation is under way.
+        :raises NotFound: unknown node.
+        :raises Conflict: a container of this name exists.
+        :raises BadRequest: a ``pool:fs`` entry names an unknown pool or
+            filesystem.
+        """
+
+    def delete_container(nodeid: str, containername: str) -> Any:
+        """
+        Stop the container and forget it.
+
+        :returns: Deferred firing with ``None``.
+        :raises NotFound: unknown node or container.
+        """
+
+    def get_container(nodeid: str, containername: str) -> Any:
+        """
+        :returns: Deferred firing with one ``Container`` dict.
+        :raises NotFound: unknown node or container.
+        """
+
+    def start_container(nodeid: str, containername: str) -> Any:
+        """
+        :returns: Deferred firing with ``None`` once it runs.
+        :raises NotFound: unknown node or container.
+        """
+
+    def stop_container(nodeid: str, containername: str) -> Any:
+        """
+        :returns: Deferred firing with ``None`` once it is halted.
+        :raises NotFound: unknown node or container.
+        """
+
+
+class IContainerInfo(Interface):
+    """Live facts of one running container, asked of its coreX agent."""
+
+    def ping_container(nodeid: str, containername: str) -> Any:
+        """
+        :returns: Deferred firing with ``True`` / ``False`` as for a node.
+        :raises NotFound: unknown node, or no such running container.
+        """
+
+    def get_container_state(nodeid: str, containername: str) -> Any:
+        """
+        :returns: Deferred firing with a ``CoreStateResult`` dict.
+        :raises NotFound: unknown node, or no such running container.
+        """
+
+    def get_container_cpu_info(nodeid: str, containername: str) -> Any:
+        """
+        :returns: Deferred firing with a list of ``CPUInfo`` dicts.
+        :raises NotFound: unknown node, or no such running container.
+        """
+
+    def get_container_disk_info(nodeid: str, containername: str) -> Any:
+        """
+        :returns: Deferred firing with a list of ``DiskInfo`` dicts.
+        :raises NotFound: unknown node, or no such running container.
+        """
+
+    def get_container_mem_info(nodeid: str, containername: str) -> Any:
+        """
+        :returns: Deferred firing with one ``MemInfo`` dict.
+        :raises NotFound: unknown node, or no such running container.
+        """
+
+    def get_container_nic_info(nodeid: str, containername: str) -> Any:
+        """
+        :returns: Deferred firing with a list of ``NicInfo`` dicts.
+        :raises NotFound: unknown node, or no such running container.
+        """
+
+    def get_container_os_info(nodeid: str, containername: str) -> Any:
+        """
+        :returns: Deferred firing with one ``OSInfo`` dict.
+        :raises NotFound: unknown node, or no such running container.
+        """
+
+
+class IContainerJobs(Interface):
+    """Jobs run inside a container."""
+
+    def list_container_jobs(nodeid: str, containername: str) -> Any:
+        """
+        :returns: Deferred firing with a list of ``JobListItem`` dicts.
+        :raises NotFound: unknown node, or no such running container.
+        """
+
+    def kill_all_container_jobs(nodeid: str, containername: str) -> Any:
+        """
+        :returns: Deferred firing with ``None``.
+        :raises NotFound: unknown node, or no such running container.
+        """
+
+    def get_container_job(nodeid: str, containername: str, jobid: str) -> Any:
+        """
+        :returns: Deferred firing with a ``JobResult`` dict (see
+            ``INodeJobs.get_node_job``).
+        :raises NotFound: unknown node, container or job.
+        """
+
+    def send_signal_to_job(
+        nodeid: str, containername: str, jobid: str, body: dict[str, Any]
+    ) -> Any:
+        """
+        :param body: a ``ProcessSignal`` dict (``signal``).
+        :returns: Deferred firing with ``None``.
+        :raises NotFound: unknown node, container or running job.
+        """
+
+    def kill_container_job(nodeid: str, containername: str, jobid: str) -> Any:
+        """
+        Send SIGKILL to the job.
+
+        :returns: Deferred firing with ``None``.
+        :raises NotFound: unknown node, container or running job.
+        """
+
+
+class IContainerProcesses(Interface):
+    """Processes inside a container."""
+
+    def list_container_processes(nodeid: str, containername: str) -> Any:
+        """
+        :returns: Deferred firing with a list of ``Process`` dicts.
+        :raises NotFound: unknown node, or no such running container.
+        """
+
+    def start_container_process(
+        nodeid: str, containername: str, body: dict[str, Any]
+    ) -> Any:
+        """
+        Start a process; does not wait for it to end.
+
+        :param body: a ``CoreSystem`` dict (``environment`` as ``K=V``).
+        :returns: Deferred firing with the id (``str``) of the job that runs
+            the process.
+        :raises NotFound: unknown node, or no such running container.
+        """
+
+    def get_container_process(
+        nodeid: str, containername: str, processid: int
+    ) -> Any:
+        """
+        :returns: Deferred firing with one ``Process`` dict.
+        :raises NotFound: unknown node, container or process.
+        """
+
+    def kill_container_process(
+        nodeid: str, containername: str, processid: int
+    ) -> Any:
+        """
+        SIGTERM, up to three times with a liveness check, then SIGKILL.
+
+        :returns: Deferred firing with ``None`` once the process is gone.
+        :raises NotFound: unknown node, container or process.
+        :raises BackendError: the process survived SIGKILL.
+        """
+
+    def send_signal_to_process(
+        nodeid: str, containername: str, processid: int, body: dict[str, Any]
+    ) -> Any:
+        """
+        :param body: a ``ProcessSignal`` dict (``signal``).
+        :returns: Deferred firing with ``None``.
+        :raises NotFound: unknown node, container or process.
+        """
+
+
+class IFileReader(Interface):
+    """An open file being downloaded, read block by block."""
+
+    def read_block() -> Any:
+        """
+        :returns: Deferred firing with the next block (``bytes``), ``b""``
+            at the end of the file.
+        """
+
+    def close() -> Any:
+        """
+        Release the file; safe to call more than once.
+
+        :returns: Deferred firing with ``None``.
+        """
+
+
+class IContainerFiles(Interface):
+    """Files inside a container."""
+
+    def file_upload(
+        nodeid: str, containername: str, path: str, blocks: Iterable[bytes]
+    ) -> Any:
+        """
+        Write a file, replacing what is there.
+
+        :param path: absolute, normalised path inside the container.
+        :param blocks: the content, as an iterable of ``bytes`` blocks; it
+            is read as the backend goes, so a large file is never held in
+            memory at once.
+        :returns: Deferred firing with ``None`` once the file is written.
+        :raises NotFound: unknown node, or no such running container.
+        """
+
+    def file_download(nodeid: str, containername: str, path: str) -> Any:
+        """
+        Open a file for reading.
+
+        :returns: Deferred firing with an ``IFileReader``.
+        :raises NotFound: unknown node, container or file.
+        """
+
+    def file_delete(nodeid: str, containername: str, body: dict[str, Any]) -> Any:
+        """
+        :param body: a ``DeleteFile`` dict (``path``).
+        :returns: Deferred firing with ``None``.
+        :raises NotFound: unknown node, container or path.
+        """
+
+
+class IVMs(Interface):
+    """Virtual machines of a node (AYS-based in the original)."""
+
+    def list_vms(nodeid: str) -> Any:
+        """
+        :returns: Deferred firing with a list of ``VMListItem`` dicts.
+        :raises NotFound: unknown node.
+        """
+
+    def create_vm(nodeid: str, body: dict[str, Any]) -> Any:
+        """
+        :param body: a ``VMCreate`` dict.
+        :returns: Deferred firing with ``None`` once creation is under way.
+        :raises NotFound: unknown node.
+        :raises Conflict: a VM with this id exists.
+        """
+
+    def delete_vm(nodeid: str, vmid: str) -> Any:
+        """
+        Stop the VM and forget it.
+
+        :returns: Deferred firing with ``None``.
+        :raises NotFound: unknown node or VM.
+        """
+
+    def get_vm(nodeid: str, vmid: str) -> Any:
+        """
+        :returns: Deferred firing with one ``VM`` dict.
+        :raises NotFound: unknown node or VM.
+        """
+
+    def update_vm(nodeid: str, vmid: str, body: dict[str, Any]) -> Any:
+        """
+        :param body: a ``VMUpdate`` dict.
+        :returns: Deferred firing with ``None``.
+        :raises NotFound: unknown node or VM.
+        :raises BadRequest: ``cpu`` or ``memory`` changes while the VM is not
+            halted.
+        """
+
+    def start_vm(nodeid: str, vmid: str) -> Any:
+        """
+        :returns: Deferred firing with ``None`` once the start is scheduled.
+        :raises NotFound: unknown node or VM.
+        """
+
+    def stop_vm(nodeid: str, vmid: str) -> Any:
+        """
+        :returns: Deferred firing with ``None`` once the stop is scheduled.
+        :raises NotFound: unknown node or VM.
+        """
+
+    def pause_vm(nodeid: str, vmid: str) -> Any:
+        """
+        :returns: Deferred firing with ``None`` once the pause is scheduled.
+        :raises NotFound: unknown node or VM.
+        """
+
+    def resume_vm(nodeid: str, vmid: str) -> Any:
+        """
+        :returns: Deferred firing with ``None`` once the resume is scheduled.
+        :raises NotFound: unknown node or VM.
+        """
+
+    def shutdown_vm(nodeid: str, vmid: str) -> Any:
+        """
+        Graceful shutdown.
+
+        :returns: Deferred firing with ``None`` once it is scheduled.
+        :raises NotFound: unknown node or VM.
+        """
+
+    def migrate_vm(nodeid: str, vmid: str, body: dict[str, Any]) -> Any:
+        """
+        :param body: a ``VMMigrate`` dict (``nodeid`` of the target).
+        :returns: Deferred firing with ``None`` once it is scheduled.
+        :raises NotFound: unknown node, VM or target node.
+        """
+
+
+class IVMInfo(Interface):
+    """Live statistics of a VM, asked of the node's hypervisor."""
+
+    def get_vm_info(nodeid: str, vmid: str) -> Any:
+        """
+        :returns: Deferred firing with one ``VMInfo`` dict.
+        :raises NotFound: unknown node, or no domain of this name.
+        """
+
+
+class IStorageClusters(Interface):
+    """Storage clusters spread over several nodes."""
+
+    def deploy_new_cluster(body: dict[str, Any]) -> Any:
+        """
+        :param body: a ``ClusterCreate`` dict.
+        :returns: Deferred firing with ``None`` once deployment is scheduled.
+        :raises Conflict: a cluster with this label exists.
+        :raises BadRequest: ``servers`` is not a multiple of the node count,
+            or a node lacks free disks of the type.
+        :raises NotFound: a listed node does not exist.
+        """
+
+    def list_all_clusters() -> Any:
+        """
+        :returns: Deferred firing with a list of cluster labels.
+        """
+
+    def get_cluster_info(label: str) -> Any:
+        """
+        :returns: Deferred firing with one ``Cluster`` dict.
+        :raises NotFound: unknown label.
+        """
+
+    def kill_cluster(label: str) -> Any:
+        """
+        :returns: Deferred firing with ``None``.
+        :raises NotFound: unknown label.
+        """
+
+
+class IVdisks(Interface):
+    """Virtual disks stored in storage clusters."""
+
+    def list_vdisks() -> Any:
+        """
+        :returns: Deferred firing with a list of ``VdiskListItem`` dicts.
+        """
+
+    def create_new_vdisk(body: dict[str, Any]) -> Any:
+        """
+        :param body: a ``VdiskCreate`` dict.
+        :returns: Deferred firing with ``None``.
+        :raises Conflict: a vdisk with this id exists.
+        :raises NotFound: ``storagecluster``, ``tlogStoragecluster`` or
+            ``templatevdisk`` names something unknown.
+        """
+
+    def get_vdisk_info(vdiskid: str) -> Any:
+        """
+        :returns: Deferred firing with one ``Vdisk`` dict.
+        :raises NotFound: unknown vdisk.
+        """
+
+    def delete_vdisk(vdiskid: str) -> Any:
+        """
+        :returns: Deferred firing with ``None``.
+        :raises NotFound: unknown vdisk.
+        """
+
+    def resize_vdisk(vdiskid: str, body: dict[str, Any]) -> Any:
+        """
+        :param body: a ``VdiskResize`` dict (``newSize``, GiB).
+        :returns: Deferred firing with ``None``.
+        :raises NotFound: unknown vdisk.
+        :raises BadRequest: ``newSize`` is smaller than the current size.
+        """
+
+    def rollback_vdisk(vdiskid: str, body: dict[str, Any]) -> Any:
+        """
+        :param body: a ``VdiskRollback`` dict (``epoch``).
+        :returns: Deferred firing with ``None``.
+        :raises NotFound: unknown vdisk.
+        """
+
+
+@dataclass(frozen=True)
+class Family:
+    """
+    One resource family: its config name, its interface and the contract
+    operations it serves, mapped to the interface's method names.
+    """
+
+    name: str
+    interface: type[Interface]
+    operations: dict[str, str] = field(default_factory=dict)
+
+
+FAMILIES: tuple[Family, ...] = (
+    Family("nodes", INodes, {
+        "ListNodes": "list_nodes",
+        "GetNode": "get_node",
+        "DeleteNode": "delete_node",
+        "RebootNode": "reboot_node",
+    }),
+    Family("node_info", INodeInfo, {
+        "PingNode": "ping_node",
+        "GetNodeState": "get_node_state",
+        "GetCPUInfo": "get_cpu_info",
+        "GetDiskInfo": "get_disk_info",
+        "GetMemInfo": "get_mem_info",
+        "GetNicInfo": "get_nic_info",
+        "GetNodeOSInfo": "get_node_os_info",
+    }),
+    Family("node_jobs", INodeJobs, {
+        "ListNodeJobs": "list_node_jobs",
+        "KillAllNodeJobs": "kill_all_node_jobs",
+        "GetNodeJob": "get_node_job",
+        "KillNodeJob": "kill_node_job",
+    }),
+    Family("node_processes", INodeProcesses, {
+        "ListNodeProcesses": "list_node_processes",
+        "GetNodeProcess": "get_node_process",
+        "KillNodeProcess": "kill_node_process",
+    }),
+    Family("bridges", IBridges, {
+        "CreateBridge": "create_bridge",
+        "ListBridges": "list_bridges",
+        "GetBridge": "get_bridge",
+        "DeleteBridge": "delete_bridge",
+    }),
+    Family("storagepools", IStoragePools, {
+        "ListStoragePools": "list_storage_pools",
+        "CreateStoragePool": "create_storage_pool",
+        "GetStoragePoolInfo": "get_storage_pool_info",
+        "DeleteStoragePool": "delete_storage_pool",
+        "ListStoragePoolDevices": "list_storage_pool_devices",
+        "CreateStoragePoolDevices": "create_storage_pool_devices",
+        "GetStoragePoolDeviceInfo": "get_storage_pool_device_info",
+        "DeleteStoragePoolDevice": "delete_storage_pool_device",
+    }),
+    Family("filesystems", IFilesystems, {
+        "ListFilesystems": "list_filesystems",
+        "CreateFilesystem": "create_filesystem",
+        "GetFilesystemInfo": "get_filesystem_info",
+        "DeleteFilesystem": "delete_filesystem",
+        "ListFilesystemSnapshots": "list_filesystem_snapshots",
+        "CreateSnapshot": "create_snapshot",
+        "GetFilesystemSnapshotInfo": "get_filesystem_snapshot_info",
+        "DeleteFilesystemSnapshot": "delete_filesystem_snapshot",
+        "RollbackFilesystemSnapshot": "rollback_filesystem_snapshot",
+    }),
+    Family("zerotiers", IZerotiers, {
+        "ListZerotier": "list_zerotiers",
+        "JoinZerotier": "join_zerotier",
+        "GetZerotier": "get_zerotier",
+        "ExitZerotier": "exit_zerotier",
+    }),
+    Family("containers", IContainers, {
+        "ListContainers": "list_containers",
+        "CreateContainer": "create_container",
+        "DeleteContainer": "delete_container",
+        "GetContainer": "get_container",
+        "StartContainer": "start_container",
+        "StopContainer": "stop_container",
+    }),
+    Family("container_info", IContainerInfo, {
+        "PingContainer": "ping_container",
+        "GetContainerState": "get_container_state",
+        "GetContainerCPUInfo": "get_container_cpu_info",
+        "GetContainerDiskInfo": "get_container_disk_info",
+        "GetContainerMemInfo": "get_container_mem_info",
+        "GetContainerNicInfo": "get_container_nic_info",
+        "GetContainerOSInfo": "get_container_os_info",
+    }),
+    Family("container_jobs", IContainerJobs, {
+        "ListContainerJobs": "list_container_jobs",
+        "KillAllContainerJobs": "kill_all_container_jobs",
+        "GetContainerJob": "get_container_job",
+        "SendSignalToJob": "send_signal_to_job",
+        "KillContainerJob": "kill_container_job",
+    }),
+    Family("container_processes", IContainerProcesses, {
+        "ListContainerProcesses": "list_container_processes",
+        "StartContainerProcess": "start_container_process",
+        "GetContainerProcess": "get_container_process",
+        "KillContainerProcess": "kill_container_process",
+        "SendSignalToProcess": "send_signal_to_process",
+    }),
+    Family("container_files", IContainerFiles, {
+        "FileUpload": "file_upload",
+        "FileDownload": "file_download",
+        "FileDelete": "file_delete",
+    }),
+    Family("vms", IVMs, {
+        "ListVMs": "list_vms",
+        "CreateVM": "create_vm",
+        "DeleteVM": "delete_vm",
+        "GetVM": "get_vm",
+        "UpdateVM": "update_vm",
+        "StartVM": "start_vm",
+        "StopVM": "stop_vm",
+        "PauseVM": "pause_vm",
+        "ResumeVM": "resume_vm",
+        "ShutdownVM": "shutdown_vm",
+        "MigrateVM": "migrate_vm",
+    }),
+    Family("vm_info", IVMInfo, {
+        "GetVMInfo": "get_vm_info",
+    }),
+    Family("storageclusters", IStorageClusters, {
+        "DeployNewCluster": "deploy_new_cluster",
+        "ListAllClusters": "list_all_clusters",
+        "GetClusterInfo": "get_cluster_info",
+        "KillCluster": "kill_cluster",
+    }),
+    Family("vdisks", IVdisks, {
+        "ListVdisks": "list_vdisks",
+        "CreateNewVdisk": "create_new_vdisk",
+        "GetVdiskInfo": "get_vdisk_info",
+        "DeleteVdisk": "delete_vdisk",
+        "ResizeVdisk": "resize_vdisk",
+        "RollbackVdisk": "rollback_vdisk",
+    }),
+)
+
+FAMILIES_BY_NAME: dict[str, Family] = {f.name: f for f in FAMILIES}
+FAMILY_OF_OPERATION: dict[str, Family] = {
+    operation: f for f in FAMILIES for operation in f.operations
+}
+
+
+class IBackendContext(Interface):
+    """What a backend plugin may use while it builds its backend."""
+
+    reactor = Attribute("The reactor the daemon runs on.")
+    config_dir = Attribute(
+        "Directory of the configuration file (``str``), for relative paths."
+    )
+
+    def backend(name: str) -> Any:
+        """
+        :returns: the backend instance configured under ``backends.<name>``,
+            built first if need be.
+        :raises rpoold.config.ConfigError: no such instance, or a cycle.
+        """
+
+
+class IBackendPlugin(IPlugin):
+    """
+    A kind of backend, found by ``twisted.plugin`` in the ``plugins``
+    package and named in configuration by ``name``.
+    """
+
+    name = Attribute("Unique name the configuration refers to (``str``).")
+    description = Attribute("One line saying what the backend talks to.")
+    options_schema = Attribute(
+        "JSON Schema (``dict``) of the plugin's options, the keys of its "
+        "``[backends.<instance>]`` table other than ``plugin``.  Unknown "
+        "keys must be refused (``additionalProperties: false``)."
+    )
+
+    def create(options: dict[str, Any], context: IBackendContext) -> Any:
+        """
+        Build one backend instance.
+
+        :param options: the instance's options, already checked against
+            ``options_schema``, with the schema's defaults filled in.
+        :param context: an ``IBackendContext``.
+        :returns: the backend.  It provides the family interfaces it serves;
+            if it also provides ``twisted.application.service.IService`` it
+            is started and stopped with the daemon; if it provides
+            ``IHealthCheck`` its state is shown by ``/health``.
+        :raises rpoold.config.ConfigError: the options are inconsistent.
+        """
+
+
+class IHealthCheck(Interface):
+    """A backend that can tell whether what it talks to is reachable."""
+
+    def check_health() -> Any:
+        """
+        :returns: Deferred firing with a dict: ``{"ok": bool, ...details}``.
+            It never fails; an unreachable peer is ``ok: False``.
+        """

@@ -1,0 +1,157 @@
+"""
+The OpenAPI 3.1 description of the API, generated from the contract's
+schemas (the ones the validator uses), so there is no second copy to keep.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from rpoold.interfaces import FAMILY_OF_OPERATION
+from rpoold.schemas import PATH_PARAMETERS, Contract
+
+#: Suffix of the component schemas that describe request bodies; request
+#: and response schemas of one type differ (required fields, rules).
+REQUEST_SUFFIX = "Input"
+
+_ERROR_REF = {"$ref": "#/components/schemas/Error"}
+
+
+def _relink(schema: Any, suffix: str) -> Any:
+    """Point ``#/$defs/T`` references at ``#/components/schemas/T<suffix>``."""
+    text = json.dumps(schema)
+    text = text.replace('"#/$defs/', '"#/components/schemas/')
+    if suffix:
+        text = _suffix_refs(text, suffix)
+    return json.loads(text)
+
+
+def _suffix_refs(text: str, suffix: str) -> str:
+    return re.sub(
+        r'"#/components/schemas/(\w+)"', rf'"#/components/schemas/\1{suffix}"', text
+    )
+
+
+def _parameter(name: str) -> dict[str, Any]:
+    if name == "processid":
+        schema: dict[str, Any] = {
+            "type": "integer",
+            "minimum": 0,
+            "maximum": 9223372036854775807,
+        }
+    else:
+        schema = {"type": "string", "pattern": PATH_PARAMETERS[name]}
+    return {"name": name, "in": "path", "required": True, "schema": schema}
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": _ERROR_REF}},
+    }
+
+
+def _operation(contract: Contract, op: Any) -> dict[str, Any]:
+    family = FAMILY_OF_OPERATION[op.name]
+    doc: dict[str, Any] = {
+        "operationId": op.name,
+        "tags": [family.name],
+        "summary": op.name,
+    }
+    if op.notes:
+        doc["description"] = "\n\n".join(op.notes)
+    parameters = [_parameter(p) for p in op.path_parameters]
+    for name, spec in op.query.items():
+        parameters.append(
+            {
+                "name": name,
+                "in": "query",
+                "required": bool(spec.get("required")),
+                "schema": {"type": spec.get("type", "string"), "pattern": "^/"},
+            }
+        )
+    if parameters:
+        doc["parameters"] = parameters
+    if op.name == "FileUpload":
+        doc["requestBody"] = {
+            "required": True,
+            "content": {
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {"file": {"type": "string", "format": "binary"}},
+                        "required": ["file"],
+                    }
+                }
+            },
+        }
+    elif op.request is not None:
+        schema = _relink(contract.body_schema(op.request, "request"), REQUEST_SUFFIX)
+        doc["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": schema}},
+        }
+    success: dict[str, Any] = {"description": "success"}
+    if op.response is not None:
+        if op.response_media_type == "application/octet-stream":
+            success["content"] = {
+                "application/octet-stream": {
+                    "schema": {"type": "string", "format": "binary"}
+                }
+            }
+        else:
+            success["content"] = {
+                "application/json": {
+                    "schema": _relink(contract.body_schema(op.response, "response"), "")
+                }
+            }
+    if op.location is not None:
+        success["headers"] = {
+            "Location": {
+                "description": "path of the resource",
+                "schema": {"type": "string"},
+            }
+        }
+    responses: dict[str, Any] = {str(op.success): success}
+    if op.request is not None or parameters:
+        responses["400"] = _error("invalid request")
+    if op.path_parameters:
+        responses["404"] = _error("no such resource")
+    if op.method == "POST" and op.location is not None:
+        responses["409"] = _error("already exists")
+    responses["502"] = _error("backend unreachable")
+    responses["504"] = _error("backend timeout")
+    responses["default"] = _error("error")
+    doc["responses"] = responses
+    return doc
+
+
+def openapi_document(contract: Contract) -> dict[str, Any]:
+    """
+    :returns: the OpenAPI 3.1 document of every contract operation.
+    """
+    paths: dict[str, dict[str, Any]] = {}
+    for op in contract.operations:
+        for path in (op.path, *op.path_aliases):
+            paths.setdefault(path, {})[op.method.lower()] = _operation(contract, op)
+            if path != op.path:
+                paths[path][op.method.lower()]["operationId"] = f"{op.name}Alias"
+                paths[path][op.method.lower()]["deprecated"] = True
+    schemas: dict[str, Any] = {}
+    for name, schema in contract.response_definitions.items():
+        schemas[name] = _relink(schema, "")
+    for name, schema in contract.request_definitions.items():
+        schemas[name + REQUEST_SUFFIX] = _relink(schema, REQUEST_SUFFIX)
+    schemas["Error"] = _relink(contract.type_schema("Error", "response"), "")
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "G8OS Resource Pool API (rpoold)",
+            "version": "1.1.0",
+            "description": contract.raw.get("title", ""),
+        },
+        "paths": paths,
+        "components": {"schemas": schemas},
+    }

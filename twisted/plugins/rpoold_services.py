@@ -1,0 +1,7 @@
+# twistd dropins of the project.  Kept tiny: each names its tap module by
+# string, so scanning for plugins imports none of the application.
+from twisted.application.service import ServiceMaker
+
+rpoold = ServiceMaker(
+    "rpoold", "rpoold.tap", "G8OS Resource Pool API daemon.", "rpoold"
+)
