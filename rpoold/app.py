@@ -133,7 +133,8 @@ class RpoolApi:
         method = getattr(backend, family.operations[op.name])
         result = await self._call(method, args)
         if op.name == "FileDownload":
-            return await self._stream_file(request, result)
+            await self._stream_file(request, result)
+            return None
         return self._answer(request, op, params, args.get("body"), result)
 
     async def _call(self, method: Any, args: dict[str, Any]) -> Any:
@@ -242,7 +243,7 @@ class RpoolApi:
 
     @app.handle_errors(WerkzeugMethodNotAllowed)
     def method_not_allowed(self, request: IRequest, failure: Failure) -> bytes:
-        allowed = failure.value.valid_methods or []
+        allowed = getattr(failure.value, "valid_methods", None) or []
         request.setHeader(b"Allow", ", ".join(allowed).encode())
         method = request.method.decode("latin-1")
         return self._answer_error(

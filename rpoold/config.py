@@ -83,7 +83,7 @@ def _describe(error: jsonschema.ValidationError) -> tuple[list[Any], str]:
     path = list(error.absolute_path)
     if error.validator == "additionalProperties":
         extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
-        return path + [extra[0]] if extra else path, "unknown key"
+        return [*path, extra[0]] if extra else path, "unknown key"
     if error.validator == "required":
         missing = [k for k in error.validator_value if k not in error.instance]
         return path + missing[:1], "missing required key"
@@ -194,7 +194,7 @@ class _Builder:
         if name not in self.tables:
             raise ConfigError([f"{self.where}: no backend instance '{name}' is configured"])
         if name in self.building:
-            cycle = " -> ".join(self.building + [name])
+            cycle = " -> ".join([*self.building, name])
             raise ConfigError([f"{self.where} at 'backends.{name}': backends refer to each other ({cycle})"])
         table = self.tables[name]
         plugin = self.available[table["plugin"]]
@@ -321,18 +321,18 @@ def build(raw: dict[str, Any], where: str, config_dir: str) -> Settings:
     if problems:
         raise ConfigError(problems)
 
-    default = families.get("default")
+    default: str | None = families.get("default")
     for family in FAMILIES:
         explicit = family.name in families
-        instance = families.get(family.name, default)
-        if instance is None:
+        target = families.get(family.name, default)
+        if target is None:
             continue
-        backend = settings.backends[instance]
+        backend = settings.backends[target]
         if not family.interface.providedBy(backend):
             if explicit:
                 problems.append(
-                    f"{where} at 'families.{family.name}': backend '{instance}' "
-                    f"(plugin '{settings.plugin_of[instance]}') does not serve this "
+                    f"{where} at 'families.{family.name}': backend '{target}' "
+                    f"(plugin '{settings.plugin_of[target]}') does not serve this "
                     f"family: it does not provide {family.interface.__name__}"
                 )
             continue
@@ -340,7 +340,7 @@ def build(raw: dict[str, Any], where: str, config_dir: str) -> Settings:
             verifyObject(family.interface, backend)
         except Invalid as e:
             problems.append(
-                f"{where} at 'families.{family.name}': backend '{instance}' "
+                f"{where} at 'families.{family.name}': backend '{target}' "
                 f"claims {family.interface.__name__} but does not implement it: "
                 + " ".join(str(e).split())
             )
@@ -348,4 +348,7 @@ def build(raw: dict[str, Any], where: str, config_dir: str) -> Settings:
         settings.routing[family.name] = backend
     if problems:
         raise ConfigError(problems)
+    unserved = [f.name for f in FAMILIES if f.name not in settings.routing]
+    if unserved:
+        log.warn("no backend serves {families}: they answer 501", families=", ".join(unserved))
     return settings

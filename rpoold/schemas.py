@@ -376,7 +376,7 @@ class Contract:
         self._raise_first_error(self._request_validators[operation], value, op.request)
         if base in self.types:
             value = [self._complete(base, v) for v in value] if is_array else self._complete(base, value)
-        check = CROSS_FIELD_CHECKS.get(operation)
+        check: Any = CROSS_FIELD_CHECKS.get(operation)
         if check is not None:
             check(value)
         return value

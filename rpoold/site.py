@@ -23,6 +23,6 @@ class ApiRequest(Request):
 def make_site(resource: Any) -> Site:
     """:returns: a ``Site`` serving ``resource`` with ``ApiRequest``."""
     site = Site(resource)
-    site.requestFactory = ApiRequest
+    site.requestFactory = ApiRequest  # type: ignore[assignment]
     site.displayTracebacks = False
     return site

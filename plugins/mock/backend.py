@@ -20,7 +20,6 @@ from zope.interface import implementer
 
 from plugins.model import rest
 from plugins.model.container import Container
-from plugins.model.files import READ_BLOCK
 from plugins.model.jobs import CommandError
 from plugins.model.node import Btrfs, Node
 from plugins.model.pool import Pool
@@ -290,9 +289,8 @@ class MockBackend:
                                       body: dict[str, Any]) -> str:
         container = await self._container(nodeid, containername)
         job = container.execute("core.system", rest.system_arguments(body))
-        if job.result is not None and job.result["state"] not in ("SUCCESS",):
-            if not job.result.get("streams"):
-                raise BackendError(f"process could not be started: {job.result['data']}")
+        if job.result is not None and job.result["state"] != "SUCCESS" and not job.result.get("streams"):
+            raise BackendError(f"process could not be started: {job.result['data']}")
         return job.id
 
     @deferred
@@ -922,7 +920,8 @@ class MockBackend:
             raise Conflict(f"storage cluster '{label}' exists")
         nodes = [self._node(n) for n in dict.fromkeys(body["nodes"])]
         per_node = body["servers"] // len(nodes)
-        data, metadata = [], []
+        data: list[dict[str, Any]] = []
+        metadata: list[dict[str, Any]] = []
         for node in nodes:
             disks = [d for d in node.disk_list()["blockdevices"]
                      if rest.disk_type(d) == body["driveType"] and not d.get("children")]

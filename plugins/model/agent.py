@@ -186,13 +186,13 @@ class Agent:
     def _start_process(self, job: Job, command: str, arguments: dict[str, Any]) -> None:
         if command == "bash":
             name, args = "sh", ["-c", str(arguments.get("script", ""))]
-            directory, env = "", {}
+            directory, env = "", {}  # type: tuple[str, dict[str, str]]
         else:
-            name = arguments.get("name")
+            name = str(arguments.get("name") or "")
             args = arguments.get("args") or []
             directory = arguments.get("dir") or ""
             env = arguments.get("env") or {}
-            if not isinstance(name, str) or not name or not isinstance(args, list):
+            if not name or not isinstance(args, list):
                 job.finish(ERROR, "invalid process arguments", streams=False)
                 return
         stdin = str(arguments.get("stdin") or "")

@@ -136,7 +136,7 @@ def os_info(hostname: str, node: str, boot_time: int, now: int, procs: int) -> d
 
 
 def _lsblk(name: str, **values: Any) -> dict[str, Any]:
-    entry: dict[str, Any] = {key: None for key in LSBLK_KEYS}
+    entry: dict[str, Any] = dict.fromkeys(LSBLK_KEYS)
     entry.update(
         {
             "name": name, "kname": name, "ra": "128", "ro": "0", "rm": "0",

@@ -65,6 +65,10 @@ class Domain:
     media: list[dict[str, Any]] = field(default_factory=list)
 
 
+def _bridge_mac(index: int, count: int) -> str:
+    return f"02:42:{(index >> 8) & 255:02x}:{index & 255:02x}:{count:02x}:01"
+
+
 class Node(Agent):
     """
     :ivar node_id: the node's id (management MAC without colons).
@@ -325,7 +329,7 @@ class Node(Agent):
         if network.get("zerotier"):
             nics.append({"type": "zerotier", "id": network["zerotier"]})
         for pair in network.get("bridge") or []:
-            name, setting = (list(pair) + ["none"])[:2]
+            name, setting = ([*list(pair), "none"])[:2]
             config: dict[str, Any] = {"dhcp": setting == "dhcp"}
             if setting not in ("none", "dhcp"):
                 config["cidr"] = setting
@@ -386,7 +390,7 @@ class Node(Agent):
             raise CommandError(f"unknown network mode '{mode}'")
         self.bridges[name] = {
             "name": name,
-            "hwaddr": hwaddr or f"02:42:{(self.index >> 8) & 255:02x}:{self.index & 255:02x}:{len(self.bridges):02x}:01",
+            "hwaddr": hwaddr or _bridge_mac(self.index, len(self.bridges)),
             "network": copy.deepcopy(network),
         }
 
@@ -422,13 +426,14 @@ class Node(Agent):
     def disk_getinfo(self, disk: str, part: str = "") -> dict[str, Any]:
         entry = self._disk(disk)
         if part:
-            entry = next((p for p in entry.get("children") or [] if p["name"] == part), None)  # type: ignore[assignment]
-            if entry is None:
+            parts = [p for p in entry.get("children") or [] if p["name"] == part]
+            if not parts:
                 raise CommandError(f"partition '{part}' not found")
+            entry = parts[0]
         info = copy.deepcopy(entry)
         size = int(entry["size"])
-        info.update(start=0, end=size, size=size, blocksize=512, table="gpt",
-                    free=[] if entry.get("children") else [{"start": 1048576, "end": size, "size": size - 1048576}])
+        free = [] if entry.get("children") else [{"start": 1048576, "end": size, "size": size - 1048576}]
+        info.update(start=0, end=size, size=size, blocksize=512, table="gpt", free=free)
         return info
 
     def _in_use(self, device_path: str) -> bool:
@@ -451,7 +456,9 @@ class Node(Agent):
                 if not fs.devices:
                     del self.btrfs[label]
 
-    def disk_mkpart(self, disk: str, start: Any = "1m", end: Any = "100%", part_type: str = "primary") -> None:
+    def disk_mkpart(
+        self, disk: str, start: Any = "1m", end: Any = "100%", part_type: str = "primary"
+    ) -> None:
         entry = self._disk(disk)
         if entry.get("children"):
             raise CommandError(f"disk '{disk}' has no free space")
@@ -693,34 +700,34 @@ class Node(Agent):
         self.domains[name] = domain
         return domain.uuid
 
-    def kvm_destroy(self, uuid: str) -> None:  # noqa: A002
+    def kvm_destroy(self, uuid: str) -> None:
         domain = self.domain(uuid)
         del self.domains[domain.name]
 
-    def kvm_shutdown(self, uuid: str) -> None:  # noqa: A002
+    def kvm_shutdown(self, uuid: str) -> None:
         self.kvm_destroy(uuid)
 
-    def kvm_reboot(self, uuid: str) -> None:  # noqa: A002
+    def kvm_reboot(self, uuid: str) -> None:
         self.domain(uuid).state = "running"
 
-    def kvm_pause(self, uuid: str) -> None:  # noqa: A002
+    def kvm_pause(self, uuid: str) -> None:
         domain = self.domain(uuid)
         if domain.state != "running":
             raise CommandError(f"domain '{domain.name}' is not running")
         domain.state = "paused"
 
-    def kvm_resume(self, uuid: str) -> None:  # noqa: A002
+    def kvm_resume(self, uuid: str) -> None:
         domain = self.domain(uuid)
         if domain.state != "paused":
             raise CommandError(f"domain '{domain.name}' is not paused")
         domain.state = "running"
 
-    def kvm_info(self, uuid: str) -> dict[str, Any]:  # noqa: A002
+    def kvm_info(self, uuid: str) -> dict[str, Any]:
         domain = self.domain(uuid)
         return {"uuid": domain.uuid, "name": domain.name, "state": domain.state,
                 "cpu": domain.cpu, "memory": domain.memory, "nics": domain.nics, "media": domain.media}
 
-    def kvm_infops(self, uuid: str) -> dict[str, Any]:  # noqa: A002
+    def kvm_infops(self, uuid: str) -> dict[str, Any]:
         domain = self.domain(uuid)
         seconds = max(1, int(self.clock.seconds()) % 100000)
         return {
@@ -728,17 +735,18 @@ class Node(Agent):
             "net": {str(n): {"rxbytes": seconds * 1500, "rxpkts": seconds, "txbytes": seconds * 900,
                              "txpkts": seconds // 2 + 1} for n in range(max(1, len(domain.nics)))},
             "block": {str(n): {"rdbytes": seconds * 4096, "rdtimes": seconds * 2,
-                               "wrbytes": seconds * 2048, "wrtimes": seconds} for n in range(len(domain.media))},
+                               "wrbytes": seconds * 2048, "wrtimes": seconds}
+                      for n in range(len(domain.media))},
         }
 
     def kvm_list(self) -> list[dict[str, Any]]:
         return [{"id": d.id, "uuid": d.uuid, "name": d.name, "state": d.state, "vnc": d.vnc}
                 for d in self.domains.values()]
 
-    def kvm_attach_disk(self, uuid: str, media: dict[str, Any]) -> None:  # noqa: A002
+    def kvm_attach_disk(self, uuid: str, media: dict[str, Any]) -> None:
         self.domain(uuid).media.append(media)
 
-    def kvm_detach_disk(self, uuid: str, media: dict[str, Any]) -> None:  # noqa: A002
+    def kvm_detach_disk(self, uuid: str, media: dict[str, Any]) -> None:
         domain = self.domain(uuid)
         if media not in domain.media:
             raise CommandError("disk is not attached")
@@ -755,10 +763,10 @@ class Node(Agent):
                 return
         raise CommandError("nic not found")
 
-    def kvm_limit_disk_io(self, uuid: str, media: dict[str, Any], iops: int = 0, **_: Any) -> None:  # noqa: A002
+    def kvm_limit_disk_io(self, uuid: str, media: dict[str, Any], iops: int = 0, **_: Any) -> None:
         self.domain(uuid)
 
-    def kvm_migrate(self, uuid: str, desturi: str) -> None:  # noqa: A002
+    def kvm_migrate(self, uuid: str, desturi: str) -> None:
         domain = self.domain(uuid)
         if self.pool is None:
             raise CommandError("migration target unknown")
