@@ -1,0 +1,1 @@
+"""The AYS backend: the AYS orchestrator REST API, driven with treq."""

@@ -1,0 +1,1 @@
+"""An AYS simulator whose actions act on simulated core0 nodes."""

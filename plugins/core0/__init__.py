@@ -1,0 +1,1 @@
+"""The core0 backend: nodes reached over the core0 Redis protocol."""
