@@ -11,7 +11,7 @@ import ipaddress
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from twisted.internet.defer import Deferred, DeferredList, FirstError, ensureDeferred, gatherResults
+from twisted.internet.defer import Deferred, DeferredList, FirstError, ensureDeferred, fail, gatherResults
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
@@ -100,8 +100,23 @@ class NodeAccess:
             address = await self.registry.get_node(nodeid)
         return self.client_of(address)
 
-    async def call(self, nodeid: str, command: str, **arguments: Any) -> Any:
-        """Run a command on a node; its decoded payload (``CommandFailed`` otherwise)."""
+    def call(self, nodeid: str, command: str, **arguments: Any) -> Deferred[Any]:
+        """
+        Run a command on a node.
+
+        :returns: Deferred firing with its decoded payload.
+        :raises NotFound: unknown node.
+        :raises CommandFailed: the command failed.
+        """
+        if self._lookup is None:
+            return ensureDeferred(self._call_later(nodeid, command, arguments))
+        try:
+            client = self.client_of(self._lookup(nodeid))
+        except NotFound as e:
+            return fail(e)
+        return client.call(command, arguments)
+
+    async def _call_later(self, nodeid: str, command: str, arguments: dict[str, Any]) -> Any:
         return await (await self.client(nodeid)).call(command, arguments)
 
     def drop_client(self, nodeid: str) -> None:

@@ -21,11 +21,11 @@ the connection it had leased if a reply is still due.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from collections.abc import Callable
+from typing import Any
 
 import txredisapi
-from twisted.internet.defer import Deferred, ensureDeferred
+from twisted.internet.defer import CancelledError, Deferred
 from twisted.python.failure import Failure
 
 from plugins.core0.connection import Connection, NodePool
@@ -43,38 +43,138 @@ from plugins.core0.protocol import (
 from plugins.core0.registry import NodeAddress
 from rpoold.errors import BackendError, BackendTimeout, BackendUnavailable, RpoolError
 
-T = TypeVar("T")
-
 ONLY_SUCCESS = frozenset({SUCCESS})
 #: Errors of ``corex.dispatch`` that mean the container id is stale.
 STALE_CONTAINER = ("container does not exist", "invalid container id")
+#: Errors that say the node refuses the connection's credentials.
+AUTH_ERRORS = ("NOAUTH", "WRONGPASS", "invalid password")
 
 
-def _ignore(failure: Failure) -> None:
-    return None
+def resp(*args: str | int) -> bytes:
+    """One Redis command in the protocol's wire form."""
+    parts = [b"*%d\r\n" % len(args)]
+    for arg in args:
+        data = str(arg).encode()
+        parts.append(b"$%d\r\n%s\r\n" % (len(data), data))
+    return b"".join(parts)
 
 
-class _Call:
-    """Where a call is, so a timeout can say what did not happen in time."""
+class _Session:
+    """
+    One call: a connection leased for it alone, a deadline, and the
+    Deferred the caller holds.  ``start`` is called with the session once
+    the connection is there; it sends commands and ends the session with
+    ``succeed`` or ``fail``.  Cancelling the caller's Deferred, or the
+    deadline, ends it too; a connection that still owes a reply is then
+    closed instead of going back to the pool.
+    """
 
-    __slots__ = ("client", "phase", "what")
+    __slots__ = ("client", "conn", "done", "leasing", "phase", "result", "timer", "what")
 
-    def __init__(self, client: NodeClient, what: str) -> None:
+    def __init__(self, client: NodeClient, what: str, seconds: float,
+                 start: Callable[[_Session], None]) -> None:
         self.client = client
         self.what = what
+        self.done = False
+        self.conn: Connection | None = None
         self.phase = "lease"
+        self.result: Deferred[Any] = Deferred(self._cancelled)
+        self.timer = client.reactor.callLater(seconds, self._expired, seconds)
+        self.leasing: Deferred[Connection] | None = None
+        leasing = client.pool.lease(seconds)
+        if not self.done:
+            self.leasing = leasing
+            leasing.addCallbacks(self._leased, self._not_leased, callbackArgs=(start,))
 
-    def timed_out(self, result: Any, timeout: float) -> Any:
-        client = self.client
-        pool = client.pool
+    # Outcomes ------------------------------------------------------------------------
+
+    def _leased(self, conn: Connection, start: Callable[[_Session], None]) -> None:
+        self.leasing = None
+        if self.done:
+            self.client.pool.release(conn)
+            return
+        self.conn = conn
+        self.phase = "answer"
+        try:
+            start(self)
+        except Exception as e:
+            self.fail(e)
+
+    def _not_leased(self, failure: Failure) -> None:
+        self.leasing = None
+        if not failure.check(CancelledError) and failure.value is not None:
+            self.fail(failure.value)
+
+    def _end(self) -> None:
+        self.done = True
+        if self.timer.active():
+            self.timer.cancel()
+        if self.leasing is not None:
+            self.leasing.cancel()
+        conn, self.conn = self.conn, None
+        if conn is not None:
+            if conn.replyQueue.waiting:
+                self.client.pool.discard(conn)
+            else:
+                self.client.pool.release(conn)
+
+    def succeed(self, value: Any) -> None:
+        if not self.done:
+            self._end()
+            self.result.callback(value)
+
+    def fail(self, error: BaseException) -> None:
+        if not self.done:
+            self._end()
+            self.result.errback(self.client.translate(error))
+
+    def _cancelled(self, _: Deferred[Any]) -> None:
+        if not self.done:
+            self._end()
+
+    def _expired(self, seconds: float) -> None:
+        if self.done:
+            return
+        client, pool = self.client, self.client.pool
+        error: Exception
         if self.phase == "lease" and pool.ready == 0:
-            raise BackendUnavailable(
-                f"node '{client.node}' is unreachable ({client.address.endpoint}): "
-                f"no connection within {timeout:g} s")
-        if self.phase == "lease":
-            raise BackendTimeout(
-                f"node '{client.node}': all {pool.size} connections stayed busy for {timeout:g} s")
-        raise BackendTimeout(f"node '{client.node}' did not answer '{self.what}' within {timeout:g} s")
+            error = BackendUnavailable(f"node '{client.node}' is unreachable ({client.address.endpoint}): "
+                                       f"no connection within {seconds:g} s")
+        elif self.phase == "lease":
+            error = BackendTimeout(f"node '{client.node}': all {pool.size} connections stayed busy "
+                                   f"for {seconds:g} s")
+        else:
+            error = BackendTimeout(f"node '{client.node}' did not answer '{self.what}' within {seconds:g} s")
+        self.fail(error)
+
+    # Talking ------------------------------------------------------------------------------
+
+    def send(self, *commands: tuple[str | int, ...]) -> list[Deferred[Any]]:
+        """
+        Write commands in one go.
+
+        :returns: one Deferred per command, firing with its reply (an
+            exception object for an error reply or a lost connection).
+        """
+        conn = self.conn
+        assert conn is not None
+        conn.transport.write(b"".join(resp(*c) for c in commands))
+        return [conn.replyQueue.get() for _ in commands]
+
+    def checked(self, reply: Any) -> bool:
+        """``True`` if ``reply`` is not an error; else the session fails with it."""
+        if isinstance(reply, Exception):
+            self.fail(reply)
+            return False
+        return not self.done
+
+    def then(self, reply: Any, step: Callable[[Any], None]) -> None:
+        """Go on with ``step(reply)`` unless the reply is an error or the session is over."""
+        if self.checked(reply):
+            try:
+                step(reply)
+            except Exception as e:
+                self.fail(e)
 
 
 class NodeClient:
@@ -101,58 +201,40 @@ class NodeClient:
         """Close every connection; later calls fail with ``BackendUnavailable``."""
         return self.pool.close()
 
-    # The call machinery ---------------------------------------------------------
+    # The call machinery ---------------------------------------------------------------
 
-    def _session(self, what: str, body: Callable[[Connection, _Call], Awaitable[T]],
-                 timeout: float | None) -> Deferred[T]:
+    def translate(self, error: BaseException) -> BaseException:
+        """Redis-level errors as rpoold errors naming the node."""
+        if isinstance(error, txredisapi.ConnectionError):
+            return BackendUnavailable(f"node '{self.node}': connection lost ({error})")
+        if isinstance(error, txredisapi.ResponseError):
+            if str(error).startswith(AUTH_ERRORS):
+                return BackendUnavailable(f"node '{self.node}' refused access: {error}")
+            return BackendError(f"node '{self.node}': Redis error: {error}")
+        return error
+
+    def _session(self, what: str, timeout: float | None, start: Callable[[_Session], None]) -> Deferred[Any]:
         seconds = self.timeout if timeout is None else timeout
-        call = _Call(self, what)
-        d = ensureDeferred(self._leased(call, body, seconds))
-        d.addTimeout(seconds, self.reactor, onTimeoutCancel=call.timed_out)
-        return d
-
-    async def _leased(self, call: _Call, body: Callable[[Connection, _Call], Awaitable[T]],
-                      timeout: float) -> T:
-        conn = await self.pool.lease(timeout)
-        call.phase = "answer"
-        try:
-            value = await body(conn, call)
-        except BaseException as e:
-            if conn.replyQueue.waiting:
-                self.pool.discard(conn)
-            else:
-                self.pool.release(conn)
-            if isinstance(e, txredisapi.ConnectionError):
-                raise BackendUnavailable(f"node '{self.node}': connection lost ({e})") from None
-            if isinstance(e, txredisapi.ResponseError):
-                if str(e).startswith(("NOAUTH", "WRONGPASS", "invalid password")):
-                    raise BackendUnavailable(f"node '{self.node}' refused access: {e}") from None
-                raise BackendError(f"node '{self.node}': Redis error: {e}") from None
-            raise
-        self.pool.release(conn)
-        return value
+        return _Session(self, what, seconds, start).result
 
     def _server_timeout(self, timeout: float | None) -> int:
         """The ``BRPOPLPUSH`` timeout: after our own deadline, a safety net only."""
         return int(self.timeout if timeout is None else timeout) + 2
 
-    async def _command(self, conn: Connection, command: str, arguments: dict[str, Any],
-                       wait: int) -> Result:
-        job = str(uuid.uuid4())
-        key = result_key(job)
-        push = conn.execute_command("RPUSH", QUEUE, payload(job, command, arguments))
-        answer = conn.execute_command("BRPOPLPUSH", key, key, wait)
-        try:
-            await push
-        except BaseException:
-            answer.addErrback(_ignore)
-            raise
-        return self._parse(await answer, command)
-
     def _parse(self, text: Any, what: str) -> Result:
         if text is None:
             raise BackendTimeout(f"node '{self.node}' did not answer '{what}' in time")
         return Result.parse(text, self.node)
+
+    def _run(self, session: _Session, command: str, arguments: dict[str, Any], wait: int,
+             then: Callable[[Result], None]) -> None:
+        """Queue a command and wait for its result (one round trip), then ``then(result)``."""
+        job = str(uuid.uuid4())
+        key = result_key(job)
+        push, answer = session.send(("RPUSH", QUEUE, payload(job, command, arguments)),
+                                    ("BRPOPLPUSH", key, key, wait))
+        push.addCallback(session.checked)
+        answer.addCallback(session.then, lambda text: then(self._parse(text, command)))
 
     # Commands ------------------------------------------------------------------------
 
@@ -168,10 +250,10 @@ class NodeClient:
         """
         wait = self._server_timeout(timeout)
 
-        async def body(conn: Connection, call: _Call) -> Result:
-            return await self._command(conn, command, arguments or {}, wait)
+        def start(session: _Session) -> None:
+            self._run(session, command, arguments or {}, wait, session.succeed)
 
-        return self._session(command, body, timeout)
+        return self._session(command, timeout, start)
 
     def call(self, command: str, arguments: dict[str, Any] | None = None, *,
              accept: frozenset[str] = ONLY_SUCCESS, timeout: float | None = None) -> Deferred[Any]:
@@ -184,8 +266,10 @@ class NodeClient:
         :raises CommandTimedOut: the agent stopped it at its time limit.
         :raises BackendUnavailable, BackendTimeout: as ``execute``.
         """
-        return self.execute(command, arguments, timeout=timeout).addCallback(
-            lambda result: check(result, self.node, accept).value())
+        return self.execute(command, arguments, timeout=timeout).addCallback(self._value, accept)
+
+    def _value(self, result: Result, accept: frozenset[str]) -> Any:
+        return check(result, self.node, accept).value()
 
     def submit(self, command: str, arguments: dict[str, Any] | None = None, *,
                timeout: float | None = None) -> Deferred[str]:
@@ -197,11 +281,11 @@ class NodeClient:
         """
         job = str(uuid.uuid4())
 
-        async def body(conn: Connection, call: _Call) -> str:
-            await conn.execute_command("RPUSH", QUEUE, payload(job, command, arguments or {}))
-            return job
+        def start(session: _Session) -> None:
+            (push,) = session.send(("RPUSH", QUEUE, payload(job, command, arguments or {})))
+            push.addCallback(session.then, lambda _: session.succeed(job))
 
-        return self._session(command, body, timeout)
+        return self._session(command, timeout, start)
 
     def ping(self, timeout: float) -> Deferred[bool]:
         """
@@ -226,25 +310,27 @@ class NodeClient:
 
         :returns: Deferred firing with ``(flagged, result or None)``.
         """
-        async def body(conn: Connection, call: _Call) -> tuple[bool, Result | None]:
-            flag = conn.execute_command("RPOPLPUSH", flag_key(job_id), flag_key(job_id))
-            result = conn.execute_command("RPOPLPUSH", result_key(job_id), result_key(job_id))
-            try:
-                flagged = await flag
-            except BaseException:
-                result.addErrback(_ignore)
-                raise
-            text = await result
-            return flagged is not None, (Result.parse(text, self.node) if text is not None else None)
+        def start(session: _Session) -> None:
+            flag, result = session.send(("RPOPLPUSH", flag_key(job_id), flag_key(job_id)),
+                                        ("RPOPLPUSH", result_key(job_id), result_key(job_id)))
+            flagged: list[bool] = []
+            flag.addCallback(session.then, lambda reply: flagged.append(reply is not None))
 
-        return self._session(f"read job '{job_id}'", body, timeout)
+            def found(text: Any) -> None:
+                session.succeed((bool(flagged and flagged[0]),
+                                 Result.parse(text, self.node) if text is not None else None))
+
+            result.addCallback(session.then, found)
+
+        return self._session(f"read job '{job_id}'", timeout, start)
 
     # Containers ------------------------------------------------------------------------
 
     def dispatch(self, container: int, command: str, arguments: dict[str, Any] | None = None, *,
                  wait: bool = True, timeout: float | None = None) -> Deferred[Any]:
         """
-        Run a command inside a container (``corex.dispatch``).
+        Run a command inside a container (``corex.dispatch``): two round
+        trips on one connection, the dispatch and the inner job's result.
 
         :param wait: wait for the inner job's result; when false, answer
             with the inner job's id as soon as it is dispatched.
@@ -256,18 +342,23 @@ class NodeClient:
         server_wait = self._server_timeout(timeout)
         arguments = {"container": container, "command": inner_command(command, arguments or {})}
 
-        async def body(conn: Connection, call: _Call) -> Any:
-            outer = check(await self._command(conn, "corex.dispatch", arguments, server_wait), self.node)
-            job = outer.value()
+        def start(session: _Session) -> None:
+            self._run(session, "corex.dispatch", arguments, server_wait,
+                      lambda outer: dispatched(session, outer))
+
+        def dispatched(session: _Session, outer: Result) -> None:
+            job = check(outer, self.node).value()
             if not isinstance(job, str) or not job:
                 raise BackendError(f"node '{self.node}': corex.dispatch answered {job!r}, not a job id")
             if not wait:
-                return job
-            call.what = command
+                session.succeed(job)
+                return
+            session.what = command
             key = result_key(job)
-            return self._parse(await conn.execute_command("BRPOPLPUSH", key, key, server_wait), command)
+            (answer,) = session.send(("BRPOPLPUSH", key, key, server_wait))
+            answer.addCallback(session.then, lambda text: session.succeed(self._parse(text, command)))
 
-        return self._session(f"{command} (container {container})", body, timeout)
+        return self._session(f"{command} (container {container})", timeout, start)
 
     async def container_id(self, name: str, *, fresh: bool = False) -> int | None:
         """
@@ -326,4 +417,5 @@ def _int_key(key: str) -> int:
         return int(key)
     except ValueError:
         return 0
+
 

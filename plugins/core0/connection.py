@@ -142,6 +142,8 @@ class NodePool:
         def ready(_: Any) -> None:
             conn.usable = True
             self.ready += 1
+            # Small request/reply exchanges: never wait for Nagle.
+            conn.transport.setTcpNoDelay(True)
             conn.execute_command("CLIENT", "SETNAME", CLIENT_NAME).addErrback(_ignore)
             if not result.called:
                 result.callback(conn)
