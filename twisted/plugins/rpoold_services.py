@@ -5,3 +5,7 @@ from twisted.application.service import ServiceMaker
 rpoold = ServiceMaker(
     "rpoold", "rpoold.tap", "G8OS Resource Pool API daemon.", "rpoold"
 )
+
+core0sim = ServiceMaker(
+    "core0sim", "plugins.core0.sim.tap", "Simulated core0 nodes on real redis-server children.", "core0sim"
+)
