@@ -5,3 +5,7 @@ from twisted.application.service import ServiceMaker
 rpoold = ServiceMaker(
     "rpoold", "rpoold.tap", "G8OS Resource Pool API daemon.", "rpoold"
 )
+
+ayssim = ServiceMaker(
+    "ayssim", "plugins.ays.sim.tap", "AYS 8.2 simulator acting on core0 nodes.", "ayssim"
+)
