@@ -7,7 +7,7 @@ an in-process HTTP listener on loopback, and small JSON helpers.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import treq
@@ -105,6 +105,18 @@ async def wait_for(predicate: Callable[[], Any], what: str, timeout: float = 10.
     deadline = reactor.seconds() + timeout  # type: ignore[attr-defined]
     while True:
         value = predicate()
+        if value:
+            return value
+        if reactor.seconds() > deadline:  # type: ignore[attr-defined]
+            raise TimeoutError(f"{what}: not after {timeout} s")
+        await deferLater(reactor, 0.01, lambda: None)
+
+
+async def eventually(check: Callable[[], Awaitable[Any]], what: str, timeout: float = 10.0) -> Any:
+    """Await ``check()`` until it returns something truthy."""
+    deadline = reactor.seconds() + timeout  # type: ignore[attr-defined]
+    while True:
+        value = await check()
         if value:
             return value
         if reactor.seconds() > deadline:  # type: ignore[attr-defined]
