@@ -81,8 +81,8 @@ def test_node_list_appearing_later_is_seeded(ayssim: Http, nodes_file: Path) -> 
     assert ayssim("GET", f"{R}/service/node") == (200, [])
     silent = free_port()
     nodes_file.write_text(
-        '[[nodes]]\nid = "525400123456"\nhost = "127.0.0.1"\nport = %d\nhostname = "core0node"\n\n'
-        '[[nodes]]\nid = "525400123457"\nhost = "127.0.0.1"\nport = %d\ndb = 3\n' % (silent, silent))
+        f'[[nodes]]\nid = "525400123456"\nhost = "127.0.0.1"\nport = {silent}\nhostname = "core0node"\n\n'
+        f'[[nodes]]\nid = "525400123457"\nhost = "127.0.0.1"\nport = {silent}\ndb = 3\n')
     items = ayssim.until("GET", f"{R}/service/node.g8os?fields=hostname,redisAddr,redisPort,status",
                          lambda code, body: code == 200 and len(body) == 2, "nodes seeded")
     data = {i["name"]: i["data"] for i in items}
@@ -96,7 +96,8 @@ def test_write_sequence_against_an_unreachable_node(ayssim: Http, nodes_file: Pa
     ayssim.until("GET", f"{R}/service/node/525400123456", lambda code, _: code == 200, "node seeded")
     content = ('container__web1:\n  node: "525400123456"\n  flist: https://hub.example.org/u.flist\n'
                "actions:\n  - {action: install, actor: container, service: web1, force: false}\n")
-    assert ayssim("POST", f"{R}/blueprint", {"name": "container_web1_install_1", "content": content})[0] == 201
+    name = "container_web1_install_1"
+    assert ayssim("POST", f"{R}/blueprint", {"name": name, "content": content})[0] == 201
     assert ayssim("POST", f"{R}/blueprint/container_web1_install_1") == (
         200, {"msg": "Blueprint container_web1_install_1 executed"})
     assert ayssim("PUT", f"{R}/blueprint/container_web1_install_1/archive")[0] == 200

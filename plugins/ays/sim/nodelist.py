@@ -78,7 +78,7 @@ def _typed(table: dict[str, Any], key: str, kind: type, where: str, default: Any
         return default
     value = table[key]
     if not isinstance(value, kind) or isinstance(value, bool):
-        raise NodeListError(f"{where}: {key} must be a {kind.__name__}")
+        raise NodeListError(f"{where}: {key} must be {'an integer' if kind is int else 'a string'}")
     return value
 
 

@@ -42,6 +42,7 @@ async def vm_install(ctx: ActionContext) -> None:
         ctx.data["status"] = "error"
         raise
     ctx.data["vnc"] = int(domain.get("vnc", -1))
+    ctx.data["id"] = str(domain.get("uuid") or "")
     ctx.data["status"] = "running"
 
 
