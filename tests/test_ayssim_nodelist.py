@@ -35,15 +35,16 @@ password = "secret"
 
 def test_read_node_list(tmp_path: Path) -> None:
     path = tmp_path / "nodes.toml"
-    path.write_text(NODES)
+    path.write_text(NODES + '[[nodes]]\nid = "525400123458"\nhost = "10.0.0.3"\n')
     assert read_node_list(str(path)) == [
         NodeEntry("525400123456", "127.0.0.1", FIRST_PORT, 0, "core0node", ""),
         NodeEntry("525400123457", "127.0.0.1", FIRST_PORT + 1, 2, "", "secret"),
+        NodeEntry("525400123458", "10.0.0.3", 6379),
     ]
 
 
 @pytest.mark.parametrize(("text", "problem"), [
-    ("[[nodes]]\nid = 'a'\nhost = 'h'\n", "nodes[0]: port is required"),
+    ("[[nodes]]\nid = 'a'\nport = 1\n", "nodes[0]: host is required"),
     ("[[nodes]]\nid = 'a'\nhost = 'h'\nport = '1'\n", "nodes[0]: port must be an integer"),
     ("[[nodes]]\nid = 1\nhost = 'h'\nport = 1\n", "nodes[0]: id must be a string"),
     ("nodes = 3\n", "'nodes' must be an array"),

@@ -1,6 +1,6 @@
 """
 The core0 simulator's node list (TOML, ``[[nodes]]`` tables with ``id``,
-``host``, ``port`` and optional ``db``, ``hostname``, ``password``) turned
+``host`` and optional ``port`` (6379), ``db``, ``hostname``, ``password``) turned
 into ``node.g8os`` services, as the bootstrap service of a real AYS would
 register discovered nodes.  The file is watched: it may appear after
 start-up, and a change re-seeds.  Containers the nodes already run with
@@ -63,7 +63,7 @@ def read_node_list(path: str) -> list[NodeEntry]:
         try:
             entries.append(NodeEntry(
                 id=_typed(node, "id", str, where), host=_typed(node, "host", str, where),
-                port=_typed(node, "port", int, where), db=_typed(node, "db", int, where, 0),
+                port=_typed(node, "port", int, where, 6379), db=_typed(node, "db", int, where, 0),
                 hostname=_typed(node, "hostname", str, where, ""),
                 password=_typed(node, "password", str, where, "")))
         except KeyError as e:
