@@ -70,8 +70,13 @@ def wait_for(predicate: object, timeout: float, what: str, child: Child | None =
         time.sleep(0.05)
 
 
-def wrk(url: str, connections: int, duration: float) -> dict[str, float]:
-    """req/s and latency percentiles (ms) of ``wrk`` at ``connections``."""
+def wrk(url: str, connections: int, duration: float,
+        watch: dict[str, list[int]] | None = None) -> dict[str, float]:
+    """
+    req/s and latency percentiles (ms) of ``wrk`` at ``connections``, and
+    the CPU time per request of the processes in ``watch``.
+    """
+    before = {name: cpu_seconds(pids) for name, pids in (watch or {}).items()}
     out = subprocess.run(
         ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(duration))}s", "--latency", url],
         check=True, capture_output=True, text=True).stdout
@@ -81,8 +86,36 @@ def wrk(url: str, connections: int, duration: float) -> dict[str, float]:
     for percent, value, unit in re.findall(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)\s*$", out, re.M):
         factor = {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
         latency[percent] = float(value) * factor
+    requests = max(1.0, rate * max(1, round(duration)))
+    cpu = {f"cpu:{name}": (cpu_seconds(pids) - before[name]) / requests * 1000
+           for name, pids in (watch or {}).items()}
     return {"rps": rate, "p50": latency.get("50", 0.0), "p99": latency.get("99", 0.0),
-            "errors": float(errors.group(1)) if errors else 0.0}
+            "errors": float(errors.group(1)) if errors else 0.0, **cpu}
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User and system CPU time used so far by ``pids``."""
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def children_of(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            if ppid == pid:
+                found.append(int(entry.name))
+    return found
 
 
 def rss_mib(pid: int) -> float:
@@ -105,6 +138,8 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per wrk run (default 5)")
     parser.add_argument("--connections", default="1,16,64", help="wrk connection counts (default 1,16,64)")
     parser.add_argument("--pool-size", type=int, default=8, help="core0 backend pool_size (default 8)")
+    parser.add_argument("--nodes-per-redis", type=int, default=25,
+                        help="core0sim nodes sharing one redis-server (default 25)")
     parser.add_argument("--sim", default="", help="command starting the simulator instead of "
                         "'twistd core0sim' (gets --nodes N --config-out PATH)")
     parser.add_argument("--bare", nargs=2, metavar=("PORT", "BODY_FILE"), help=argparse.SUPPRESS)
@@ -118,7 +153,8 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="core0-bench-"))
     node_file = work / "nodes.toml"
     sim_argv = (args.sim.split() if args.sim else twistd("core0sim"))
-    sim = Child([*sim_argv, "--nodes", str(args.nodes), "--config-out", str(node_file)],
+    sim_options = [] if args.sim else ["--nodes-per-redis", str(args.nodes_per_redis)]
+    sim = Child([*sim_argv, "--nodes", str(args.nodes), "--config-out", str(node_file), *sim_options],
                 env=python_env(), cwd=ROOT)
     children = [sim]
     try:
@@ -148,14 +184,23 @@ def main() -> None:
               f"{args.pool_size}, {os.cpu_count()} CPUs")
         print(f"{'conns':>5}  {'rpoold req/s':>12} {'p50 ms':>7} {'p99 ms':>7}   "
               f"{'bare req/s':>10} {'p50 ms':>7} {'p99 ms':>7}   {'ratio':>5}")
+        watch_ours = {"rpoold": [rpoold.process.pid], "core0sim": [sim.process.pid],
+                      "redis": children_of(sim.process.pid)}
+        watch_theirs = {"bare": [bare.process.pid]}
+        cpu_lines = []
         for connections in (int(c) for c in args.connections.split(",")):
-            ours = wrk(rpoold_url, connections, args.duration)
-            theirs = wrk(bare_url, connections, args.duration)
+            ours = wrk(rpoold_url, connections, args.duration, watch_ours)
+            theirs = wrk(bare_url, connections, args.duration, watch_theirs)
+            cpu_lines.append(f"{connections:>5}  " + "  ".join(
+                f"{k[4:]} {v:.3f}" for k, v in {**ours, **theirs}.items() if k.startswith("cpu:")))
             if ours["errors"]:
                 print(f"  ({int(ours['errors'])} rpoold answers were not 2xx)")
             print(f"{connections:>5}  {ours['rps']:>12.0f} {ours['p50']:>7.2f} {ours['p99']:>7.2f}   "
                   f"{theirs['rps']:>10.0f} {theirs['p50']:>7.2f} {theirs['p99']:>7.2f}   "
                   f"{ours['rps'] / theirs['rps']:>5.2f}")
+        print("CPU ms per request (user+system):")
+        for line in cpu_lines:
+            print(line)
         print(f"rpoold RSS after the runs: {rss_mib(rpoold.process.pid):.1f} MiB")
         first, listing = get(f"{base}/nodes")
         second, _ = get(f"{base}/nodes")

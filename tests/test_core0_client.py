@@ -25,7 +25,7 @@ from plugins.core0.registry import NodeAddress
 from plugins.model.pool import SEED_CONTAINER, SEED_JOB, Pool
 from rpoold.errors import BackendTimeout, BackendUnavailable
 from tests.support.core0_agent import AgentOnRedis, eventually, result
-from tests.support.processes import RedisServer, free_port
+from tests.support.processes import Child, RedisServer, free_port, port_open, wait_until
 
 NODE = "525400123456"
 
@@ -280,3 +280,85 @@ async def test_dispatch_into_container(redis_server: RedisServer, model_agent: A
             await client.in_container("no_such_container", "core.ping")
     finally:
         await client.close()
+
+
+# Shared runs of read-only commands ---------------------------------------------------
+
+
+@pytest_twisted.ensureDeferred
+async def test_concurrent_reads_share_runs(redis_server: RedisServer, model_agent: AgentOnRedis) -> None:
+    client = client_for(redis_server.port)
+    try:
+        first = client.execute("info.mem")
+        later = [client.execute("info.mem") for _ in range(19)]
+        results = await gatherResults([first, *later])
+        mems = [r for r in model_agent.received if r["command"] == "info.mem"]
+        # The first caller's run, then one run for all who came while it was under way.
+        assert len(mems) == 2
+        assert results[0].id == mems[0]["id"]
+        assert {r.id for r in results[1:]} == {mems[1]["id"]}
+        assert all(r.value()["total"] > 0 for r in results)
+        # Other arguments, other commands: not shared.
+        await gatherResults([client.execute("process.list", {"pid": 100}) for _ in range(3)])
+        assert len([r for r in model_agent.received if r["command"] == "process.list"]) == 3
+    finally:
+        await client.close()
+
+
+def quiet_os(payload: dict[str, Any]) -> dict[str, Any] | None:
+    return None if payload["command"] == "info.os" else scripted(payload)
+
+
+@pytest_twisted.ensureDeferred
+async def test_shared_run_nobody_waits_for_is_dropped(redis_server: RedisServer) -> None:
+    agent = await AgentOnRedis(redis_server.port, script=quiet_os).start()
+    client = client_for(redis_server.port, timeout=30)
+    try:
+        waiting = [client.execute("info.os") for _ in range(3)]
+        await eventually(lambda: our_connections(redis_server.port) == 1, 5, "connected")
+        for d in waiting:
+            d.cancel()
+        for d in waiting:
+            assert isinstance(await failure_of(d), CancelledError)
+        await eventually(lambda: our_connections(redis_server.port) == 0, 5, "connection closed")
+        # A caller's own deadline holds even while it waits behind another run.
+        e = await failure_of(client.execute("info.os", timeout=0.3))
+        assert isinstance(e, BackendTimeout) and "within 0.3 s" in str(e)
+        assert await client.call("ok") == {"a": 1}
+    finally:
+        await client.close()
+        await agent.stop()
+
+
+class ServerWithoutClientCommand(RedisServer):
+    """A redis-server on which ``CLIENT`` (so ``CLIENT REPLY``) is not available."""
+
+    def start(self) -> ServerWithoutClientCommand:
+        argv = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+                "--appendonly", "no", "--dir", self.dir, "--rename-command", "CLIENT", ""]
+        self.child = Child(argv)
+        wait_until(lambda: port_open(self.port), 10.0, "redis-server", self.child.process)
+        return self
+
+
+@pytest_twisted.ensureDeferred
+async def test_replies_are_skipped_only_where_the_server_can(redis_server: RedisServer,
+                                                             script_agent: AgentOnRedis) -> None:
+    client = client_for(redis_server.port)
+    try:
+        assert await client.call("ok") == {"a": 1}
+        assert [c.reply_skip for c in client.pool.idle] == [True]
+    finally:
+        await client.close()
+    server = ServerWithoutClientCommand().start()
+    agent = await AgentOnRedis(server.port, script=scripted).start()
+    client = client_for(server.port)
+    try:
+        assert await gatherResults([client.call("ok") for _ in range(5)]) == [{"a": 1}] * 5
+        assert client.pool.idle and not any(c.reply_skip for c in client.pool.idle)
+        e = await failure_of(client.call("fails"))
+        assert isinstance(e, CommandFailed)
+    finally:
+        await client.close()
+        await agent.stop()
+        server.stop()

@@ -6,7 +6,9 @@ find containers by name.
 Round trips per call (each over one leased connection):
 
 - a command: 1 (``RPUSH core:default`` and ``BRPOPLPUSH result:<id>``
-  written together; the agent's pickup flag is not waited for);
+  written together, with ``CLIENT REPLY SKIP`` before the ``RPUSH`` where
+  the server has it, so only the result comes back; the agent's pickup
+  flag is not waited for);
 - a command inside a container: 2 (``corex.dispatch``, then the inner
   job's result, whose id the dispatch returns);
 - reading a job that is not running: 1 (flag and result read together,
@@ -46,6 +48,12 @@ from rpoold.errors import BackendError, BackendTimeout, BackendUnavailable, Rpoo
 ONLY_SUCCESS = frozenset({SUCCESS})
 #: Errors of ``corex.dispatch`` that mean the container id is stale.
 STALE_CONTAINER = ("container does not exist", "invalid container id")
+#: Read-only commands without arguments whose runs concurrent callers share.
+SHAREABLE = frozenset({
+    "core.ping", "core.state", "info.cpu", "info.disk", "info.mem", "info.nic", "info.os",
+    "disk.list", "corex.list", "job.list", "process.list", "bridge.list", "btrfs.list",
+    "kvm.list", "zerotier.list",
+})
 #: Errors that say the node refuses the connection's credentials.
 AUTH_ERRORS = ("NOAUTH", "WRONGPASS", "invalid password")
 
@@ -149,17 +157,18 @@ class _Session:
 
     # Talking ------------------------------------------------------------------------------
 
-    def send(self, *commands: tuple[str | int, ...]) -> list[Deferred[Any]]:
+    def send(self, *commands: tuple[str | int, ...], replies: int | None = None) -> list[Deferred[Any]]:
         """
         Write commands in one go.
 
-        :returns: one Deferred per command, firing with its reply (an
-            exception object for an error reply or a lost connection).
+        :param replies: how many replies they get (default: one each).
+        :returns: one Deferred per reply, firing with it (an exception
+            object for an error reply or a lost connection).
         """
         conn = self.conn
         assert conn is not None
         conn.transport.write(b"".join(resp(*c) for c in commands))
-        return [conn.replyQueue.get() for _ in commands]
+        return [conn.replyQueue.get() for _ in range(len(commands) if replies is None else replies)]
 
     def checked(self, reply: Any) -> bool:
         """``True`` if ``reply`` is not an error; else the session fails with it."""
@@ -175,6 +184,98 @@ class _Session:
                 step(reply)
             except Exception as e:
                 self.fail(e)
+
+
+class _Rider:
+    """One caller of a shared command, with its own deadline."""
+
+    __slots__ = ("done", "result", "shared", "timer")
+
+    def __init__(self, shared: _Shared) -> None:
+        self.shared = shared
+        self.done = False
+        self.result: Deferred[Result] = Deferred(self._cancelled)
+        self.timer = shared.client.reactor.callLater(shared.timeout, self._expired)
+
+    def settle(self, outcome: Any) -> None:
+        if self.done:
+            return
+        self.done = True
+        if self.timer.active():
+            self.timer.cancel()
+        if isinstance(outcome, Failure):
+            self.result.errback(outcome)
+        else:
+            self.result.callback(outcome)
+
+    def _cancelled(self, _: Deferred[Result]) -> None:
+        if not self.done:
+            self.done = True
+            if self.timer.active():
+                self.timer.cancel()
+            self.shared.left(self)
+
+    def _expired(self) -> None:
+        if not self.done:
+            self.done = True
+            self.shared.left(self)
+            shared = self.shared
+            self.result.errback(BackendTimeout(
+                f"node '{shared.client.node}' did not answer '{shared.command}' within {shared.timeout:g} s"))
+
+
+class _Shared:
+    """
+    The runs of one read-only command on one node, shared by the callers
+    that come while one is under way: they wait for the next run, which
+    starts when the current one ends.  A run nobody waits for any more is
+    cancelled.
+    """
+
+    __slots__ = ("client", "command", "current", "next", "run", "timeout")
+
+    def __init__(self, client: NodeClient, command: str, timeout: float) -> None:
+        self.client = client
+        self.command = command
+        self.timeout = timeout
+        self.next: list[_Rider] = []
+        self.current: list[_Rider] = []
+        self.run: Deferred[Result] | None = None
+
+    def join(self) -> Deferred[Result]:
+        rider = _Rider(self)
+        self.next.append(rider)
+        if self.run is None:
+            self._start()
+        return rider.result
+
+    def _start(self) -> None:
+        riders, self.next = self.next, []
+        if not riders:
+            return
+        self.current = riders
+        run = self.run = self.client.run_alone(self.command, timeout=self.timeout)
+        run.addBoth(self._ended, run)
+
+    def _ended(self, outcome: Any, run: Deferred[Result]) -> None:
+        if run is not self.run:
+            return
+        riders, self.current, self.run = self.current, [], None
+        for rider in riders:
+            rider.settle(outcome)
+        if self.next and self.run is None:
+            self._start()
+
+    def left(self, rider: _Rider) -> None:
+        if rider in self.next:
+            self.next.remove(rider)
+        elif rider in self.current:
+            self.current.remove(rider)
+            if not self.current and self.run is not None:
+                run, self.run = self.run, None
+                run.cancel()
+                if self.next:
+                    self._start()
 
 
 class NodeClient:
@@ -196,6 +297,7 @@ class NodeClient:
         self.container_cache_seconds = container_cache_seconds
         self._containers: dict[str, int] = {}
         self._containers_until = 0.0
+        self._shared: dict[tuple[str, float], _Shared] = {}
 
     def close(self) -> Deferred[None]:
         """Close every connection; later calls fail with ``BackendUnavailable``."""
@@ -231,9 +333,15 @@ class NodeClient:
         """Queue a command and wait for its result (one round trip), then ``then(result)``."""
         job = str(uuid.uuid4())
         key = result_key(job)
-        push, answer = session.send(("RPUSH", QUEUE, payload(job, command, arguments)),
-                                    ("BRPOPLPUSH", key, key, wait))
-        push.addCallback(session.checked)
+        push = ("RPUSH", QUEUE, payload(job, command, arguments))
+        pop = ("BRPOPLPUSH", key, key, wait)
+        assert session.conn is not None
+        if session.conn.reply_skip:
+            # The RPUSH's reply is not sent: one reply, one wake-up per call.
+            (answer,) = session.send(("CLIENT", "REPLY", "SKIP"), push, pop, replies=1)
+        else:
+            pushed, answer = session.send(push, pop)
+            pushed.addCallback(session.checked)
         answer.addCallback(session.then, lambda text: then(self._parse(text, command)))
 
     # Commands ------------------------------------------------------------------------
@@ -243,11 +351,26 @@ class NodeClient:
         """
         Run a command on the node and wait for its result.
 
+        Concurrent callers of the same read-only command without arguments
+        (``SHAREABLE``) share its runs: each joins the next run that starts
+        after it came, so no answer predates its question.
+
         :returns: Deferred firing with the ``Result``, whatever its state.
         :raises BackendUnavailable: the node's Redis cannot be reached.
         :raises BackendTimeout: no result within ``timeout`` (default: the
             client's).
         """
+        if not arguments and command in SHAREABLE:
+            seconds = self.timeout if timeout is None else timeout
+            shared = self._shared.get((command, seconds))
+            if shared is None:
+                shared = self._shared[(command, seconds)] = _Shared(self, command, seconds)
+            return shared.join()
+        return self.run_alone(command, arguments, timeout=timeout)
+
+    def run_alone(self, command: str, arguments: dict[str, Any] | None = None, *,
+                  timeout: float | None = None) -> Deferred[Result]:
+        """``execute``, never sharing the command with other callers."""
         wait = self._server_timeout(timeout)
 
         def start(session: _Session) -> None:

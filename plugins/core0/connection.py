@@ -63,6 +63,8 @@ class Connection(txredisapi.RedisProtocol):  # type: ignore[misc]
 
     pool: NodePool | None = None
     usable = False
+    #: The server takes ``CLIENT REPLY SKIP``.
+    reply_skip = False
 
 
 def _ignore(failure: Failure) -> None:
@@ -145,6 +147,12 @@ class NodePool:
             # Small request/reply exchanges: never wait for Nagle.
             conn.transport.setTcpNoDelay(True)
             conn.execute_command("CLIENT", "SETNAME", CLIENT_NAME).addErrback(_ignore)
+            # Whether the server can skip the reply of the next command
+            # (Redis 3.2 and later); asked together with the name.
+            conn.execute_command("CLIENT", "REPLY", "ON").addBoth(skips)
+
+        def skips(reply: Any) -> None:
+            conn.reply_skip = reply == "OK"
             if not result.called:
                 result.callback(conn)
 
