@@ -3,12 +3,13 @@ Throughput of the core0 backend against a bare Klein endpoint, side by side.
 
 Starts core0sim (``--nodes N``, one run for everything) and ``twistd
 rpoold`` on the core0 backend with core0sim's node file, and a bare Klein
-app that answers ``GET /mem`` with the same JSON from memory.  Then, with
-``wrk``, at 1, 16 and 64 connections: req/s and p50/p99 latency of
-``GET /nodes/{id}/mem`` through rpoold and of the bare endpoint, and their
-ratio; rpoold's RSS; and the time of one ``GET /nodes`` over all N nodes
-(first call, which also asks each node for its hostname and address, and a
-second one).
+app that answers ``GET /mem`` with the same JSON from memory (and, for
+reference, rpoold on the in-memory mock backend: the same app without
+Redis).  Then, with ``wrk``, at 1, 16 and 64 connections: req/s and p50/p99
+latency of ``GET /nodes/{id}/mem`` on each, the ratios to the bare
+endpoint, and the CPU time per request of every process involved; rpoold's
+RSS; and the time of one ``GET /nodes`` over all N nodes (first call,
+which also asks each node for its hostname and address, and a second one).
 
 Run from the checkout (``wrk`` comes from the Debian package, see ``make
 bench``)::
@@ -177,27 +178,38 @@ def main() -> None:
         _, bare_body = get(f"http://127.0.0.1:{bare_port}/mem")
         assert bare_body == body, "the baseline must answer the same JSON"
 
-        rpoold_url, bare_url = f"{base}/nodes/{SEED_NODE}/mem", f"http://127.0.0.1:{bare_port}/mem"
-        wrk(rpoold_url, 16, 1)  # warm up: connections to the node, code paths
-        wrk(bare_url, 16, 1)
+        mock, mock_base = start_rpoold(None)  # the same app on the in-memory mock: no Redis at all
+        children.append(mock)
+        targets = {
+            "core0": (f"{base}/nodes/{SEED_NODE}/mem",
+                      {"rpoold": [rpoold.process.pid], "core0sim": [sim.process.pid],
+                       "redis": children_of(sim.process.pid)}),
+            "mock": (f"{mock_base}/nodes/{SEED_NODE}/mem", {"rpoold-mock": [mock.process.pid]}),
+            "bare": (f"http://127.0.0.1:{bare_port}/mem", {"bare": [bare.process.pid]}),
+        }
+        for url, _ in targets.values():
+            wrk(url, 16, 1)  # warm up: connections to the node, code paths
         print(f"GET /nodes/{{id}}/mem, {args.duration:g} s per run, wrk -t1, core0 pool_size "
-              f"{args.pool_size}, {os.cpu_count()} CPUs")
-        print(f"{'conns':>5}  {'rpoold req/s':>12} {'p50 ms':>7} {'p99 ms':>7}   "
-              f"{'bare req/s':>10} {'p50 ms':>7} {'p99 ms':>7}   {'ratio':>5}")
-        watch_ours = {"rpoold": [rpoold.process.pid], "core0sim": [sim.process.pid],
-                      "redis": children_of(sim.process.pid)}
-        watch_theirs = {"bare": [bare.process.pid]}
+              f"{args.pool_size}, {os.cpu_count()} CPUs; core0 = rpoold on the core0 backend, "
+              "mock = rpoold on the mock backend, bare = bare Klein")
+        header = f"{'conns':>5}"
+        for name in targets:
+            header += f"  {name + ' req/s':>11} {'p50 ms':>7} {'p99 ms':>7}"
+        print(header + f"  {'core0/bare':>10} {'mock/bare':>9}")
         cpu_lines = []
         for connections in (int(c) for c in args.connections.split(",")):
-            ours = wrk(rpoold_url, connections, args.duration, watch_ours)
-            theirs = wrk(bare_url, connections, args.duration, watch_theirs)
+            runs = {name: wrk(url, connections, args.duration, watch)
+                    for name, (url, watch) in targets.items()}
+            line = f"{connections:>5}"
+            for run in runs.values():
+                line += f"  {run['rps']:>11.0f} {run['p50']:>7.2f} {run['p99']:>7.2f}"
+            bare_rps = runs["bare"]["rps"]
+            print(line + f"  {runs['core0']['rps'] / bare_rps:>10.2f} {runs['mock']['rps'] / bare_rps:>9.2f}")
+            for name, run in runs.items():
+                if run["errors"]:
+                    print(f"  ({int(run['errors'])} {name} answers were not 2xx)")
             cpu_lines.append(f"{connections:>5}  " + "  ".join(
-                f"{k[4:]} {v:.3f}" for k, v in {**ours, **theirs}.items() if k.startswith("cpu:")))
-            if ours["errors"]:
-                print(f"  ({int(ours['errors'])} rpoold answers were not 2xx)")
-            print(f"{connections:>5}  {ours['rps']:>12.0f} {ours['p50']:>7.2f} {ours['p99']:>7.2f}   "
-                  f"{theirs['rps']:>10.0f} {theirs['p50']:>7.2f} {theirs['p99']:>7.2f}   "
-                  f"{ours['rps'] / theirs['rps']:>5.2f}")
+                f"{k[4:]} {v:.3f}" for run in runs.values() for k, v in run.items() if k.startswith("cpu:")))
         print("CPU ms per request (user+system):")
         for line in cpu_lines:
             print(line)

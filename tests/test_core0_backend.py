@@ -461,3 +461,17 @@ async def eventually_async(check: Any, timeout: float) -> None:
     while not await check():
         assert time.monotonic() < deadline, "condition not reached"
         await deferLater(reactor, 0.02)
+
+
+def test_two_instances_start_and_stop_with_the_daemon(tmp_path: Any) -> None:
+    from rpoold.tap import Options, makeService
+
+    path = tmp_path / "two.toml"
+    path.write_text('[families]\ndefault = "a"\nnodes = "b"\n\n'
+                    '[backends.a]\nplugin = "core0"\nnodes = [{id = "n1", host = "127.0.0.1"}]\n\n'
+                    '[backends.b]\nplugin = "core0"\nnodes = [{id = "n2", host = "127.0.0.1"}]\n')
+    options = Options()
+    options.parseOptions(["--config", str(path), "--port", "tcp:0:interface=127.0.0.1"])
+    service = makeService(options)
+    backends = [s for s in service if isinstance(s, Core0Backend)]
+    assert len(backends) == 2

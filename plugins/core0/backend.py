@@ -51,10 +51,6 @@ class Core0Backend(ContainerFamilies, StorageFamilies, NetworkFamilies, VMFamili
     :param context: the ``IBackendContext``.
     """
 
-    def __init__(self, options: dict[str, Any], context: Any) -> None:
-        super().__init__(options, context)
-        self.name = "core0"
-
     def stopService(self) -> Deferred[None]:
         super().stopService()
         clients, self.clients = list(self.clients.values()), {}

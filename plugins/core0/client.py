@@ -30,7 +30,7 @@ import txredisapi
 from twisted.internet.defer import CancelledError, Deferred
 from twisted.python.failure import Failure
 
-from plugins.core0.connection import Connection, NodePool
+from plugins.core0.connection import Connection, NodePool, write_now
 from plugins.core0.protocol import (
     QUEUE,
     SUCCESS,
@@ -167,7 +167,7 @@ class _Session:
         """
         conn = self.conn
         assert conn is not None
-        conn.transport.write(b"".join(resp(*c) for c in commands))
+        write_now(conn.transport, b"".join(resp(*c) for c in commands))
         return [conn.replyQueue.get() for _ in range(len(commands) if replies is None else replies)]
 
     def checked(self, reply: Any) -> bool:
