@@ -475,3 +475,38 @@ def test_two_instances_start_and_stop_with_the_daemon(tmp_path: Any) -> None:
     service = makeService(options)
     backends = [s for s in service if isinstance(s, Core0Backend)]
     assert len(backends) == 2
+
+
+@pytest_twisted.ensureDeferred
+async def test_nodes_follow_the_node_file(tmp_path: Any) -> None:
+    servers = [RedisServer().start(), RedisServer().start()]
+    pool = Pool(reactor, nodes=1)
+    agents = [await AgentOnRedis(s.port, node=pool.nodes[SEED_NODE]).start() for s in servers]
+    path = tmp_path / "nodes.toml"
+
+    def point_at(server: RedisServer, *extra: str) -> None:
+        path.write_text(f'[[nodes]]\nid = "{SEED_NODE}"\nhost = "127.0.0.1"\nport = {server.port}\n'
+                        + "".join(extra))
+
+    point_at(servers[0])
+    raw = {"backends": {"core0": {"plugin": "core0", "nodes_file": "nodes.toml"}},
+           "families": {"default": "core0"}}
+    backend = build(raw, "test", str(tmp_path)).backends["core0"]
+    try:
+        await backend.get_mem_info(nodeid=SEED_NODE)
+        assert [c["command"] for c in agents[0].received] == ["info.mem"]
+        point_at(servers[1])  # the simulator came back on other ports
+        await backend.get_mem_info(nodeid=SEED_NODE)
+        assert [c["command"] for c in agents[1].received] == ["info.mem"]
+        point_at(servers[1],
+                 f'[[nodes]]\nid = "{OTHER_NODE}"\nhost = "127.0.0.1"\nport = {servers[0].port}\n')
+        assert [n["id"] for n in await backend.list_nodes()] == [SEED_NODE, OTHER_NODE]
+        path.write_text("")
+        assert await backend.list_nodes() == []
+        assert backend.clients == {}
+    finally:
+        await backend.stopService()
+        for agent in agents:
+            await agent.stop()
+        for server in servers:
+            server.stop()

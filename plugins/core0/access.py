@@ -85,6 +85,7 @@ class NodeAccess:
             return client
         if client is not None:
             client.close()
+            self._facts.pop(address.id, None)
         client = self.clients[address.id] = NodeClient(
             address, pool_size=self.pool_size, timeout=self.timeout, reactor=self.reactor,
             container_cache_seconds=self.container_cache_seconds)

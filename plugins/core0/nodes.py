@@ -41,6 +41,9 @@ class NodesFamilies(NodeAccess):
     @deferred
     async def list_nodes(self) -> list[dict[str, Any]]:
         nodes = await self.registry.list_nodes()
+        known = {n.id for n in nodes}
+        for gone in [nodeid for nodeid in self.clients if nodeid not in known]:
+            self.drop_client(gone)
         views = await DeferredList([ensureDeferred(self._node_view(n)) for n in nodes],
                                    consumeErrors=True)
         result = []
