@@ -104,6 +104,12 @@ class MockBackend:
         self.vms: dict[tuple[str, str], dict[str, Any]] = {}
         self.clusters: dict[str, dict[str, Any]] = {}
         self.vdisks: dict[str, dict[str, Any]] = {}
+        # The seed's containers are known like created ones, so that they
+        # stay listed (halted) however they stop.
+        for node in self.pool.nodes.values():
+            for container in node.containers.values():
+                for name in container.tags[:1]:
+                    self.container_records[(node.node_id, name)] = _record_of(name, container)
 
     # Lookups ------------------------------------------------------------------
 
