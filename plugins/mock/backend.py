@@ -1014,8 +1014,11 @@ class MockBackend:
     @deferred
     async def rollback_vdisk(self, vdiskid: str, body: dict[str, Any]) -> None:
         vdisk = self._vdisk(vdiskid)
+        before = vdisk["status"]
+        if before == "rollingback":
+            return
         vdisk["status"] = "rollingback"
-        self._later(lambda: vdisk.update(status="running") if vdisk["status"] == "rollingback" else None)
+        self._later(lambda: vdisk.update(status=before) if vdisk["status"] == "rollingback" else None)
 
     # Health --------------------------------------------------------------------------------
 
