@@ -165,7 +165,7 @@ class NodesOnly:
 
 
 @implementer(INodes)
-class Pretender:
+class Pretender:  # type: ignore[misc]  # deliberately incomplete
     """Claims ``INodes`` but implements none of it."""
 
     def __init__(self, options: dict[str, Any], context: Any) -> None:
