@@ -20,6 +20,7 @@ from typing import Any, BinaryIO
 
 from klein import Klein
 from twisted.internet.defer import CancelledError, Deferred, ensureDeferred
+from twisted.internet.defer import TimeoutError as DeferredTimeoutError
 from twisted.internet.error import TimeoutError as TxTimeoutError
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -142,7 +143,8 @@ class RpoolApi:
         d.addTimeout(self.request_timeout, self.clock)
         try:
             return await d
-        except TxTimeoutError:
+        except (TxTimeoutError, DeferredTimeoutError):
+            # Deferred.addTimeout raises twisted.internet.defer.TimeoutError.
             raise errors.BackendTimeout(
                 f"the backend did not answer within {self.request_timeout:g} s"
             ) from None
