@@ -19,7 +19,6 @@ from typing import Any, BinaryIO
 
 from klein import Klein
 from twisted.internet.defer import CancelledError, Deferred, ensureDeferred
-from twisted.internet.error import TimeoutError as TxTimeoutError
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web.iweb import IRequest
@@ -28,6 +27,7 @@ from werkzeug.exceptions import NotFound as WerkzeugNotFound
 
 from rpoold import errors, metrics
 from rpoold.auth import DISABLED, REQUIRED_ROLE, Authenticator, Role, Unauthenticated
+from rpoold.errors import TIMEOUTS
 from rpoold.health import HealthReport
 from rpoold.interfaces import FAMILY_OF_OPERATION, Family, IFileReader
 from rpoold.logs import REQUEST_ID, new_request_id
@@ -151,6 +151,15 @@ class RpoolApi:
         except CancelledError:
             raise
         except errors.RpoolError as e:
+            if e.status >= 500:
+                # No request_id argument: the log output takes it from REQUEST_ID.
+                log.warn(
+                    "{method} {template}: {status} {error}",
+                    method=op.method,
+                    template=template,
+                    status=e.status,
+                    error=e.message,
+                )
             return self._answer_rpool_error(request, e)
         except Exception:
             log.failure(
@@ -191,7 +200,7 @@ class RpoolApi:
         d.addTimeout(self.request_timeout, self.clock)
         try:
             return await d
-        except TxTimeoutError:
+        except TIMEOUTS:
             raise errors.BackendTimeout(
                 f"the backend did not answer within {self.request_timeout:g} s"
             ) from None

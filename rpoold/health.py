@@ -20,10 +20,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from twisted.internet.defer import Deferred, DeferredList, maybeDeferred, succeed
-from twisted.internet.error import TimeoutError as TxTimeoutError
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from rpoold.errors import TIMEOUTS
 from rpoold.interfaces import FAMILIES, IHealthCheck
 
 log = Logger()
@@ -65,7 +65,7 @@ class HealthReport:
             return dict(result)
 
         def failed(failure: Failure) -> dict[str, Any]:
-            if failure.check(TxTimeoutError):
+            if failure.check(*TIMEOUTS):
                 return {"ok": False, "detail": f"no answer within {self.timeout:g} s"}
             log.failure("health check of backend {backend} failed", failure, backend=name)
             return {"ok": False, "detail": "the health check failed"}

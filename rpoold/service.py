@@ -23,10 +23,10 @@ from typing import Any
 
 from twisted.application.service import IService, MultiService, Service
 from twisted.internet.defer import Deferred, DeferredList, maybeDeferred
-from twisted.internet.error import TimeoutError as TxTimeoutError
 from twisted.logger import ILogObserver, Logger
 from twisted.python.failure import Failure
 
+from rpoold.errors import TIMEOUTS
 from rpoold.site import ApiSite
 
 log = Logger()
@@ -106,7 +106,7 @@ class DaemonService(MultiService):
             drained.addTimeout(max(0.0, deadline - self.clock.seconds()), self.clock)
             try:
                 await drained
-            except TxTimeoutError:
+            except TIMEOUTS:
                 log.warn(
                     "grace period over: dropping {count} request(s) still in flight",
                     count=len(tracker.active),
