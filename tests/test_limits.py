@@ -63,7 +63,7 @@ def _backend_calls(base: str, command: str) -> float:
     text = call(base, "GET", "/metrics").body.decode()
     total = 0.0
     for match in re.finditer(
-        r'^rpoold_backend_calls_total\{([^}]*)\} (\S+)$', text, re.MULTILINE
+        r'^rpoold_backend_calls_total\{(.*)\} (\S+)$', text, re.MULTILINE
     ):
         if f'command="{command}"' in match.group(1):
             total += float(match.group(2))
