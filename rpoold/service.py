@@ -23,6 +23,7 @@ from typing import Any
 
 from twisted.application.service import IService, MultiService, Service
 from twisted.internet.defer import Deferred, DeferredList, maybeDeferred
+from twisted.internet.task import deferLater
 from twisted.logger import ILogObserver, Logger
 from twisted.python.failure import Failure
 
@@ -30,6 +31,9 @@ from rpoold.errors import TIMEOUTS
 from rpoold.site import ApiSite
 
 log = Logger()
+
+#: Seconds between two looks at the connections still closing.
+CLOSE_POLL = 0.01
 
 
 class DaemonService(MultiService):
@@ -117,6 +121,12 @@ class DaemonService(MultiService):
             tracker.close_idle_connections()
             if not tracker.active:
                 break
+        # Answers are written, not yet sent: let their connections close
+        # (each answer given while draining closes its own) before the
+        # reactor drops them.
+        tracker.close_idle_connections()
+        while tracker.open_connections() and self.clock.seconds() < deadline:
+            await deferLater(self.clock, CLOSE_POLL, lambda: None)
         services = [IService(b) for b in reversed(self.backends)]
         results = await DeferredList([maybeDeferred(s.stopService) for s in services], consumeErrors=True)
         for service, (ok, result) in zip(services, results, strict=True):

@@ -104,6 +104,11 @@ class RequestTracker:
             except Exception:
                 log.failure("closing an idle connection failed")
 
+    def open_connections(self) -> int:
+        """:returns: how many connections that carried a request are still open."""
+        transports = [getattr(channel, "transport", None) for channel in list(self.channels)]
+        return sum(1 for transport in transports if getattr(transport, "connected", False))
+
     def drain(self) -> Deferred[None]:
         """
         From now on, answers close their connection.
@@ -213,11 +218,12 @@ class ApiRequest(Request):
 
     # Answer ------------------------------------------------------------------
 
-    def process(self) -> None:
-        if self.tracker.draining:
+    def write(self, data: bytes) -> None:
+        if not self.startedWriting and self.tracker.draining and self.channel is not None:
+            # The daemon is stopping: this connection carries no more requests.
             self.setHeader(b"Connection", b"close")
             self.channel.persistent = False
-        super().process()
+        super().write(data)
 
     def finish(self) -> None:
         super().finish()
