@@ -78,8 +78,8 @@ def test_a_file(tmp_path: Path) -> None:
 
 
 def test_port_option_overrides_the_file(tmp_path: Path) -> None:
-    settings = load(write(tmp_path, GOOD), port="tcp:9999")
-    assert settings.server["port"] == "tcp:9999"
+    settings = load(write(tmp_path, GOOD), port="tcp:9999:interface=127.0.0.1")
+    assert settings.server["port"] == "tcp:9999:interface=127.0.0.1"
 
 
 def test_families_without_default_are_unserved(tmp_path: Path) -> None:
