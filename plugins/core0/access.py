@@ -89,7 +89,28 @@ class NodeAccess:
         client = self.clients[address.id] = NodeClient(
             address, pool_size=self.pool_size, timeout=self.timeout, reactor=self.reactor,
             container_cache_seconds=self.container_cache_seconds)
+        client.listing_observer = lambda listing: self.remember_containers(address.id, listing)
         return client
+
+    async def learn_containers(self, client: NodeClient) -> None:
+        """
+        List the node's containers (so that they are remembered) before
+        something that may stop them all.
+        """
+        client.index_containers(await client.call("corex.list") or {})
+
+    def remember_containers(self, nodeid: str, listing: dict[str, Any]) -> None:
+        """
+        Keep a record of every container seen running, as of one created
+        here, so that it stays listed (halted) however it stops, as the
+        mock keeps its seed containers (and as the original's orchestrator
+        kept its container services).
+        """
+        for name in rest.container_names(listing):
+            if (nodeid, name) not in self.container_records:
+                found = rest.container_tagged(listing, name)
+                if found is not None:
+                    self.container_records[(nodeid, name)] = rest.container_record(name, found[1])
 
     async def client(self, nodeid: str) -> NodeClient:
         """

@@ -298,6 +298,8 @@ class NodeClient:
         self._containers: dict[str, int] = {}
         self._containers_until = 0.0
         self._shared: dict[tuple[str, float], _Shared] = {}
+        #: Called with every ``corex.list`` answer the client reads.
+        self.listing_observer: Callable[[dict[str, Any]], None] | None = None
 
     def close(self) -> Deferred[None]:
         """Close every connection; later calls fail with ``BackendUnavailable``."""
@@ -499,7 +501,12 @@ class NodeClient:
         return self._containers.get(name)
 
     def index_containers(self, listing: dict[str, Any]) -> None:
-        """Refresh the name -> id cache from a ``corex.list`` answer."""
+        """
+        Refresh the name -> id cache from a ``corex.list`` answer (and tell
+        ``listing_observer``).
+        """
+        if self.listing_observer is not None:
+            self.listing_observer(listing)
         names: dict[str, int] = {}
         for key in sorted(listing, key=_int_key):
             arguments = ((listing[key] or {}).get("container") or {}).get("arguments") or {}

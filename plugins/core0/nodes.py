@@ -17,7 +17,7 @@ from plugins.core0.client import NodeClient
 from plugins.core0.protocol import KILLED, SUCCESS, Result, check
 from plugins.core0.registry import NodeAddress
 from plugins.model import rest
-from rpoold.errors import BackendError, BadRequest, NotFound
+from rpoold.errors import BackendError, BadRequest, NotFound, RpoolError
 
 #: Runs one command where the jobs or processes live (a node, a container).
 Runner = Callable[[str, dict[str, Any]], Awaitable[Result]]
@@ -65,6 +65,10 @@ class NodesFamilies(NodeAccess):
     @deferred
     async def reboot_node(self, nodeid: str) -> None:
         client = await self.client(nodeid)
+        try:
+            await self.learn_containers(client)
+        except RpoolError:
+            pass  # a node that does not answer may still take the reboot
         await client.submit("core.reboot")
         client.forget_containers()
 
@@ -135,6 +139,7 @@ class NodesFamilies(NodeAccess):
     @deferred
     async def kill_all_node_jobs(self, nodeid: str) -> None:
         client = await self.client(nodeid)
+        await self.learn_containers(client)
         await self.kill_all_jobs(self.node_runner(client), nodeid)
         # Containers are jobs of the node too: they are gone now.
         client.forget_containers()
@@ -147,6 +152,8 @@ class NodesFamilies(NodeAccess):
     @deferred
     async def kill_node_job(self, nodeid: str, jobid: str) -> None:
         client = await self.client(nodeid)
+        if jobid.startswith("core-"):
+            await self.learn_containers(client)
         await self.signal_job(self.node_runner(client), nodeid, jobid, 9)
         if jobid.startswith("core-"):
             client.forget_containers()

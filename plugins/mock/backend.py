@@ -113,7 +113,8 @@ class MockBackend:
         for node in self.pool.nodes.values():
             for container in node.containers.values():
                 for name in container.tags[:1]:
-                    self.container_records[(node.node_id, name)] = _record_of(name, container)
+                    self.container_records[(node.node_id, name)] = rest.container_record(
+                        name, container.arguments)
 
     # Lookups ------------------------------------------------------------------
 
