@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.support.core0sim import core0sim  # noqa: F401  (fixture: a twistd core0sim per module)
 from tests.support.processes import RedisServer
 
 

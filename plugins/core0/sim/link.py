@@ -66,16 +66,22 @@ class _LinkFactory(Factory):
 
 class RedisLink(Service):
     """
-    One connection to an endpoint, reconnected whenever it drops.
+    One connection to an endpoint, reconnected whenever it drops.  A link
+    that buffers writes keeps what it could not write, and what the lost
+    connection had not acknowledged, and writes it once connected again
+    (at least once: a connection lost while Redis itself stays up may
+    repeat a write).
 
     :ivar current: the ready connection (authenticated, database selected),
         or ``None`` while there is none.
     """
 
-    def __init__(self, endpoint: Endpoint, reactor: Any, buffer_writes: bool = False) -> None:
+    def __init__(self, endpoint: Endpoint, reactor: Any, buffer_writes: bool = False,
+                 identify: bool = False) -> None:
         self.endpoint = endpoint
         self.reactor = reactor
         self.buffer_writes = buffer_writes
+        self.identify = identify
         self.current: RespProtocol | None = None
         self._buffer: deque[bytes] = deque()
         self._ready_waiters: list[Deferred[RespProtocol]] = []
@@ -132,7 +138,7 @@ class RedisLink(Service):
 
     def _made(self, protocol: RespProtocol) -> None:
         endpoint = self.endpoint
-        d = protocol.handshake(endpoint.password, endpoint.db)
+        d = protocol.handshake(endpoint.password, endpoint.db, self.identify)
         d.addCallbacks(lambda _: self._ready(protocol), lambda f: self._refused(protocol, f))
         protocol.lost.addCallback(lambda _: self._lost(protocol))
 
@@ -157,3 +163,7 @@ class RedisLink(Service):
     def _lost(self, protocol: RespProtocol) -> None:
         if self.current is protocol:
             self.current = None
+        if self.buffer_writes and protocol.unacknowledged:
+            # Written but not answered: Redis may have gone before running
+            # them (a restart loses them anyway), so they go again, first.
+            self._buffer.extendleft(reversed(protocol.unacknowledged))

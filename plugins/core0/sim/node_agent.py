@@ -48,6 +48,8 @@ POP_BATCH = 256
 MAX_JOBS = 200
 #: core0 waits this long after a payload it could not decode.
 BAD_PAYLOAD_PAUSE = 0.2
+#: On stop, how long to wait for the last pop to return.
+STOP_WAIT_SECONDS = 1.0
 
 
 def flag_key(job_id: str) -> bytes:
@@ -101,7 +103,7 @@ class NodeAgent(MultiService):
         self.endpoint = endpoint
         self.reactor = reactor
         self.max_jobs = max_jobs
-        self.reader = RedisLink(endpoint, reactor)
+        self.reader = RedisLink(endpoint, reactor, identify=True)
         self.writer = RedisLink(endpoint, reactor, buffer_writes=True)
         self.reader.setServiceParent(self)
         self.writer.setServiceParent(self)
@@ -112,6 +114,8 @@ class NodeAgent(MultiService):
         self._slot: Deferred[None] | None = None
         self._lpop_count = True
         self._loop: Deferred[None] | None = None
+        self._stopping = False
+        self._popping = False
         self._is_ready = False
         self._ready_waiters: list[Deferred[None]] = []
 
@@ -119,6 +123,7 @@ class NodeAgent(MultiService):
 
     def startService(self) -> None:
         super().startService()
+        self._stopping = False
         self.node.listeners.append(self._job_ended)
         self.node.start_listeners.append(self._job_started)
         self._loop = ensureDeferred(self._consume())
@@ -126,18 +131,40 @@ class NodeAgent(MultiService):
             .addCallbacks(self._became_ready, lambda _: None)
 
     def stopService(self) -> Deferred[None]:
-        if self.node.listeners.count(self._job_ended):
-            self.node.listeners.remove(self._job_ended)
-        if self.node.start_listeners.count(self._job_started):
-            self.node.start_listeners.remove(self._job_started)
+        """
+        Stop taking commands without losing one: a blocked ``BLPOP`` is
+        released with ``CLIENT UNBLOCK`` (so nothing pushed later is popped
+        by a connection about to close), what it returns is still served,
+        then both connections close.
+        """
+        return ensureDeferred(self._stop())
+
+    async def _stop(self) -> None:
+        self._stopping = True
+        loop = self._loop
+        if loop is not None and self._popping:
+            reader, writer = self.reader.current, self.writer.current
+            if reader is not None and writer is not None and reader.client_id is not None:
+                try:
+                    await writer.request(b"CLIENT", b"UNBLOCK", reader.client_id)
+                    ended = _observe(loop)
+                    timer = self.reactor.callLater(STOP_WAIT_SECONDS, ended.cancel)
+                    await ended
+                    if timer.active():
+                        timer.cancel()
+                except (CancelledError, ConnectionLost, ConnectionDone, RedisError):
+                    pass
         if self._loop is not None:
             self._loop.cancel()
             self._loop = None
         waiters, self._ready_waiters = self._ready_waiters, []
         for waiter in waiters:
             waiter.cancel()
-        d: Deferred[None] = super().stopService()
-        return d
+        if self._job_ended in self.node.listeners:
+            self.node.listeners.remove(self._job_ended)
+        if self._job_started in self.node.start_listeners:
+            self.node.start_listeners.remove(self._job_started)
+        await super().stopService()
 
     def when_ready(self) -> Deferred[None]:
         """
@@ -161,7 +188,7 @@ class NodeAgent(MultiService):
 
     async def _consume(self) -> None:
         try:
-            while self.running:
+            while self.running and not self._stopping:
                 connection = await self.reader.when_ready()
                 try:
                     await self._consume_on(connection)
@@ -176,7 +203,7 @@ class NodeAgent(MultiService):
 
     async def _consume_on(self, connection: RespProtocol) -> None:
         node = self.node
-        while self.running and connection.connected_:
+        while self.running and not self._stopping and connection.connected_:
             if self._reboot is not None:
                 await _observe(self._reboot.done)
                 self._reboot = None
@@ -195,15 +222,20 @@ class NodeAgent(MultiService):
 
     async def _fetch(self, connection: RespProtocol) -> None:
         items: list[bytes] | None = None
-        if self._lpop_count:
-            try:
-                items = await connection.request(b"LPOP", QUEUE_KEY, POP_BATCH)
-            except RedisError:
-                self._lpop_count = False  # Redis before 6.2
-        if not items:
-            reply = await connection.request(b"BLPOP", QUEUE_KEY, 0)
-            items = [reply[1]]
-        self._pending.extend(items)
+        self._popping = True
+        try:
+            if self._lpop_count:
+                try:
+                    items = await connection.request(b"LPOP", QUEUE_KEY, POP_BATCH)
+                except RedisError:
+                    self._lpop_count = False  # Redis before 6.2
+            if not items and not self._stopping:
+                reply = await connection.request(b"BLPOP", QUEUE_KEY, 0)
+                # nil: released by CLIENT UNBLOCK (the agent stops)
+                items = [reply[1]] if reply else []
+        finally:
+            self._popping = False
+        self._pending.extend(items or [])
 
     def _full(self) -> bool:
         # The node's own jobs, without redis.public and the container runners.

@@ -91,13 +91,20 @@ class RespProtocol(Protocol):
     ``send`` writes commands whose replies are only checked for errors.
     Everything written on one connection is answered in order, so a batch
     of ``send`` calls made in one reactor turn leaves in one TCP write.
+
+    :ivar unacknowledged: once the connection is lost, the commands given
+        to ``send`` that Redis had not answered (they may not have run).
     """
 
     def __init__(self) -> None:
         self._buffer = b""
-        self._waiting: deque[Deferred[Any] | None] = deque()
+        # A Deferred per request; the command itself for each send.
+        self._waiting: deque[Deferred[Any] | bytes] = deque()
         self.connected_ = False
         self.lost: Deferred[None] = Deferred()
+        self.unacknowledged: list[bytes] = []
+        #: The connection's ``CLIENT ID``, when asked for.
+        self.client_id: int | None = None
 
     def connectionMade(self) -> None:
         self.connected_ = True
@@ -120,7 +127,7 @@ class RespProtocol(Protocol):
         """
         if not self.connected_:
             return False
-        self._waiting.extend([None] * len(commands))
+        self._waiting.extend(commands)
         assert self.transport is not None
         self.transport.write(b"".join(commands))
         return True
@@ -146,7 +153,7 @@ class RespProtocol(Protocol):
                 log.warn("unexpected reply from Redis: {reply!r}", reply=reply)
                 continue
             d = waiting.popleft()
-            if d is None:
+            if isinstance(d, bytes):
                 if isinstance(reply, RedisError):
                     log.warn("Redis refused a write: {error}", error=str(reply))
             elif isinstance(reply, RedisError):
@@ -157,19 +164,30 @@ class RespProtocol(Protocol):
 
     def connectionLost(self, reason: Failure = Failure(ConnectionDone())) -> None:
         self.connected_ = False
-        self.lost.callback(None)
         waiting, self._waiting = self._waiting, deque()
+        self.unacknowledged = [d for d in waiting if isinstance(d, bytes)]
+        self.lost.callback(None)
         for d in waiting:
-            if d is not None:
+            if isinstance(d, Deferred):
                 d.errback(Failure(ConnectionLost(str(reason.value))))
 
-    def handshake(self, password: str | None, db: int) -> Deferred[None]:
-        """AUTH (when a password is set) and SELECT (when db is not 0)."""
-        if not password and not db:
-            return succeed(None)
+    def handshake(self, password: str | None, db: int, identify: bool = False) -> Deferred[None]:
+        """
+        AUTH (when a password is set), SELECT (when db is not 0) and, with
+        ``identify``, CLIENT ID (kept in ``client_id``; servers without it
+        leave it ``None``).
+        """
         steps: list[Deferred[Any]] = []
         if password:
             steps.append(self.request(b"AUTH", password))
         if db:
             steps.append(self.request(b"SELECT", db))
+        if identify:
+            steps.append(self.request(b"CLIENT", b"ID").addCallbacks(
+                self._identified, lambda f: f.trap(RedisError) and None))
+        if not steps:
+            return succeed(None)
         return gatherResults(steps, consumeErrors=True).addCallback(lambda _: None)
+
+    def _identified(self, client_id: int) -> None:
+        self.client_id = client_id
