@@ -67,6 +67,7 @@ class Core0Sim:
         self.child: Child | None = None
         self.nodes: list[nodelist.NodeEntry] = []
         self.redis_pids: list[int] = []
+        self.final_output = ""
 
     def start(self) -> Core0Sim:
         argv = twistd("core0sim", "--nodes", str(self.node_count),
@@ -90,7 +91,8 @@ class Core0Sim:
         Stop the simulator with ``sig`` (sent to it alone) and check that
         none of its redis-server children survives.
 
-        :returns: the simulator's exit status.
+        :returns: the simulator's exit status (twistd ends by the signal it
+            stopped for, after a clean shutdown: ``-sig``).
         :raises AssertionError: a redis-server child is still there (it is
             killed first).
         """
@@ -106,6 +108,7 @@ class Core0Sim:
             except subprocess.TimeoutExpired:
                 pass
         status = child.stop(30)
+        self.final_output = child.output()
         survivors: list[int] = []
 
         def gone() -> bool:
