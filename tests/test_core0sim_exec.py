@@ -11,6 +11,7 @@ import os
 import time
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest_twisted
@@ -131,8 +132,10 @@ async def started_program(sim: ExecSim) -> int:
 async def test_killed_job_kills_the_process_group(sim: ExecSim) -> None:
     job = await sim.push("core.system", {"name": "sh", "args": ["-c", "sleep 30 & sleep 30; wait"]})
     pgid = await started_program(sim)
-    os.killpg(pgid, 0)  # alive, and leads its own group
-    assert os.getpgid(pgid) == pgid
+    deadline = time.monotonic() + 10
+    while os.getpgid(pgid) != pgid:  # the program leads its own group once setsid ran
+        assert time.monotonic() < deadline, "the program did not get its own process group"
+        await deferLater(reactor, 0.02)
     await sim.redis.rpush("core:default", json.dumps(
         {"id": str(uuid.uuid4()), "command": "job.kill", "arguments": {"id": job, "signal": 15}}))
     assert (await sim.result(job))["state"] == "KILLED"
@@ -151,10 +154,15 @@ async def test_timeout_kills_the_program(sim: ExecSim) -> None:
 
 
 @pytest_twisted.ensureDeferred
-async def test_other_signals_reach_the_program(sim: ExecSim) -> None:
-    script = "trap 'echo got-usr1; exit 0' USR1; while true; do sleep 0.05; done"
+async def test_other_signals_reach_the_program(sim: ExecSim, tmp_path: Path) -> None:
+    armed = tmp_path / "armed"
+    script = f"trap 'echo got-usr1; exit 0' USR1; touch {armed}; while true; do sleep 0.05; done"
     job = await sim.push("bash", {"script": script})
     await started_program(sim)
+    deadline = time.monotonic() + 10
+    while not armed.exists():
+        assert time.monotonic() < deadline, "the script did not set its trap"
+        await deferLater(reactor, 0.02)
     await sim.redis.rpush("core:default", json.dumps(
         {"id": str(uuid.uuid4()), "command": "job.kill", "arguments": {"id": job, "signal": 10}}))
     result = await sim.result(job)

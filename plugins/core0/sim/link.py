@@ -19,12 +19,12 @@ from twisted.internet.protocol import Factory
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from plugins.core0.sim.resp import RespProtocol
+from plugins.core0.sim.resp import Chunk, RespProtocol
 
 log = Logger()
 
-#: Commands kept for sending while the server is away; older ones are dropped.
-MAX_BUFFERED_COMMANDS = 200_000
+#: Writes kept while the server is away; older ones are dropped.
+MAX_BUFFERED_WRITES = 100_000
 
 RETRY_INITIAL_SECONDS = 0.05
 RETRY_MAX_SECONDS = 1.0
@@ -83,7 +83,7 @@ class RedisLink(Service):
         self.buffer_writes = buffer_writes
         self.identify = identify
         self.current: RespProtocol | None = None
-        self._buffer: deque[bytes] = deque()
+        self._buffer: deque[Chunk] = deque()
         self._ready_waiters: list[Deferred[RespProtocol]] = []
         self._client = ClientService(
             TCP4ClientEndpoint(reactor, endpoint.host, endpoint.port, timeout=5),
@@ -116,18 +116,20 @@ class RedisLink(Service):
             self._ready_waiters.append(d)
         return d
 
-    def send(self, commands: list[bytes]) -> None:
+    def send(self, chunks: list[Chunk]) -> None:
         """
         Write encoded commands now, or (for a link that buffers writes)
         as soon as the connection is back.
+
+        :param chunks: pairs of encoded commands and their reply count.
         """
         current = self.current
-        if current is not None and current.send(commands):
+        if current is not None and current.send(chunks):
             return
         if not self.buffer_writes:
             return
-        self._buffer.extend(commands)
-        excess = len(self._buffer) - MAX_BUFFERED_COMMANDS
+        self._buffer.extend(chunks)
+        excess = len(self._buffer) - MAX_BUFFERED_WRITES
         if excess > 0:
             log.warn("{endpoint}: Redis away too long, dropping {count} writes",
                      endpoint=str(self.endpoint), count=excess)

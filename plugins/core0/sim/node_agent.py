@@ -33,7 +33,7 @@ from twisted.logger import Logger
 
 from plugins.core0.sim.link import Endpoint, RedisLink
 from plugins.core0.sim.payload import Command, PayloadError, decode
-from plugins.core0.sim.resp import RedisError, RespProtocol, encode
+from plugins.core0.sim.resp import Chunk, RedisError, RespProtocol
 from plugins.model.jobs import Job
 from plugins.model.node import Node
 
@@ -60,14 +60,31 @@ def result_key(job_id: str) -> bytes:
     return f"result:{job_id}".encode()
 
 
-def result_commands(job_id: str, result: dict[str, Any]) -> list[bytes]:
-    """Publishing a result (1.4 step 5): expire the flag, push, expire the result."""
-    key = result_key(job_id)
-    return [
-        encode(b"EXPIRE", flag_key(job_id), RESULT_TTL),
-        encode(b"RPUSH", key, json.dumps(result, separators=(",", ":"))),
-        encode(b"EXPIRE", key, RESULT_TTL),
-    ]
+# The few commands the agent writes, preformatted (RESP arrays of bulk strings).
+_RPUSH_FLAG = b"*3\r\n$5\r\nRPUSH\r\n$%d\r\nresult:%s:flag\r\n$0\r\n\r\n"
+_PUBLISH = (
+    b"*3\r\n$6\r\nEXPIRE\r\n$%d\r\nresult:%s:flag\r\n$3\r\n300\r\n"
+    b"*3\r\n$5\r\nRPUSH\r\n$%d\r\nresult:%s\r\n$%d\r\n%s\r\n"
+    b"*3\r\n$6\r\nEXPIRE\r\n$%d\r\nresult:%s\r\n$3\r\n300\r\n"
+)
+assert RESULT_TTL == 300
+
+
+def flag_commands(job_id: str) -> list[Chunk]:
+    """Pickup: ``RPUSH result:<id>:flag ""``."""
+    encoded = job_id.encode()
+    return [(_RPUSH_FLAG % (len(encoded) + 12, encoded), 1)]
+
+
+def result_commands(job_id: str, result: dict[str, Any]) -> list[Chunk]:
+    """
+    Publishing a result (1.4 step 5): ``EXPIRE result:<id>:flag 300``,
+    ``RPUSH result:<id> <json>``, ``EXPIRE result:<id> 300``.
+    """
+    encoded = job_id.encode()
+    body = json.dumps(result, separators=(",", ":")).encode()
+    n = len(encoded)
+    return [(_PUBLISH % (n + 12, encoded, n + 7, encoded, len(body), body, n + 7, encoded), 3)]
 
 
 def _observe(deferred: Deferred[Any]) -> Deferred[None]:
@@ -109,7 +126,7 @@ class NodeAgent(MultiService):
         self.writer.setServiceParent(self)
         self._pending: deque[bytes] = deque()
         self._queues: dict[str, deque[Command]] = {}
-        self._held: list[bytes] | None = None
+        self._held: list[Chunk] | None = None
         self._reboot: Job | None = None
         self._slot: Deferred[None] | None = None
         self._lpop_count = True
@@ -261,7 +278,7 @@ class NodeAgent(MultiService):
         return False
 
     def _pickup(self, command: Command) -> None:
-        self.writer.send([encode(b"RPUSH", flag_key(command.id), b"")])
+        self.writer.send(flag_commands(command.id))
         if command.queue:
             waiting = self._queues.get(command.queue)
             if waiting is not None:
@@ -313,7 +330,7 @@ class NodeAgent(MultiService):
         # Commands popped here are flagged at pickup; this flags the jobs
         # dispatched into containers, before the dispatch job's result.
         if job.agent is not self.node:
-            self.writer.send([encode(b"RPUSH", flag_key(job.id), b"")])
+            self.writer.send(flag_commands(job.id))
 
     def _job_ended(self, job: Job, result: dict[str, Any]) -> None:
         commands = result_commands(job.id, result)

@@ -20,6 +20,8 @@ log = Logger()
 CRLF = b"\r\n"
 
 Arg = bytes | str | int
+#: Encoded commands and how many replies they get.
+Chunk = tuple[bytes, int]
 
 
 class RedisError(Exception):
@@ -92,17 +94,18 @@ class RespProtocol(Protocol):
     Everything written on one connection is answered in order, so a batch
     of ``send`` calls made in one reactor turn leaves in one TCP write.
 
-    :ivar unacknowledged: once the connection is lost, the commands given
-        to ``send`` that Redis had not answered (they may not have run).
+    :ivar unacknowledged: once the connection is lost, the chunks given to
+        ``send`` that Redis had not fully answered (they may not have run).
     """
 
     def __init__(self) -> None:
         self._buffer = b""
-        # A Deferred per request; the command itself for each send.
-        self._waiting: deque[Deferred[Any] | bytes] = deque()
+        # Per reply: the request's Deferred; for a chunk, None for each
+        # reply but its last, where the chunk itself is.
+        self._waiting: deque[Deferred[Any] | Chunk | None] = deque()
         self.connected_ = False
         self.lost: Deferred[None] = Deferred()
-        self.unacknowledged: list[bytes] = []
+        self.unacknowledged: list[Chunk] = []
         #: The connection's ``CLIENT ID``, when asked for.
         self.client_id: int | None = None
 
@@ -119,17 +122,23 @@ class RespProtocol(Protocol):
         self.transport.write(encode(*args))
         return d
 
-    def send(self, commands: list[bytes]) -> bool:
+    def send(self, chunks: list[Chunk]) -> bool:
         """
-        Write already encoded commands without waiting for their replies.
+        Write encoded commands without waiting for their replies (error
+        replies are logged).
 
+        :param chunks: pairs of encoded commands and their reply count.
         :returns: ``False`` when the connection is gone (nothing written).
         """
         if not self.connected_:
             return False
-        self._waiting.extend(commands)
+        waiting = self._waiting
+        for chunk in chunks:
+            if chunk[1] > 1:
+                waiting.extend([None] * (chunk[1] - 1))
+            waiting.append(chunk)
         assert self.transport is not None
-        self.transport.write(b"".join(commands))
+        self.transport.write(b"".join([chunk[0] for chunk in chunks]))
         return True
 
     def dataReceived(self, data: bytes) -> None:
@@ -153,7 +162,7 @@ class RespProtocol(Protocol):
                 log.warn("unexpected reply from Redis: {reply!r}", reply=reply)
                 continue
             d = waiting.popleft()
-            if isinstance(d, bytes):
+            if not isinstance(d, Deferred):
                 if isinstance(reply, RedisError):
                     log.warn("Redis refused a write: {error}", error=str(reply))
             elif isinstance(reply, RedisError):
@@ -165,7 +174,7 @@ class RespProtocol(Protocol):
     def connectionLost(self, reason: Failure = Failure(ConnectionDone())) -> None:
         self.connected_ = False
         waiting, self._waiting = self._waiting, deque()
-        self.unacknowledged = [d for d in waiting if isinstance(d, bytes)]
+        self.unacknowledged = [d for d in waiting if isinstance(d, tuple)]
         self.lost.callback(None)
         for d in waiting:
             if isinstance(d, Deferred):
