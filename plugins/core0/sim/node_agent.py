@@ -127,6 +127,7 @@ class NodeAgent(MultiService):
         self._pending: deque[bytes] = deque()
         self._queues: dict[str, deque[Command]] = {}
         self._held: list[Chunk] | None = None
+        self._batch: list[Chunk] | None = None
         self._reboot: Job | None = None
         self._slot: Deferred[None] | None = None
         self._lpop_count = True
@@ -267,18 +268,32 @@ class NodeAgent(MultiService):
         """
         pending = self._pending
         node = self.node
-        while pending and node.running and self._reboot is None and not self._full():
-            raw = pending.popleft()
-            try:
-                command = decode(raw)
-            except PayloadError as e:
-                log.warn("{node}: dropped a command payload: {why}", node=node.node_id, why=str(e))
-                return True
-            self._pickup(command)
-        return False
+        # Everything written while serving a batch leaves in one write.
+        batch: list[Chunk] = []
+        self._batch = batch
+        try:
+            while pending and node.running and self._reboot is None and not self._full():
+                raw = pending.popleft()
+                try:
+                    command = decode(raw)
+                except PayloadError as e:
+                    log.warn("{node}: dropped a command payload: {why}", node=node.node_id, why=str(e))
+                    return True
+                self._pickup(command)
+            return False
+        finally:
+            self._batch = None
+            if batch:
+                self.writer.send(batch)
+
+    def _send(self, chunks: list[Chunk]) -> None:
+        if self._batch is not None:
+            self._batch.extend(chunks)
+        else:
+            self.writer.send(chunks)
 
     def _pickup(self, command: Command) -> None:
-        self.writer.send(flag_commands(command.id))
+        self._send(flag_commands(command.id))
         if command.queue:
             waiting = self._queues.get(command.queue)
             if waiting is not None:
@@ -299,7 +314,7 @@ class NodeAgent(MultiService):
             # core0 answers a panic.
             log.failure("{node}: command {command} failed", node=self.node.node_id,
                         command=command.command)
-            self.writer.send(result_commands(command.id, {
+            self._send(result_commands(command.id, {
                 "id": command.id, "command": command.command, "data": json.dumps("internal error"),
                 "streams": ["", ""], "critical": "PANIC(internal error)", "level": 20,
                 "state": "ERROR", "starttime": self.node.now_ms(), "time": 0,
@@ -309,7 +324,7 @@ class NodeAgent(MultiService):
         finally:
             held, self._held = self._held, None
             if held:
-                self.writer.send(held)
+                self._send(held)
         if job.command == "core.reboot" and job.running:
             self._reboot = job
         if command.queue:
@@ -330,7 +345,7 @@ class NodeAgent(MultiService):
         # Commands popped here are flagged at pickup; this flags the jobs
         # dispatched into containers, before the dispatch job's result.
         if job.agent is not self.node:
-            self.writer.send(flag_commands(job.id))
+            self._send(flag_commands(job.id))
 
     def _job_ended(self, job: Job, result: dict[str, Any]) -> None:
         commands = result_commands(job.id, result)
@@ -339,7 +354,7 @@ class NodeAgent(MultiService):
             # answers the dispatch first.
             self._held.extend(commands)
         else:
-            self.writer.send(commands)
+            self._send(commands)
         slot = self._slot
         if slot is not None and not self._full():
             self._slot = None
