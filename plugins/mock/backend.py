@@ -45,16 +45,20 @@ from rpoold.interfaces import (
     IVMs,
     IZerotiers,
 )
+from rpoold.metrics import track_backend_call
 
 MIB = 1024**2
 KILL_ROUNDS = 4
 
 
 def deferred(f: Callable[..., Any]) -> Callable[..., Deferred[Any]]:
-    """Make an ``async def`` method return a Deferred, as the interfaces say."""
+    """
+    Make an ``async def`` method return a Deferred, as the interfaces say,
+    and count it in the backend-call metrics (command: the method name).
+    """
     @functools.wraps(f)
     def wrapper(*args: Any, **kwargs: Any) -> Deferred[Any]:
-        return ensureDeferred(f(*args, **kwargs))
+        return track_backend_call("mock", f.__name__, ensureDeferred(f(*args, **kwargs)))
 
     return wrapper
 
@@ -104,6 +108,12 @@ class MockBackend:
         self.vms: dict[tuple[str, str], dict[str, Any]] = {}
         self.clusters: dict[str, dict[str, Any]] = {}
         self.vdisks: dict[str, dict[str, Any]] = {}
+        # The seed's containers are known like created ones, so that they
+        # stay listed (halted) however they stop.
+        for node in self.pool.nodes.values():
+            for container in node.containers.values():
+                for name in container.tags[:1]:
+                    self.container_records[(node.node_id, name)] = _record_of(name, container)
 
     # Lookups ------------------------------------------------------------------
 
@@ -1008,8 +1018,11 @@ class MockBackend:
     @deferred
     async def rollback_vdisk(self, vdiskid: str, body: dict[str, Any]) -> None:
         vdisk = self._vdisk(vdiskid)
+        before = vdisk["status"]
+        if before == "rollingback":
+            return
         vdisk["status"] = "rollingback"
-        self._later(lambda: vdisk.update(status="running") if vdisk["status"] == "rollingback" else None)
+        self._later(lambda: vdisk.update(status=before) if vdisk["status"] == "rollingback" else None)
 
     # Health --------------------------------------------------------------------------------
 
