@@ -25,7 +25,7 @@ FLIST = "https://hub.example.org/ubuntu1604.flist"
 
 
 def connect(sim: Core0Sim, index: int = 0) -> Client:
-    node = sim.nodes[index]
+    node = sim.entries[index]
     client = Client(node.host, port=node.port, password=node.password or "", db=node.db)
     # Client(timeout=...) leaves the attribute unset in 1.0.0: set it after.
     client.timeout = 10
@@ -34,7 +34,7 @@ def connect(sim: Core0Sim, index: int = 0) -> Client:
 
 @pytest.fixture
 def client(core0sim: Core0Sim) -> Client:
-    assert core0sim.nodes[0].id == SEED_NODE
+    assert core0sim.entries[0].id == SEED_NODE
     return connect(core0sim)
 
 
@@ -70,7 +70,7 @@ def test_info(client: Client) -> None:
 
 def test_every_node_answers(core0sim: Core0Sim) -> None:
     second = connect(core0sim, 1)
-    assert second.info.os()["hostname"] == f"node-{core0sim.nodes[1].id}"
+    assert second.info.os()["hostname"] == f"node-{core0sim.entries[1].id}"
     assert second.container.list() == {}
 
 

@@ -56,7 +56,7 @@ def test_node_list_round_trip(tmp_path: Path) -> None:
 def test_nodes_sharing_redis_servers() -> None:
     sim = Core0Sim(nodes=3, extra=("--nodes-per-redis", "2")).start()
     try:
-        nodes = sim.nodes
+        nodes = sim.entries
         assert [n.id for n in nodes] == ["525400123456", "525400123457", "525400123458"]
         assert [n.hostname for n in nodes] == ["core0node", "node-525400123457", "node-525400123458"]
         assert [n.db for n in nodes] == [0, 1, 0]
@@ -69,18 +69,18 @@ def test_nodes_sharing_redis_servers() -> None:
         # Database indexes keep the nodes apart.
         assert json.loads(str(call(nodes[1], "corex.list")["data"])) == {}
         assert "9" in json.loads(str(call(nodes[0], "corex.list")["data"]))
-        assert os.listdir(sim.directory) == ["nodes.toml"]
+        assert os.listdir(sim.dir) == ["nodes.toml"]
     finally:
         assert sim.stop(signal.SIGINT) in (0, -signal.SIGINT)
     assert "stopped 2 redis-server(s)" in sim.final_output
 
 
 def test_one_redis_server_per_node_by_default(core0sim: Core0Sim) -> None:
-    assert len(core0sim.nodes) == 2
+    assert len(core0sim.entries) == 2
     assert len(core0sim.redis_pids) == 2
-    assert {n.db for n in core0sim.nodes} == {0}
-    assert len({n.port for n in core0sim.nodes}) == 2
-    for node in core0sim.nodes:
+    assert {n.db for n in core0sim.entries} == {0}
+    assert len({n.port for n in core0sim.entries}) == 2
+    for node in core0sim.entries:
         connection = redis.Redis(host=node.host, port=node.port, decode_responses=True)
         try:
             assert connection.config_get("save") == {"save": ""}
@@ -94,7 +94,7 @@ def test_password_and_port_base() -> None:
     base = free_port()
     sim = Core0Sim(nodes=1, extra=("--password", "s3cret", "--port-base", str(base))).start()
     try:
-        (node,) = sim.nodes
+        (node,) = sim.entries
         assert node.port == base
         assert node.password == "s3cret"
         with socket.create_connection((node.host, node.port), timeout=5) as raw:
@@ -108,7 +108,7 @@ def test_password_and_port_base() -> None:
 def test_exec_runs_real_programs() -> None:
     sim = Core0Sim(nodes=1, extra=("--exec",)).start()
     try:
-        result = call(sim.nodes[0], "core.system", {"name": "uname", "args": ["-s"]})
+        result = call(sim.entries[0], "core.system", {"name": "uname", "args": ["-s"]})
         assert result["state"] == "SUCCESS"
         assert result["streams"] == [os.uname().sysname + "\n", ""]
     finally:

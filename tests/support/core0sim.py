@@ -4,7 +4,7 @@ its node list file exists, stopped at the end with a check that none of
 its ``redis-server`` children survives.
 
     with Core0Sim(nodes=2) as sim:
-        for node in sim.nodes:          # plugins.core0.sim.nodelist.NodeEntry
+        for node in sim.entries:        # plugins.core0.sim.nodelist.NodeEntry
             ...
 
 or the ``core0sim`` fixture (one simulator of two nodes per test module).
@@ -13,6 +13,7 @@ or the ``core0sim`` fixture (one simulator of two nodes per test module).
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -52,34 +53,38 @@ def is_redis_server(pid: int) -> bool:
 
 class Core0Sim:
     """
-    ``twistd core0sim --nodes N --config-out F [extra...]``.
+    ``twistd core0sim --nodes N --config-out DIR/nodes.toml [extra...]``.
 
-    :ivar nodes: the node list the simulator wrote.
+    :param nodes: simulated nodes.
+    :param extra: more core0sim options.
+    :ivar node_file: the node list file (in the temporary directory ``dir``).
+    :ivar entries: the node list the simulator wrote, parsed.
     :ivar redis_pids: its redis-server children.
     """
 
-    def __init__(self, nodes: int = 2, extra: tuple[str, ...] = (), timeout: float = 60.0) -> None:
-        self.node_count = nodes
+    def __init__(self, nodes: int = 2, extra: tuple[str, ...] = (), timeout: float = 120.0) -> None:
+        self.nodes = nodes
         self.extra = extra
         self.timeout = timeout
-        self.directory = Path(tempfile.mkdtemp(prefix="core0sim-test-"))
-        self.config = self.directory / "nodes.toml"
+        self.dir = Path(tempfile.mkdtemp(prefix="core0sim-"))
+        self.node_file = self.dir / "nodes.toml"
         self.child: Child | None = None
-        self.nodes: list[nodelist.NodeEntry] = []
+        self.entries: list[nodelist.NodeEntry] = []
         self.redis_pids: list[int] = []
         self.final_output = ""
 
-    def start(self) -> Core0Sim:
-        argv = twistd("core0sim", "--nodes", str(self.node_count),
-                      "--config-out", str(self.config), *self.extra)
+    def start(self, timeout: float | None = None) -> Core0Sim:
+        """Start it; returns once the node list is written (``entries`` holds it)."""
+        argv = twistd("core0sim", "--nodes", str(self.nodes),
+                      "--config-out", str(self.node_file), *self.extra)
         self.child = Child(argv, env=python_env(), cwd=ROOT)
         try:
-            wait_until(self.config.exists, self.timeout, "core0sim", self.child.process)
+            wait_until(self.node_file.exists, timeout or self.timeout, "core0sim", self.child.process)
         except Exception:
             output = self.child.output()
-            self.child.stop()
+            self.stop()
             raise RuntimeError(f"core0sim did not start:\n{output}") from None
-        self.nodes = nodelist.read(self.config)
+        self.entries = nodelist.read(self.node_file)
         self.redis_pids = [pid for pid in children_of(self.child.process.pid) if is_redis_server(pid)]
         return self
 
@@ -97,6 +102,7 @@ class Core0Sim:
             killed first).
         """
         if self.child is None:
+            shutil.rmtree(self.dir, ignore_errors=True)
             return 0
         child, self.child = self.child, None
         # Only the simulator gets the signal (not its process group): it
@@ -124,6 +130,8 @@ class Core0Sim:
                 except ProcessLookupError:
                     pass
             raise AssertionError(f"redis-server children survived core0sim: {survivors}") from None
+        finally:
+            shutil.rmtree(self.dir, ignore_errors=True)
         return status
 
     def __enter__(self) -> Core0Sim:
