@@ -126,8 +126,12 @@ def test_redis_children_die_with_a_killed_simulator() -> None:
     sim.stop()
 
 
-def test_bad_options_stop_at_start() -> None:
-    process = subprocess.run(twistd("core0sim", "--nodes-per-redis", "0"), env={**os.environ, **python_env()},
+@pytest.mark.parametrize(("options", "named"), [
+    (("--nodes-per-redis", "0"), b"nodes-per-redis"),
+    (("--config-out", "/no/such/directory/nodes.toml"), b"--config-out"),
+])
+def test_bad_options_stop_at_start(options: tuple[str, ...], named: bytes) -> None:
+    process = subprocess.run(twistd("core0sim", *options), env={**os.environ, **python_env()},
                              cwd=ROOT, capture_output=True, timeout=60)
     assert process.returncode != 0
-    assert b"nodes-per-redis" in process.stdout + process.stderr
+    assert named in process.stdout + process.stderr

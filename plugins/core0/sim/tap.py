@@ -5,8 +5,12 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+
 from twisted.python import usage
 
+from plugins.core0.sim.redis_servers import REDIS_SERVER
 from plugins.core0.sim.service import Core0SimService
 
 
@@ -69,6 +73,12 @@ class Options(usage.Options):
     ]
 
     def postOptions(self) -> None:
+        if shutil.which(REDIS_SERVER) is None:
+            raise usage.UsageError(f"{REDIS_SERVER} is not installed (not found in PATH)")
+        if self["config-out"] is not None:
+            directory = os.path.dirname(os.path.abspath(self["config-out"]))
+            if not os.path.isdir(directory):
+                raise usage.UsageError(f"--config-out: directory {directory} does not exist")
         if self["nodes-per-redis"] is None:
             self["nodes-per-redis"] = 1 if self["nodes"] <= ALONE_UP_TO else SHARED_NODES_PER_REDIS
         if self["port-base"] is not None and self["nodes"]:
