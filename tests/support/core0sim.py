@@ -1,122 +1,149 @@
 """
-core0sim and rpoold on the core0 backend, as child processes: the
-``core0`` harness of the family tests (one environment for the whole
-session), the end-to-end tests and the benchmark use them.
+A real ``twistd core0sim`` for tests: started as a subprocess, ready once
+its node list file exists, stopped at the end with a check that none of
+its ``redis-server`` children survives.
+
+    with Core0Sim(nodes=2) as sim:
+        for node in sim.entries:        # plugins.core0.sim.nodelist.NodeEntry
+            ...
+
+or the ``core0sim`` fixture (one simulator of two nodes per test module).
 """
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
+import subprocess
 import tempfile
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
-from tests.support.api import Api
-from tests.support.backends import ALL_FAMILIES, Harness, register
-from tests.support.processes import ROOT, Child, python_env, start_rpoold, twistd, wait_until
+import pytest
 
-#: The families the core0 backend serves (the rest needs more than one node).
-CORE0_FAMILIES = ALL_FAMILIES - {"storageclusters", "vdisks"}
+from plugins.core0.sim import nodelist
+from tests.support.processes import ROOT, Child, python_env, twistd, wait_until
+
+
+def children_of(pid: int) -> list[int]:
+    """Process ids whose parent is ``pid``."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(entry))
+    return found
+
+
+def is_redis_server(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return b"redis-server" in f.read()
+    except OSError:
+        return False
 
 
 class Core0Sim:
     """
-    ``twistd core0sim`` writing its node list into a temporary directory.
+    ``twistd core0sim --nodes N --config-out DIR/nodes.toml [extra...]``.
 
     :param nodes: simulated nodes.
     :param extra: more core0sim options.
+    :ivar node_file: the node list file (in the temporary directory ``dir``).
+    :ivar entries: the node list the simulator wrote, parsed.
+    :ivar redis_pids: its redis-server children.
     """
 
-    def __init__(self, nodes: int = 2, extra: tuple[str, ...] = ()) -> None:
+    def __init__(self, nodes: int = 2, extra: tuple[str, ...] = (), timeout: float = 120.0) -> None:
         self.nodes = nodes
         self.extra = extra
+        self.timeout = timeout
         self.dir = Path(tempfile.mkdtemp(prefix="core0sim-"))
         self.node_file = self.dir / "nodes.toml"
         self.child: Child | None = None
+        self.entries: list[nodelist.NodeEntry] = []
+        self.redis_pids: list[int] = []
+        self.final_output = ""
 
-    def start(self, timeout: float = 120.0) -> Core0Sim:
-        self.child = Child(twistd("core0sim", "--nodes", str(self.nodes), "--config-out", str(self.node_file),
-                                  *self.extra), env=python_env(), cwd=ROOT)
+    def start(self, timeout: float | None = None) -> Core0Sim:
+        """Start it; returns once the node list is written (``entries`` holds it)."""
+        argv = twistd("core0sim", "--nodes", str(self.nodes),
+                      "--config-out", str(self.node_file), *self.extra)
+        self.child = Child(argv, env=python_env(), cwd=ROOT)
         try:
-            wait_until(self.node_file.exists, timeout, "core0sim", self.child.process)
+            wait_until(self.node_file.exists, timeout or self.timeout, "core0sim", self.child.process)
         except Exception:
             output = self.child.output()
             self.stop()
             raise RuntimeError(f"core0sim did not start:\n{output}") from None
+        self.entries = nodelist.read(self.node_file)
+        self.redis_pids = [pid for pid in children_of(self.child.process.pid) if is_redis_server(pid)]
         return self
 
-    def stop(self) -> None:
-        if self.child is not None:
-            self.child.stop()
-            self.child = None
-        shutil.rmtree(self.dir, ignore_errors=True)
+    def output(self) -> str:
+        return self.child.output() if self.child else ""
 
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        """
+        Stop the simulator with ``sig`` (sent to it alone) and check that
+        none of its redis-server children survives.
 
-def core0_config(node_file: Path, path: Path, *, timeout: float = 10.0, pool_size: int = 8,
-                 mock_rest: bool = False) -> str:
-    """
-    Write an rpoold configuration: the core0 backend with ``node_file``
-    for every family it serves (``mock_rest``: the mock for the others).
-    """
-    lines = [
-        "[families]", 'default = "core0"',
-        *(['storageclusters = "mock"', 'vdisks = "mock"'] if mock_rest else []),
-        "",
-        "[backends.core0]", 'plugin = "core0"', f'nodes_file = "{node_file}"',
-        f"timeout = {timeout}", f"pool_size = {pool_size}", "ping_timeout = 1.0",
-        "transition_seconds = 0.05", "",
-    ]
-    if mock_rest:
-        lines += ["[backends.mock]", 'plugin = "mock"', ""]
-    path.write_text("\n".join(lines))
-    return str(path)
+        :returns: the simulator's exit status (twistd ends by the signal it
+            stopped for, after a clean shutdown: ``-sig``).
+        :raises AssertionError: a redis-server child is still there (it is
+            killed first).
+        """
+        if self.child is None:
+            shutil.rmtree(self.dir, ignore_errors=True)
+            return 0
+        child, self.child = self.child, None
+        # Only the simulator gets the signal (not its process group): it
+        # must stop its redis-server children itself.
+        if child.alive():
+            os.kill(child.process.pid, sig)
+            try:
+                child.process.wait(30)
+            except subprocess.TimeoutExpired:
+                pass
+        status = child.stop(30)
+        self.final_output = child.output()
+        survivors: list[int] = []
 
+        def gone() -> bool:
+            survivors[:] = [pid for pid in self.redis_pids if is_redis_server(pid)]
+            return not survivors
 
-class Core0Environment:
-    """core0sim (two nodes, short reboots) and rpoold on the core0 backend."""
-
-    def __init__(self) -> None:
-        self.sim: Core0Sim | None = None
-        self.rpoold: Child | None = None
-        self.url = ""
-
-    def start(self) -> Core0Environment:
-        self.sim = Core0Sim(2, ("--reboot-seconds", "0.3")).start()
         try:
-            config = core0_config(self.sim.node_file, self.sim.dir / "rpoold.toml")
-            self.rpoold, self.url = start_rpoold(config)
-        except Exception:
-            self.stop()
-            raise
-        return self
+            wait_until(gone, 10.0, "redis-server children to exit")
+        except TimeoutError:
+            for pid in survivors:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            raise AssertionError(f"redis-server children survived core0sim: {survivors}") from None
+        finally:
+            shutil.rmtree(self.dir, ignore_errors=True)
+        return status
 
-    def stop(self) -> None:
-        if self.rpoold is not None:
-            self.rpoold.stop()
-            self.rpoold = None
-        if self.sim is not None:
-            self.sim.stop()
-            self.sim = None
+    def __enter__(self) -> Core0Sim:
+        return self.start()
 
-
-_shared: Core0Environment | None = None
-
-
-@asynccontextmanager
-async def _open_core0() -> AsyncIterator[Api]:
-    global _shared
-    if _shared is None:
-        _shared = Core0Environment().start()
-    yield Api.over_http(_shared.url)
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
 
 
-def _close_core0() -> None:
-    global _shared
-    if _shared is not None:
-        _shared.stop()
-        _shared = None
-
-
-CORE0 = register(Harness(name="core0", families=CORE0_FAMILIES, open=_open_core0, patience=10.0,
-                         close=_close_core0))
+@pytest.fixture(scope="module")
+def core0sim() -> Iterator[Core0Sim]:
+    """A ``twistd core0sim`` of two nodes, shared by a test module."""
+    sim = Core0Sim(nodes=2, extra=("--reboot-seconds", "0.5")).start()
+    yield sim
+    sim.stop()
