@@ -191,18 +191,26 @@ class _Rider:
 
     __slots__ = ("done", "result", "shared", "timer")
 
-    def __init__(self, shared: _Shared) -> None:
+    def __init__(self, shared: _Shared, waits: bool) -> None:
+        """
+        :param waits: whether a run is under way: the rider then waits for
+            the next one and needs a deadline of its own; otherwise the run
+            it starts has the same deadline.
+        """
         self.shared = shared
         self.done = False
         self.result: Deferred[Result] = Deferred(self._cancelled)
-        self.timer = shared.client.reactor.callLater(shared.timeout, self._expired)
+        self.timer = shared.client.reactor.callLater(shared.timeout, self._expired) if waits else None
+
+    def _stop_timer(self) -> None:
+        if self.timer is not None and self.timer.active():
+            self.timer.cancel()
 
     def settle(self, outcome: Any) -> None:
         if self.done:
             return
         self.done = True
-        if self.timer.active():
-            self.timer.cancel()
+        self._stop_timer()
         if isinstance(outcome, Failure):
             self.result.errback(outcome)
         else:
@@ -211,8 +219,7 @@ class _Rider:
     def _cancelled(self, _: Deferred[Result]) -> None:
         if not self.done:
             self.done = True
-            if self.timer.active():
-                self.timer.cancel()
+            self._stop_timer()
             self.shared.left(self)
 
     def _expired(self) -> None:
@@ -243,7 +250,7 @@ class _Shared:
         self.run: Deferred[Result] | None = None
 
     def join(self) -> Deferred[Result]:
-        rider = _Rider(self)
+        rider = _Rider(self, waits=self.run is not None)
         self.next.append(rider)
         if self.run is None:
             self._start()
