@@ -140,8 +140,10 @@ class RpoolApi:
     async def _handle(
         self, request: IRequest, op: Operation, template: str, params: dict[str, str]
     ) -> bytes | None:
-        request_id = getattr(request, "request_id", None) or new_request_id()
-        request.setHeader(b"X-Request-Id", request_id.encode())
+        request_id: str = getattr(request, "request_id", "")
+        if not request_id:  # not an ``ApiRequest`` (which sets it with its headers)
+            request_id = new_request_id()
+            request.setHeader(b"X-Request-Id", request_id.encode())
         REQUEST_ID.set(request_id)
         _set_route(request, template)
         try:

@@ -19,9 +19,9 @@ with ``[log] format = "json"`` in the configuration, or with
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
-import uuid
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import IO, Any
@@ -55,7 +55,7 @@ def new_request_id(offered: bytes | None = None) -> str:
         text = offered.decode("latin-1")
         if CLIENT_REQUEST_ID.fullmatch(text):
             return text
-    return uuid.uuid4().hex[:16]
+    return os.urandom(8).hex()
 
 
 def current_request_id() -> str | None:

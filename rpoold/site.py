@@ -132,7 +132,7 @@ class ApiRequest(Request):
     """
     A request of the API (see the module docstring).
 
-    :ivar request_id: set as soon as the headers are in.
+    :ivar request_id: set as soon as the headers are in (empty before).
     :ivar route_template: the contract path that served the request (set
         by the app), the ``route`` label of its metrics.
     """
@@ -144,7 +144,7 @@ class ApiRequest(Request):
         self.tracker: RequestTracker = getattr(site, "tracker", _DEFAULT_TRACKER)
         self.clock: Callable[[], float] = time.monotonic
         self.started = self.clock()
-        self.request_id = new_request_id()
+        self.request_id = ""
         self.route_template = UNROUTED
         self._limit = self.limits.max_body
         self._received = 0
