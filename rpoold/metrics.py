@@ -21,6 +21,7 @@ input, so the number of series stays bounded.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -139,9 +140,25 @@ def record_backend_call(backend: str, command: str, outcome: str, seconds: float
     :param outcome: see :func:`outcome_of`.
     :param seconds: its duration, if known.
     """
-    BACKEND_CALLS.labels(backend, command, outcome).inc()
+    calls, latency = _backend_series(backend, command, outcome)
+    calls.inc()
     if seconds is not None:
-        BACKEND_LATENCY.labels(backend, command).observe(seconds)
+        latency.observe(seconds)
+
+
+# Label values are a bounded set (see the module docstring), so each
+# combination's series are looked up once and kept: ``labels()`` costs
+# more than the ``inc()`` or ``observe()`` itself.
+
+
+@functools.cache
+def _backend_series(backend: str, command: str, outcome: str) -> tuple[Any, Any]:
+    return BACKEND_CALLS.labels(backend, command, outcome), BACKEND_LATENCY.labels(backend, command)
+
+
+@functools.cache
+def _request_series(route: str, method: str, status: int) -> tuple[Any, Any]:
+    return HTTP_REQUESTS.labels(route, method, str(status)), HTTP_LATENCY.labels(route, method)
 
 
 T = TypeVar("T")
@@ -230,5 +247,6 @@ class AysRunStates:
 def record_request(route: str, method: str, status: int, seconds: float) -> None:
     """Count one answered HTTP request (used by the web layer)."""
     label = method if method in KNOWN_METHODS else "other"
-    HTTP_REQUESTS.labels(route, label, str(status)).inc()
-    HTTP_LATENCY.labels(route, label).observe(seconds)
+    requests, latency = _request_series(route, label, status)
+    requests.inc()
+    latency.observe(seconds)
