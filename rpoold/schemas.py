@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass
 from functools import cached_property
 from importlib import resources
-from typing import Any
+from typing import Any, NamedTuple
 
 import jsonschema
 from jsonschema import Draft202012Validator
@@ -437,31 +437,93 @@ class Contract:
         """
         base, is_array = _wrap_array(type_ref, "")
         if is_array:
-            return [self.shape(base, v) for v in (value or [])]
-        if base not in self.types or not isinstance(value, dict):
+            return [self._shape_object(base, v) for v in (value or [])]
+        return self._shape_object(base, value)
+
+    def _shape_object(self, type_name: str, value: Any) -> Any:
+        plan = self._shape_plans.get(type_name)
+        if plan is None or not isinstance(value, dict):
             return value
         result: dict[str, Any] = {}
-        for f in self.types[base]["fields"]:
-            name = f["name"]
-            source = EXTENSION_SOURCES.get((base, name))
-            if source is not None and name not in value:
-                item = value.get(source)
-            elif name in value:
+        for name, source, always, kind, ref, zero, field in plan:
+            if name in value:
                 item = value[name]
-            elif f.get("response_always_present"):
-                item = self._zero(f)
+            elif source is not None:
+                item = value.get(source)
+            elif always:
+                item = self._zero(field)
             else:
                 continue
-            ref = f.get("ref")
-            item_ref = f.get("items", {}).get("ref")
-            if ref:
-                item = self.shape(ref, item if item is not None else {})
-            elif f["type"] == "array":
-                item = [self.shape(item_ref, v) if item_ref else v for v in (item or [])]
-            elif item is None and f["type"] in _ZERO_BY_TYPE:
-                item = _ZERO_BY_TYPE[f["type"]]
+            if kind is _SCALAR:
+                if item is None:
+                    item = zero
+            elif kind is _OBJECT:
+                item = self._shape_object(ref, item if item is not None else {})
+            elif kind is _OBJECTS:
+                item = [self._shape_object(ref, v) for v in (item or [])]
+            elif kind is _LIST:
+                item = list(item or [])
             result[name] = item
         return result
+
+    @cached_property
+    def _shape_plans(self) -> dict[str, tuple[_FieldShape, ...]]:
+        """Per type, what :meth:`shape` does with each field, worked out once."""
+        return {
+            name: tuple(_field_shape(name, f) for f in spec["fields"])
+            for name, spec in self.types.items()
+        }
+
+
+# How a response field's value is shaped (the ``kind`` of a ``_FieldShape``):
+#: a JSON scalar: ``None`` becomes its zero value;
+_SCALAR = "scalar"
+#: a contract type: shaped (``None`` as ``{}``);
+_OBJECT = "object"
+#: an array of a contract type: each item shaped (``None`` becomes ``[]``);
+_OBJECTS = "objects"
+#: an array of anything else: copied (``None`` becomes ``[]``);
+_LIST = "list"
+#: anything else: passed as it is.
+_AS_IS = "as is"
+
+
+class _FieldShape(NamedTuple):
+    name: str
+    #: For an extension field, the field it copies when absent.
+    source: str | None
+    #: ``response_always_present``: filled with its zero value when absent.
+    always: bool
+    kind: str
+    #: The contract type of an ``OBJECT`` or ``OBJECTS`` field (else "").
+    ref: str
+    #: What ``None`` becomes in a ``SCALAR`` field.
+    zero: Any
+    #: The field as ``types.json`` describes it.
+    field: dict[str, Any]
+
+
+def _field_shape(type_name: str, field: dict[str, Any]) -> _FieldShape:
+    ftype = field["type"]
+    ref = field.get("ref")
+    item_ref = field.get("items", {}).get("ref")
+    if ref:
+        kind = _OBJECT
+    elif ftype == "array":
+        kind, ref = (_OBJECTS, item_ref) if item_ref else (_LIST, "")
+    elif ftype in _ZERO_BY_TYPE:
+        kind = _SCALAR
+    else:
+        kind = _AS_IS
+    return _FieldShape(
+        name=field["name"],
+        source=EXTENSION_SOURCES.get((type_name, field["name"])),
+        always=bool(field.get("response_always_present")),
+        kind=kind,
+        ref=ref or "",
+        zero=_ZERO_BY_TYPE.get(ftype),
+        field=field,
+    )
 
 
 def _harden_name(schema: dict[str, Any], field: dict[str, Any], reference: str | None) -> dict[str, Any]:
