@@ -39,6 +39,9 @@ log = Logger()
 JSON = "application/json"
 UPLOAD_BLOCK = 512 * 1024
 
+#: Each path parameter's pattern, compiled.
+_PATH_PATTERNS = {name: re.compile(pattern) for name, pattern in PATH_PARAMETERS.items()}
+
 
 def _klein_path(path: str) -> str:
     return re.sub(r"{(\w+)}", r"<\1>", path)
@@ -198,9 +201,9 @@ class RpoolApi:
         return self._answer(request, op, params, args.get("body"), result)
 
     async def _call(self, method: Any, args: dict[str, Any]) -> Any:
-        d = ensureDeferred(_as_coroutine(method, args))
-        d.addTimeout(self.request_timeout, self.clock)
         try:
+            d = _as_deferred(method(**args))
+            d.addTimeout(self.request_timeout, self.clock)
             return await d
         except TIMEOUTS:
             raise errors.BackendTimeout(
@@ -210,8 +213,8 @@ class RpoolApi:
     def _path_arguments(self, params: dict[str, str]) -> dict[str, Any]:
         args: dict[str, Any] = {}
         for name, value in params.items():
-            pattern = PATH_PARAMETERS[name]
-            if not re.fullmatch(pattern, value):
+            if not _PATH_PATTERNS[name].fullmatch(value):
+                pattern = PATH_PARAMETERS[name]
                 expected = PATTERN_NAMES.get(pattern, f"match {pattern}")
                 raise errors.BadRequest(f"path parameter '{name}' must be {expected}")
             if value in DOT_NAMES:
@@ -348,8 +351,11 @@ async def _deferred(value: Any) -> Any:
     return value
 
 
-async def _as_coroutine(method: Any, args: dict[str, Any]) -> Any:
-    return await _deferred(method(**args))
+def _as_deferred(value: Any) -> Deferred[Any]:
+    """:returns: what a backend method returned, as a Deferred."""
+    if isinstance(value, Deferred):
+        return value
+    return ensureDeferred(_deferred(value))
 
 
 def _set_route(request: IRequest, template: str) -> None:
