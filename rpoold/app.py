@@ -27,6 +27,7 @@ from werkzeug.exceptions import NotFound as WerkzeugNotFound
 
 from rpoold import errors, metrics
 from rpoold.auth import DISABLED, REQUIRED_ROLE, Authenticator, Role, Unauthenticated
+from rpoold.deadlines import Deadlines
 from rpoold.errors import TIMEOUTS
 from rpoold.health import HealthReport
 from rpoold.interfaces import FAMILY_OF_OPERATION, Family, IFileReader
@@ -87,6 +88,7 @@ class RpoolApi:
         self.request_timeout = request_timeout
         self.max_body = max_body
         self.clock = clock if clock is not None else reactor
+        self.deadlines = Deadlines(request_timeout, self.clock)
         self.contract = the_contract or contract()
         self.auth = auth or DISABLED
         if instances is None:
@@ -202,9 +204,7 @@ class RpoolApi:
 
     async def _call(self, method: Any, args: dict[str, Any]) -> Any:
         try:
-            d = _as_deferred(method(**args))
-            d.addTimeout(self.request_timeout, self.clock)
-            return await d
+            return await self.deadlines.limit(_as_deferred(method(**args)))
         except TIMEOUTS:
             raise errors.BackendTimeout(
                 f"the backend did not answer within {self.request_timeout:g} s"
