@@ -37,7 +37,7 @@ from rpoold.schemas import DOT_NAMES, PATH_PARAMETERS, PATTERN_NAMES, Contract, 
 
 log = Logger()
 
-JSON = "application/json"
+JSON = b"application/json"
 UPLOAD_BLOCK = 512 * 1024
 
 #: Each path parameter's pattern, compiled.
@@ -112,8 +112,7 @@ class RpoolApi:
         if self._openapi is None:
             document = openapi_document(self.contract, secured=self.auth.enabled)
             self._openapi = json.dumps(document).encode()
-        request.setHeader(b"Content-Type", JSON.encode())
-        return self._openapi
+        return _json_answer(request, self._openapi)
 
     @app.route("/health", methods=["GET"])
     async def health(self, request: IRequest) -> bytes:
@@ -121,9 +120,8 @@ class RpoolApi:
         report = await self.health_report.report()
         if request.args.get(b"ready") and report["status"] != "ok":
             request.setResponseCode(503)
-        request.setHeader(b"Content-Type", JSON.encode())
         request.setHeader(b"Cache-Control", b"no-store")
-        return json.dumps(report).encode()
+        return _json_answer(request, json.dumps(report).encode())
 
     @app.route("/metrics", methods=["GET"])
     def metrics(self, request: IRequest) -> Any:
@@ -289,8 +287,7 @@ class RpoolApi:
             )
         if op.response is None:
             return None
-        request.setHeader(b"Content-Type", JSON.encode())
-        return json.dumps(self.contract.shape(op.response, result)).encode()
+        return _json_answer(request, json.dumps(self.contract.shape(op.response, result)).encode())
 
     def _answer_rpool_error(self, request: IRequest, error: errors.RpoolError) -> bytes:
         if isinstance(error, Unauthenticated):
@@ -303,10 +300,9 @@ class RpoolApi:
     @staticmethod
     def _answer_error(request: IRequest, status: int, message: str) -> bytes:
         request.setResponseCode(status)
-        request.setHeader(b"Content-Type", JSON.encode())
         for header in (b"Location",):
             request.responseHeaders.removeHeader(header)
-        return json.dumps({"error": message}).encode()
+        return _json_answer(request, json.dumps({"error": message}).encode())
 
     # Routing errors ----------------------------------------------------------
 
@@ -322,6 +318,13 @@ class RpoolApi:
         return self._answer_error(
             request, 405, f"method {method} is not allowed here"
         )
+
+
+def _json_answer(request: IRequest, body: bytes) -> bytes:
+    """Label ``body`` as JSON and give its length (so it is not sent chunked)."""
+    request.setHeader(b"Content-Type", JSON)
+    request.setHeader(b"Content-Length", b"%d" % len(body))
+    return body
 
 
 def _check_container_path(path: str, what: str) -> None:

@@ -9,6 +9,8 @@ there, except where the contract decided otherwise: memory is one object
 
 from __future__ import annotations
 
+import json
+import socket
 from collections.abc import Iterator
 from typing import Any
 
@@ -156,3 +158,32 @@ async def test_health_and_openapi(api: Api) -> None:
     assert health["status"] == "ok" and "containers" in health["families"]
     document = expect(await api.get("/openapi.json"), 200).json()
     assert document["openapi"].startswith("3.")
+
+
+def test_json_answers_carry_their_length(daemon: tuple[Child, str]) -> None:
+    """Answers and errors are sent with a Content-Length, not chunked, on a kept-alive connection."""
+    port = int(daemon[1].rsplit(":", 1)[1])
+    paths = [f"/nodes/{NODE}/mem", "/nodes/000000000000", "/openapi.json", f"/nodes/{NODE}/mem"]
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(b"".join(f"GET {p} HTTP/1.1\r\nHost: test\r\n\r\n".encode() for p in paths))
+        data = b""
+        for path in paths:
+            while b"\r\n\r\n" not in data:
+                chunk = sock.recv(65536)
+                assert chunk, f"connection closed before the answer to {path}"
+                data += chunk
+            head, _, data = data.partition(b"\r\n\r\n")
+            headers = {
+                k.strip().lower(): v.strip()
+                for k, _, v in (line.partition(":") for line in head.decode("latin-1").split("\r\n")[1:])
+            }
+            assert "transfer-encoding" not in headers, (path, headers)
+            length = int(headers["content-length"])
+            while len(data) < length:
+                chunk = sock.recv(65536)
+                assert chunk, f"connection closed in the body of {path}"
+                data += chunk
+            body, data = data[:length], data[length:]
+            assert headers["content-type"] == "application/json"
+            assert isinstance(json.loads(body), dict), path
+        assert data == b""
