@@ -265,15 +265,48 @@ class ApiSite(Site):
     def log(self, request: Any) -> None:
         if not self.access_log:
             return
-        log.info(
-            "{method} {uri} {status} {bytes} bytes {seconds:.3f} s (request {request_id})",
+        now = time.monotonic()
+        line = AccessLine(
             method=(request.method or b"").decode("latin-1"),
             uri=(request.uri or b"").decode("latin-1"),
             status=request.code,
-            bytes=request.sentLength,
-            seconds=time.monotonic() - getattr(request, "started", time.monotonic()),
+            sent=request.sentLength,
+            seconds=now - getattr(request, "started", now),
             request_id=getattr(request, "request_id", None),
+        )
+        log.info(
+            "{line}",
+            line=line,
+            method=line.method,
+            uri=line.uri,
+            status=line.status,
+            bytes=line.sent,
+            seconds=line.seconds,
+            request_id=line.request_id,
             client=getattr(request.getClientAddress(), "host", None),
+        )
+
+
+@dataclass(slots=True)
+class AccessLine:
+    """
+    The text of an access-log event, made when an observer formats the
+    event (and only then), with one %-style format: Twisted's formatting
+    of a format string with a field per value costs more than all the rest
+    of the event.  The event also carries each value as a field of its own.
+    """
+
+    method: str
+    uri: str
+    status: int
+    sent: int
+    seconds: float
+    request_id: str | None
+
+    def __str__(self) -> str:
+        return (
+            f"{self.method} {self.uri} {self.status} {self.sent} bytes {self.seconds:.3f} s "
+            f"(request {self.request_id})"
         )
 
 

@@ -10,6 +10,7 @@ there, except where the contract decided otherwise: memory is one object
 from __future__ import annotations
 
 import json
+import re
 import socket
 from collections.abc import Iterator
 from typing import Any
@@ -20,7 +21,8 @@ import pytest_twisted
 from tests.support.answers import body_of, error_of, expect, no_content
 from tests.support.api import Api, Reply
 from tests.support.backends import SEED_FLIST
-from tests.support.processes import Child, start_rpoold
+from tests.support.client import call
+from tests.support.processes import Child, start_rpoold, wait_until
 
 NODE = "525400123456"
 JOB = "f3976780-f369-45df-ab54-206149dc000e"
@@ -187,3 +189,14 @@ def test_json_answers_carry_their_length(daemon: tuple[Child, str]) -> None:
             assert headers["content-type"] == "application/json"
             assert isinstance(json.loads(body), dict), path
         assert data == b""
+
+
+def test_the_text_log_has_a_line_per_answer(daemon: tuple[Child, str]) -> None:
+    child, base = daemon
+    call(base, "GET", f"/nodes/{NODE}/mem", headers={"X-Request-Id": "text-log-probe"})
+    line = re.compile(
+        rf"\[rpoold.site#info\] GET /nodes/{NODE}/mem 200 \d+ bytes \d+\.\d{{3}} s"
+        r" \(request text-log-probe\)$",
+        re.MULTILINE,
+    )
+    wait_until(lambda: line.search(child.output()) is not None, 10, "the access log line")

@@ -223,6 +223,12 @@ def test_json_logs_carry_the_request_id(daemon: Any) -> None:
     assert warning["namespace"] == "rpoold.app"
     access = next(e for e in events if e.get("request_id") == "probe-504" and e["namespace"] == "rpoold.site")
     assert access["method"] == "GET" and access["uri"] == f"/nodes/{N}/state"
+    assert (access["status"], access["client"]) == (504, "127.0.0.1")
+    assert access["bytes"] == len(slow.body) and isinstance(access["seconds"], float)
+    assert re.fullmatch(
+        rf"GET /nodes/{N}/state 504 {len(slow.body)} bytes \d+\.\d{{3}} s \(request probe-504\)",
+        access["message"],
+    ), access["message"]
     for line in child.output().splitlines():
         if line.strip():
             json.loads(line)  # every line of the output is one JSON object
