@@ -291,9 +291,9 @@ class ApiSite(Site):
 class AccessLine:
     """
     The text of an access-log event, made when an observer formats the
-    event (and only then), with one %-style format: Twisted's formatting
-    of a format string with a field per value costs more than all the rest
-    of the event.  The event also carries each value as a field of its own.
+    event (and only then), in one step: Twisted's formatting of a format
+    string with a field per value costs about as much as all the rest of
+    the event.  The event also carries each value as a field of its own.
     """
 
     method: str
