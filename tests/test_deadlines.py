@@ -114,6 +114,14 @@ def test_each_call_gets_its_own_deadline_from_one_timer(finished: tuple[int, ...
     assert len(deadlines) == 0
 
 
+def test_the_error_of_a_late_call_can_be_chosen() -> None:
+    clock = Clock()
+    deadlines = Deadlines(1, clock, error=lambda: KeyError("late"))
+    seen = outcome(deadlines.limit(Deferred()))
+    clock.advance(1)
+    assert seen[0].check(KeyError) and "late" in str(seen[0].value)
+
+
 def test_calls_after_a_quiet_time_are_limited_too() -> None:
     clock = Clock()
     deadlines = Deadlines(2, clock)

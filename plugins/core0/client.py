@@ -43,6 +43,7 @@ from plugins.core0.protocol import (
     result_key,
 )
 from plugins.core0.registry import NodeAddress
+from rpoold.deadlines import Deadlines
 from rpoold.errors import BackendError, BackendTimeout, BackendUnavailable, RpoolError
 
 ONLY_SUCCESS = frozenset({SUCCESS})
@@ -187,48 +188,29 @@ class _Session:
 
 
 class _Rider:
-    """One caller of a shared command, with its own deadline."""
+    """One caller of a shared command."""
 
-    __slots__ = ("done", "result", "shared", "timer")
+    __slots__ = ("done", "result", "shared")
 
-    def __init__(self, shared: _Shared, waits: bool) -> None:
-        """
-        :param waits: whether a run is under way: the rider then waits for
-            the next one and needs a deadline of its own; otherwise the run
-            it starts has the same deadline.
-        """
+    def __init__(self, shared: _Shared) -> None:
         self.shared = shared
         self.done = False
         self.result: Deferred[Result] = Deferred(self._cancelled)
-        self.timer = shared.client.reactor.callLater(shared.timeout, self._expired) if waits else None
-
-    def _stop_timer(self) -> None:
-        if self.timer is not None and self.timer.active():
-            self.timer.cancel()
 
     def settle(self, outcome: Any) -> None:
         if self.done:
             return
         self.done = True
-        self._stop_timer()
         if isinstance(outcome, Failure):
             self.result.errback(outcome)
         else:
             self.result.callback(outcome)
 
     def _cancelled(self, _: Deferred[Result]) -> None:
-        if not self.done:
-            self.done = True
-            self._stop_timer()
-            self.shared.left(self)
-
-    def _expired(self) -> None:
+        # Cancelled by the caller, or at its deadline.
         if not self.done:
             self.done = True
             self.shared.left(self)
-            shared = self.shared
-            self.result.errback(BackendTimeout(
-                f"node '{shared.client.node}' did not answer '{shared.command}' within {shared.timeout:g} s"))
 
 
 class _Shared:
@@ -239,7 +221,7 @@ class _Shared:
     cancelled.
     """
 
-    __slots__ = ("client", "command", "current", "next", "run", "timeout")
+    __slots__ = ("client", "command", "current", "deadlines", "next", "run", "timeout")
 
     def __init__(self, client: NodeClient, command: str, timeout: float) -> None:
         self.client = client
@@ -248,13 +230,22 @@ class _Shared:
         self.next: list[_Rider] = []
         self.current: list[_Rider] = []
         self.run: Deferred[Result] | None = None
+        #: The deadlines of the riders that wait for the next run.
+        self.deadlines = Deadlines(timeout, client.reactor, error=self._late)
 
     def join(self) -> Deferred[Result]:
-        rider = _Rider(self, waits=self.run is not None)
+        rider = _Rider(self)
         self.next.append(rider)
         if self.run is None:
+            # The run it starts has the same deadline.
             self._start()
+        else:
+            self.deadlines.limit(rider.result)
         return rider.result
+
+    def _late(self) -> BackendTimeout:
+        return BackendTimeout(
+            f"node '{self.client.node}' did not answer '{self.command}' within {self.timeout:g} s")
 
     def _start(self) -> None:
         riders, self.next = self.next, []
