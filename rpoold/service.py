@@ -14,10 +14,16 @@ web service.  It stops in order:
 SIGTERM stops the reactor through this path and the process exits 0
 (twistd alone would re-raise the signal and exit with -15): a requested
 stop is a clean exit, for systemd and for scripts.
+
+Once the reactor runs, what start-up made (modules, the contract, the
+mock's model, ...) is frozen out of the garbage collector's sight
+(``gc.freeze``): a full collection then walks only what was made since,
+instead of pausing every request in flight for tens of milliseconds.
 """
 
 from __future__ import annotations
 
+import gc
 import signal
 from typing import Any
 
@@ -34,6 +40,11 @@ log = Logger()
 
 #: Seconds between two looks at the connections still closing.
 CLOSE_POLL = 0.01
+
+
+def _freeze_start_up_objects() -> None:
+    gc.collect()
+    gc.freeze()
 
 
 class DaemonService(MultiService):
@@ -77,6 +88,7 @@ class DaemonService(MultiService):
     def startService(self) -> None:
         super().startService()
         self.clock.callWhenRunning(self._install_sigterm)
+        self.clock.callWhenRunning(_freeze_start_up_objects)
 
     def _install_sigterm(self) -> None:
         try:
