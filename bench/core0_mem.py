@@ -14,7 +14,7 @@ which also asks each node for its hostname and address, and a second one).
 Run from the checkout (``wrk`` comes from the Debian package, see ``make
 bench``)::
 
-    python bench/core0_mem.py [--nodes 500] [--duration 5] [--pool-size 8]
+    python bench/core0_mem.py [--nodes 500] [--duration 5] [--pool-size 8] [--no-access-log]
 
 The figures are for comparing ideas in one run on one machine: only the
 ratios mean something elsewhere.
@@ -141,6 +141,8 @@ def main() -> None:
     parser.add_argument("--pool-size", type=int, default=8, help="core0 backend pool_size (default 8)")
     parser.add_argument("--nodes-per-redis", type=int, default=25,
                         help="core0sim nodes sharing one redis-server (default 25)")
+    parser.add_argument("--no-access-log", action="store_true",
+                        help="run both rpoold instances with server.access_log = false")
     parser.add_argument("--sim", default="", help="command starting the simulator instead of "
                         "'twistd core0sim' (gets --nodes N --config-out PATH)")
     parser.add_argument("--bare", nargs=2, metavar=("PORT", "BODY_FILE"), help=argparse.SUPPRESS)
@@ -160,9 +162,10 @@ def main() -> None:
     children = [sim]
     try:
         wait_for(node_file.exists, 600, "core0sim", sim)
+        access_log = "false" if args.no_access_log else "true"
         config = work / "core0.toml"
         config.write_text(
-            "[server]\nrequest_timeout = 60\n\n"
+            f"[server]\nrequest_timeout = 60\naccess_log = {access_log}\n\n"
             f'[backends.core0]\nplugin = "core0"\nnodes_file = "{node_file}"\n'
             f"pool_size = {args.pool_size}\ntimeout = 10\nping_timeout = 5\n\n"
             '[backends.mock]\nplugin = "mock"\n\n'
@@ -178,7 +181,10 @@ def main() -> None:
         _, bare_body = get(f"http://127.0.0.1:{bare_port}/mem")
         assert bare_body == body, "the baseline must answer the same JSON"
 
-        mock, mock_base = start_rpoold(None)  # the same app on the in-memory mock: no Redis at all
+        mock_config = work / "mock.toml"  # the same app on the in-memory mock: no Redis at all
+        mock_config.write_text(f"[server]\naccess_log = {access_log}\n\n"
+                               '[backends.mock]\nplugin = "mock"\n\n[families]\ndefault = "mock"\n')
+        mock, mock_base = start_rpoold(str(mock_config))
         children.append(mock)
         targets = {
             "core0": (f"{base}/nodes/{SEED_NODE}/mem",
@@ -190,8 +196,8 @@ def main() -> None:
         for url, _ in targets.values():
             wrk(url, 16, 1)  # warm up: connections to the node, code paths
         print(f"GET /nodes/{{id}}/mem, {args.duration:g} s per run, wrk -t1, core0 pool_size "
-              f"{args.pool_size}, {os.cpu_count()} CPUs; core0 = rpoold on the core0 backend, "
-              "mock = rpoold on the mock backend, bare = bare Klein")
+              f"{args.pool_size}, {os.cpu_count()} CPUs, access log {'off' if args.no_access_log else 'on'}; "
+              "core0 = rpoold on the core0 backend, mock = rpoold on the mock backend, bare = bare Klein")
         header = f"{'conns':>5}"
         for name in targets:
             header += f"  {name + ' req/s':>11} {'p50 ms':>7} {'p99 ms':>7}"
