@@ -1,0 +1,156 @@
+"""
+The app's own cost per request, without sockets: the daemon's site (as
+``twistd rpoold`` builds it, on the mock pool, with a text log observer
+like twistd's) is fed the same ``GET`` over and over on one in-memory
+connection, and the CPU time per request is printed.  ``--bare`` measures
+a bare Klein app answering a fixed body on the same kind of route instead.
+
+CPU time on a shared machine moves with the other work; for A/B
+comparisons, ``--callgrind`` counts the instructions per request instead
+(valgrind; the same count on every run, within about 1%): the script runs
+itself twice under callgrind, with 100 and 1,100 requests, and prints the
+difference divided by 1,000.
+
+    python bench/request_cost.py                       # CPU us per request, best of 5 rounds
+    python bench/request_cost.py --callgrind           # instructions per request
+    python bench/request_cost.py --callgrind --bare    # the same for bare Klein
+    python bench/request_cost.py --no-access-log       # server.access_log = false
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+SEED_NODE = "525400123456"
+MOCK = """
+[server]
+access_log = {access_log}
+
+[backends.mock]
+plugin = "mock"
+
+[families]
+default = "mock"
+"""
+
+
+def bare_site() -> Any:
+    from klein import Klein
+    from twisted.web.server import Site
+
+    app = Klein()
+    body = (b'{"active": 197136384, "available": 1454743552, "buffers": 0, "cached": 372428800, '
+            b'"free": 1521983488, "inactive": 323203072, "total": 2102710272, "used": 647966720, '
+            b'"usedPercent": 30.815787064362617, "wired": 0}')
+
+    @app.route("/nodes/<nodeid>/mem", methods=["GET"])
+    def mem(request: Any, nodeid: str) -> bytes:
+        request.setHeader(b"Content-Type", b"application/json")
+        return body
+
+    return Site(app.resource())
+
+
+def rpoold_site(access_log: bool, work: Path) -> Any:
+    from rpoold import tap
+
+    config = work / "mock.toml"
+    config.write_text(MOCK.format(access_log="true" if access_log else "false"))
+    options = tap.Options()
+    options.parseOptions(["--port", "tcp:0:interface=127.0.0.1", "--config", str(config)])
+    return tap.makeService(options).site
+
+
+def measure(site: Any, path: str, requests: int, rounds: int, warm_up: int) -> list[float]:
+    """:returns: CPU seconds per request, one figure per round."""
+    from twisted.internet import reactor
+    from twisted.internet.address import IPv4Address
+    from twisted.internet.testing import StringTransport
+
+    peer = IPv4Address("TCP", "127.0.0.1", 40000)
+    channel = site.buildProtocol(peer)
+    transport = StringTransport(peerAddress=peer, hostAddress=IPv4Address("TCP", "127.0.0.1", 8080))
+    channel.makeConnection(transport)
+    request = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\r\n".encode()
+
+    def run(count: int) -> None:
+        for i in range(count):
+            channel.dataReceived(request)
+            answer = transport.value()
+            if not answer.startswith(b"HTTP/1.1 200 "):
+                raise SystemExit(f"unexpected answer: {answer[:200]!r}")
+            transport.clear()
+            if i % 500 == 0:
+                reactor.runUntilCurrent()  # type: ignore[attr-defined]  # timers due, cancelled ones dropped
+
+    run(warm_up)
+    figures = []
+    for _ in range(rounds):
+        started = time.process_time()
+        run(requests)
+        figures.append((time.process_time() - started) / requests)
+    return figures
+
+
+def callgrind(argv: list[str]) -> int:
+    """:returns: the instructions per request, from two runs under callgrind."""
+    if shutil.which("valgrind") is None:
+        raise SystemExit("valgrind is not installed (Debian package 'valgrind')")
+    counts = []
+    for requests in (100, 1100):
+        out = subprocess.run(
+            ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable, __file__,
+             *argv, "--requests", str(requests), "--rounds", "1", "--warm-up", "200"],
+            capture_output=True, text=True, check=True)
+        found = re.search(r"Collected : (\d+)", out.stderr)
+        if found is None:
+            raise SystemExit(f"no instruction count in valgrind's output:\n{out.stderr[-2000:]}")
+        counts.append(int(found.group(1)))
+    return (counts[1] - counts[0]) // 1000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--path", default=f"/nodes/{SEED_NODE}/mem", help="the GET to repeat")
+    parser.add_argument("--bare", action="store_true", help="bare Klein instead of rpoold")
+    parser.add_argument("--no-access-log", action="store_true", help="server.access_log = false")
+    parser.add_argument("--requests", type=int, default=5000, help="requests per round (default 5000)")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds (default 5)")
+    parser.add_argument("--warm-up", type=int, default=1000, help="requests before measuring")
+    parser.add_argument("--callgrind", action="store_true", help="count instructions with valgrind")
+    args = parser.parse_args()
+    what = "bare Klein" if args.bare else "rpoold (mock)" + (", no access log" if args.no_access_log else "")
+    if args.callgrind:
+        argv = ["--path", args.path]
+        if args.bare:
+            argv.append("--bare")
+        if args.no_access_log:
+            argv.append("--no-access-log")
+        print(f"{what}: GET {args.path}: {callgrind(argv):,} instructions per request")
+        return
+
+    from twisted.logger import globalLogBeginner, textFileLogObserver
+
+    # What twistd does with its log: every event formatted as text and written.
+    with open(os.devnull, "w") as sink, tempfile.TemporaryDirectory() as work:
+        globalLogBeginner.beginLoggingTo([textFileLogObserver(sink)], redirectStandardIO=False)
+        site = bare_site() if args.bare else rpoold_site(not args.no_access_log, Path(work))
+        figures = measure(site, args.path, args.requests, args.rounds, args.warm_up)
+    print(f"{what}: GET {args.path}: CPU us per request: best {min(figures) * 1e6:.1f}, rounds "
+          + " ".join(f"{f * 1e6:.1f}" for f in figures))
+
+
+if __name__ == "__main__":
+    main()
