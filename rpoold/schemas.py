@@ -475,17 +475,12 @@ class Contract:
         }
 
 
-# How a response field's value is shaped (the ``kind`` of a ``_FieldShape``):
-#: a JSON scalar: ``None`` becomes its zero value;
-_SCALAR = "scalar"
-#: a contract type: shaped (``None`` as ``{}``);
-_OBJECT = "object"
-#: an array of a contract type: each item shaped (``None`` becomes ``[]``);
-_OBJECTS = "objects"
-#: an array of anything else: copied (``None`` becomes ``[]``);
-_LIST = "list"
-#: anything else: passed as it is.
-_AS_IS = "as is"
+# How a response field's value is shaped (``_FieldShape.kind``):
+_SCALAR = "scalar"  # a JSON scalar: None becomes its zero value
+_OBJECT = "object"  # a contract type: shaped (None as {})
+_OBJECTS = "objects"  # an array of a contract type: each item shaped (None becomes [])
+_LIST = "list"  # an array of anything else: copied (None becomes [])
+_AS_IS = "as is"  # anything else: passed as it is
 
 
 class _FieldShape(NamedTuple):
@@ -495,9 +490,9 @@ class _FieldShape(NamedTuple):
     #: ``response_always_present``: filled with its zero value when absent.
     always: bool
     kind: str
-    #: The contract type of an ``OBJECT`` or ``OBJECTS`` field (else "").
+    #: The contract type of an ``_OBJECT`` or ``_OBJECTS`` field (else "").
     ref: str
-    #: What ``None`` becomes in a ``SCALAR`` field.
+    #: What ``None`` becomes in a ``_SCALAR`` field.
     zero: Any
     #: The field as ``types.json`` describes it.
     field: dict[str, Any]
