@@ -25,7 +25,7 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import quote
 
-from twisted.internet.defer import CancelledError, ensureDeferred
+from twisted.internet.defer import CancelledError, Deferred, ensureDeferred
 from twisted.logger import Logger
 
 from rpoold.errors import (
@@ -155,8 +155,19 @@ class AysClient:
         """
         limit = self.request_timeout if timeout is None else min(timeout, self.request_timeout)
         url = self.url + path
-        d = ensureDeferred(self._exchange(method, url, body, params))
-        expired = False
+        exchange = ensureDeferred(self._exchange(method, url, body, params))
+        # Cancelling ``d`` (our timeout, or the caller giving up) cancels the
+        # exchange, and whatever error the HTTP stack then reports means
+        # "cancelled".
+        cancelled = expired = False
+
+        def cancel(_: Deferred[tuple[int, bytes]]) -> None:
+            nonlocal cancelled
+            cancelled = True
+            exchange.cancel()
+
+        d: Deferred[tuple[int, bytes]] = Deferred(cancel)
+        exchange.chainDeferred(d)
 
         def expire() -> None:
             nonlocal expired
@@ -172,7 +183,9 @@ class AysClient:
                     f"AYS at {self.url} did not answer within {limit:g} s "
                     f"(while trying to {what})"
                 ) from None
-            if isinstance(e, (CancelledError, RpoolError)):
+            if cancelled:
+                raise CancelledError() from None
+            if isinstance(e, RpoolError):
                 raise
             raise BackendUnavailable(
                 f"AYS at {self.url} is unreachable (while trying to {what}): {_describe(e)}"

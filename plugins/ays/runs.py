@@ -321,7 +321,11 @@ class Writer:
             return
         d = ensureDeferred(self._follow_run(key, write))
         self.following[key] = d
-        d.addBoth(lambda _: self.following.pop(key, None))
+
+        def done(_: object) -> None:
+            self.following.pop(key, None)
+
+        d.addBoth(done)
 
     async def _follow_run(self, key: str, write: Write) -> None:
         deadline = self.now() + self.timing.follow_timeout
