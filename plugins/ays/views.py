@@ -11,15 +11,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from plugins.model import rest
 
-GIB = rest.GIB
-
-
-def gib(value: Any) -> int:
-    """A capacity AYS keeps in bytes, in whole GiB."""
+def capacity(value: Any) -> int:
+    """
+    A storage pool capacity.  The REST field is GiB and the original copied
+    the service data through unchanged, so AYS keeps it in GiB.
+    """
     try:
-        return max(0, int(value or 0)) // GIB
+        return max(0, int(value or 0))
     except (TypeError, ValueError):
         return 0
 
@@ -72,7 +71,7 @@ def storage_pool_item(name: str, data: dict[str, Any]) -> dict[str, Any]:
     return {
         "name": name,
         "status": data.get("status") or "unknown",
-        "capacity": gib(data.get("freeCapacity")),
+        "capacity": capacity(data.get("freeCapacity")),
     }
 
 
@@ -83,8 +82,8 @@ def storage_pool(name: str, data: dict[str, Any]) -> dict[str, Any]:
         "dataProfile": data.get("dataProfile") or "",
         "metadataProfile": data.get("metadataProfile") or "",
         "mountpoint": data.get("mountpoint") or "",
-        "capacity": gib(data.get("freeCapacity")),
-        "totalCapacity": gib(data.get("totalCapacity")),
+        "capacity": capacity(data.get("freeCapacity")),
+        "totalCapacity": capacity(data.get("totalCapacity")),
     }
 
 
