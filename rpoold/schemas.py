@@ -384,9 +384,13 @@ class Contract:
     def _raise_first_error(
         self, validator: Draft202012Validator, value: Any, type_ref: str
     ) -> None:
+        # A rule that depends on another field (``then`` of an ``if``) is
+        # reported only when nothing else is wrong: with an invalid nic
+        # ``type``, the type is the problem, not the ``id`` it would require.
         errors = sorted(
             validator.iter_errors(value),
-            key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))),
+            key=lambda e: ("then" in e.schema_path, len(e.absolute_path),
+                           list(map(str, e.absolute_path))),
         )
         if errors:
             raise BadRequest(_error_message(errors[0], type_ref))

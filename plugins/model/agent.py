@@ -5,6 +5,7 @@ files and facts, and the built-in commands core0 and coreX share.
 
 from __future__ import annotations
 
+import inspect
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable
@@ -34,6 +35,30 @@ RESULT_RETENTION_SECONDS = 300
 RESULTS_KEPT = 2000
 
 PROCESS_COMMANDS = ("core.system", "bash")
+
+#: Parameter names each built-in accepts (``None``: any), by function.
+_ACCEPTED: dict[Any, frozenset[str] | None] = {}
+
+
+def accepted_arguments(function: Callable[..., Any], arguments: dict[str, Any]) -> dict[str, Any]:
+    """
+    The arguments ``function`` accepts.  core0 decodes arguments into a
+    typed structure and ignores fields it does not know (g8core 1.0.0 sends
+    ``process.list {"id": null}``, for instance); so does the model.
+    """
+    key = getattr(function, "__func__", function)
+    try:
+        names = _ACCEPTED[key]
+    except KeyError:
+        parameters = inspect.signature(function).parameters.values()
+        if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
+            names = None
+        else:
+            names = frozenset(p.name for p in parameters)
+        _ACCEPTED[key] = names
+    if names is None or names.issuperset(arguments):
+        return arguments
+    return {k: v for k, v in arguments.items() if k in names}
 
 
 class Agent:
@@ -65,6 +90,7 @@ class Agent:
         self._mem: dict[str, Any] = {}
         self._nics: list[dict[str, Any]] = []
         self.node_key = "000000000000"
+        self._commands: dict[str, Callable[..., Any]] | None = None
 
     # Clock and bookkeeping -------------------------------------------------
 
@@ -137,6 +163,13 @@ class Agent:
             "filesystem.chown": fs.chown,
         }
 
+    @property
+    def commands(self) -> dict[str, Callable[..., Any]]:
+        """``builtins()``, built once per agent."""
+        if self._commands is None:
+            self._commands = self.builtins()
+        return self._commands
+
     def execute(
         self,
         command: str,
@@ -153,7 +186,7 @@ class Agent:
         job_id = job_id or str(uuid.uuid4())
         if job_id in self.jobs:
             return rejected(self, job_id, command, DUPLICATE_ID, "duplicate job id", tags)
-        builtins = self.builtins()
+        builtins = self.commands
         if command not in builtins and command not in PROCESS_COMMANDS and command != "job.killall":
             return rejected(self, job_id, command, UNKNOWN_CMD, "", tags)
         job = Job(self, job_id, command, arguments if arguments is not None else {},
@@ -173,7 +206,8 @@ class Agent:
             job.finish(KILLED)
         else:
             try:
-                value = builtins[command](**arguments)
+                function = builtins[command]
+                value = function(**accepted_arguments(function, arguments))
             except CommandError as e:
                 job.finish(ERROR, encode_data(str(e)), level=20)
             except TypeError as e:

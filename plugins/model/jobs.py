@@ -104,7 +104,9 @@ class Job:
         self.result: dict[str, Any] | None = None
         self.done: Deferred[dict[str, Any]] = Deferred()
         self._timers: list[Any] = []
-        self._on_signal: Callable[[int], None] | None = None
+        #: Called with every signal delivered to the job (a real program
+        #: runner forwards it to the process group).
+        self.on_signal: Callable[[int], None] | None = None
 
     @property
     def running(self) -> bool:
@@ -144,10 +146,10 @@ class Job:
         """Deliver ``signal``; 9 and 15 stop the job (``KILLED``)."""
         if self.process is not None:
             self.process.signals.append(signal)
+        if self.on_signal is not None:
+            self.on_signal(signal)
         if signal in (SIGKILL, SIGTERM):
             self.finish(KILLED)
-        elif self._on_signal is not None:
-            self._on_signal(signal)
 
     def finish(
         self,
@@ -194,7 +196,11 @@ class Job:
 
 
 def rejected(agent: Agent, job_id: str, command: str, state: str, data: str, tags: str = "") -> Job:
-    """A job that never ran: unknown command or duplicate id."""
+    """
+    A job that never ran: unknown command or duplicate id.  Its result is
+    published like any other (core0 answers both on ``result:<id>``), but
+    it never enters the agent's job table.
+    """
     job = Job(agent, job_id, command, {}, tags=tags)
     job.starttime = 0
     result = {
@@ -202,8 +208,12 @@ def rejected(agent: Agent, job_id: str, command: str, state: str, data: str, tag
         "state": state, "starttime": 0, "time": 0, "tags": tags,
         "container": agent.container_id,
     }
+    for start_listener in list(agent.start_listeners):
+        start_listener(job)
     job.result = result
     job.done.callback(result)
+    for listener in list(agent.listeners):
+        listener(job, result)
     return job
 
 

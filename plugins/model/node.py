@@ -18,7 +18,7 @@ from typing import Any
 from twisted.internet.defer import Deferred, succeed
 
 from plugins.model import facts
-from plugins.model.agent import Agent
+from plugins.model.agent import Agent, accepted_arguments
 from plugins.model.container import DEFAULT_STORAGE, Container
 from plugins.model.jobs import SUCCESS, CommandError, Job, ProgramRunner
 
@@ -212,6 +212,8 @@ class Node(Agent):
                 max_time: int = 0) -> Job:
         if command in EXTENSIONS:
             return self._extension(command, arguments, job_id, tags)
+        if command == "core.reboot":
+            return self._reboot_job(job_id, tags)
         return super().execute(command, arguments, job_id, queue, tags, max_time)
 
     def _extension(self, command: str, arguments: dict[str, Any] | None,
@@ -221,8 +223,11 @@ class Node(Agent):
         if job.id in self.jobs:
             return super().execute(command, arguments, job.id)
         self.jobs[job.id] = job
+        for listener in list(self.start_listeners):
+            listener(job)
         try:
-            value = self.builtins()[command](**(arguments or {}))
+            function = self.commands[command]
+            value = function(**accepted_arguments(function, arguments or {}))
         except (CommandError, TypeError) as e:
             job.stderr.append(f"{e}\n")
             job.finish("ERROR")
@@ -234,8 +239,23 @@ class Node(Agent):
         return job
 
     def _reboot_command(self) -> None:
-        # The job is killed by the reboot itself; core0 never answers it.
+        # Only reached through ``builtins()`` callers other than execute().
         self.clock.callLater(0, self.reboot)
+
+    def _reboot_job(self, job_id: str | None, tags: str) -> Job:
+        """
+        ``core.reboot``: the job runs until the reboot kills it, and its
+        result is never published (core0 never answers it).
+        """
+        job_id = job_id or str(uuid.uuid4())
+        if job_id in self.jobs:
+            return super().execute("core.reboot", {}, job_id)
+        job = Job(self, job_id, "core.reboot", {}, tags=tags)
+        self.jobs[job_id] = job
+        for listener in list(self.start_listeners):
+            listener(job)
+        self.clock.callLater(0, self.reboot)
+        return job
 
     def info_disk(self) -> list[dict[str, Any]]:
         mounts = super().info_disk()

@@ -5,3 +5,11 @@ from twisted.application.service import ServiceMaker
 rpoold = ServiceMaker(
     "rpoold", "rpoold.tap", "G8OS Resource Pool API daemon.", "rpoold"
 )
+
+core0sim = ServiceMaker(
+    "core0sim", "plugins.core0.sim.tap", "Simulated core0 nodes on real redis-server children.", "core0sim"
+)
+
+ayssim = ServiceMaker(
+    "ayssim", "plugins.ays.sim.tap", "AYS 8.2 simulator acting on core0 nodes.", "ayssim"
+)

@@ -1,0 +1,177 @@
+"""
+Support for the AYS simulator's tests: a node-command seam served by an
+in-process model pool (fast unit tests of the engine and the handlers),
+an in-process HTTP listener on loopback, and small JSON helpers.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import treq
+from twisted.internet import reactor
+from twisted.internet.defer import Deferred, ensureDeferred
+from twisted.internet.task import deferLater
+from twisted.web.server import Site
+from zope.interface import implementer
+
+from plugins.ays.sim.api import AysSimulatorApi
+from plugins.ays.sim.node_commands import CommandFailed, INodeCommands, NodeAddress, result_data
+from plugins.ays.sim.simulator import Simulator
+from plugins.model.node import Node
+from plugins.model.pool import Pool
+
+REPO = "objstor"
+FIRST_PORT = 7000
+
+
+@implementer(INodeCommands)
+class ModelNodeCommands:
+    """
+    core0 commands run directly on model nodes, addressed as
+    ``127.0.0.1:<FIRST_PORT + node index>``.  A fake of the Redis path,
+    for speed; the real path is tested against core0sim and redis-server.
+    """
+
+    def __init__(self, pool: Pool, timeout: float = 5.0) -> None:
+        self.pool = pool
+        self.timeout = timeout
+        self.calls: list[tuple[str, str, dict[str, Any], int]] = []
+
+    def address(self, node: Node) -> NodeAddress:
+        return NodeAddress("127.0.0.1", FIRST_PORT + node.index)
+
+    def _node(self, address: NodeAddress) -> Node:
+        for node in self.pool.nodes.values():
+            if self.address(node) == address and node.running:
+                return node
+        raise CommandFailed("connect", "UNREACHABLE", f"no node at {address}")
+
+    def _start(self, address: NodeAddress, command: str, arguments: dict[str, Any],
+               container: int) -> tuple[Any, Any]:
+        node = self._node(address)
+        self.calls.append((node.node_id, command, json.loads(json.dumps(arguments)), container))
+        if not container:
+            return node, node.execute(command, json.loads(json.dumps(arguments)))
+        dispatch = node.execute("corex.dispatch", {"container": container, "command": {
+            "command": command, "arguments": json.loads(json.dumps(arguments))}})
+        assert dispatch.result is not None
+        job_id = result_data(dispatch.result)
+        agent = node.containers[container]
+        return agent, agent.jobs.get(job_id) or job_id
+
+    def execute(self, address: NodeAddress, command: str, arguments: dict[str, Any],
+                container: int = 0) -> Deferred[Any]:
+        return ensureDeferred(self._execute(address, command, arguments, container))
+
+    def spawn(self, address: NodeAddress, command: str, arguments: dict[str, Any],
+              container: int = 0) -> Deferred[str]:
+        return ensureDeferred(self._spawn(address, command, arguments, container))
+
+    async def _execute(self, address: NodeAddress, command: str, arguments: dict[str, Any],
+                       container: int) -> Any:
+        agent, job = self._start(address, command, arguments, container)
+        if isinstance(job, str):
+            result = agent.result_of(job)
+        else:
+            if job.result is None:
+                await job.done.addTimeout(self.timeout, reactor)
+            result = job.result
+        return result_data(json.loads(json.dumps(result)))
+
+    async def _spawn(self, address: NodeAddress, command: str, arguments: dict[str, Any],
+                     container: int) -> str:
+        _, job = self._start(address, command, arguments, container)
+        return job if isinstance(job, str) else str(job.id)
+
+
+def model_sim(nodes: int = 2, **kwargs: Any) -> tuple[Simulator, Pool, ModelNodeCommands]:
+    """A simulator over an in-process pool, with one node service per node."""
+    pool = Pool(reactor, nodes=nodes, reboot_seconds=0.05)
+    commands = ModelNodeCommands(pool)
+    kwargs.setdefault("wait_timeout", 5.0)
+    kwargs.setdefault("poll_interval", 0.01)
+    sim = Simulator(commands, default_repository=REPO, **kwargs)  # type: ignore[arg-type]
+    for node in pool.nodes.values():
+        address = commands.address(node)
+        sim.seed_node(sim.repositories[REPO], node.node_id, address.host, address.port, node.hostname)
+    return sim, pool, commands
+
+
+async def wait_for(predicate: Callable[[], Any], what: str, timeout: float = 10.0) -> Any:
+    """Poll ``predicate`` on the reactor until it is truthy."""
+    deadline = reactor.seconds() + timeout  # type: ignore[attr-defined]
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if reactor.seconds() > deadline:  # type: ignore[attr-defined]
+            raise TimeoutError(f"{what}: not after {timeout} s")
+        await deferLater(reactor, 0.01, lambda: None)
+
+
+async def eventually(check: Callable[[], Awaitable[Any]], what: str, timeout: float = 10.0) -> Any:
+    """Await ``check()`` until it returns something truthy."""
+    deadline = reactor.seconds() + timeout  # type: ignore[attr-defined]
+    while True:
+        value = await check()
+        if value:
+            return value
+        if reactor.seconds() > deadline:  # type: ignore[attr-defined]
+            raise TimeoutError(f"{what}: not after {timeout} s")
+        await deferLater(reactor, 0.01, lambda: None)
+
+
+class Served:
+    """A simulator's API listening on a loopback port of this process."""
+
+    def __init__(self, sim: Simulator) -> None:
+        self.sim = sim
+        self.api = AysSimulatorApi(sim)
+        site = Site(self.api.resource())
+        site.displayTracebacks = False
+        self.port = reactor.listenTCP(0, site, interface="127.0.0.1")  # type: ignore[attr-defined]
+        self.url = f"http://127.0.0.1:{self.port.getHost().port}"
+
+    def stop(self) -> Deferred[None]:
+        self.api.release_stalled()
+        return self.port.stopListening()
+
+    async def request(self, method: str, path: str, body: Any = None, raw: bytes | None = None,
+                      headers: dict[str, list[str]] | None = None) -> tuple[int, Any, bytes]:
+        """:returns: status, decoded JSON (or None) and the raw body."""
+        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+        response = await treq.request(method, self.url + path, data=data, headers=headers,
+                                      persistent=False)
+        content = await response.content()
+        try:
+            decoded = json.loads(content) if content else None
+        except ValueError:
+            decoded = None
+        return response.code, decoded, content
+
+    async def post_blueprint(self, name: str, content: str, repo: str = REPO) -> tuple[int, Any]:
+        """Create, execute, archive a blueprint; returns the execute status and body."""
+        code, _, _ = await self.request("POST", f"/ays/repository/{repo}/blueprint",
+                                        {"name": name, "content": content})
+        assert code == 201, code
+        code, body, _ = await self.request("POST", f"/ays/repository/{repo}/blueprint/{name}")
+        await self.request("PUT", f"/ays/repository/{repo}/blueprint/{name}/archive")
+        return code, body
+
+    async def run(self, repo: str = REPO) -> dict[str, Any]:
+        """Create a run and wait for its end; returns the final run object."""
+        code, run, _ = await self.request("POST", f"/ays/repository/{repo}/aysrun")
+        assert code == 200, (code, run)
+        key = run["key"]
+        deadline = reactor.seconds() + 10  # type: ignore[attr-defined]
+        while True:
+            code, final, _ = await self.request("GET", f"/ays/repository/{repo}/aysrun/{key}")
+            assert code == 200
+            if final["state"] not in ("new", "running"):
+                return final
+            if reactor.seconds() > deadline:  # type: ignore[attr-defined]
+                raise TimeoutError(f"run {key} still {final['state']}")
+            await deferLater(reactor, 0.01, lambda: None)

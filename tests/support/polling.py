@@ -1,0 +1,41 @@
+"""
+Waiting for something to become true, in tests that run on the reactor.
+
+Tests never sleep a fixed time: they ask again and again until the answer
+is the expected one, and fail with the last answer after a deadline.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from twisted.internet import reactor
+from twisted.internet.task import deferLater
+
+T = TypeVar("T")
+
+
+async def eventually(
+    probe: Callable[[], Awaitable[T]],
+    accept: Callable[[T], bool],
+    timeout: float,
+    what: str,
+    interval: float = 0.02,
+) -> T:
+    """
+    Call ``probe`` until ``accept`` takes its result.
+
+    :returns: the accepted result.
+    :raises AssertionError: not accepted within ``timeout`` seconds; the
+        message holds ``what`` and the last result.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        value = await probe()
+        if accept(value):
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not reached within {timeout:g} s; last: {value}")
+        await deferLater(reactor, interval, lambda: None)

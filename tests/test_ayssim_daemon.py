@@ -1,0 +1,125 @@
+"""
+``twistd ayssim`` as a real process over real HTTP: start-up, the node
+list appearing later, the write sequence of a blueprint and its run.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.processes import ROOT, Child, free_port, port_open, python_env, twistd, wait_until
+
+REPO = "objstor"
+R = f"/ays/repository/{REPO}"
+
+
+class Http:
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def __call__(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(self.url + path, data=data, method=method)
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                raw, code = response.read(), response.status
+        except urllib.error.HTTPError as e:
+            raw, code = e.read(), e.code
+        try:
+            return code, json.loads(raw) if raw else None
+        except ValueError:
+            return code, raw.decode()
+
+    def until(self, method: str, path: str, check: Any, what: str, timeout: float = 10.0) -> Any:
+        deadline = time.monotonic() + timeout
+        while True:
+            code, body = self(method, path)
+            if check(code, body):
+                return body
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{what}: last answer {code} {body}")
+            time.sleep(0.02)
+
+
+def start_ayssim(*args: str) -> tuple[Child, Http]:
+    port = free_port()
+    child = Child(twistd("ayssim", "--port", f"tcp:{port}:interface=127.0.0.1", *args),
+                  env=python_env(), cwd=ROOT)
+    try:
+        wait_until(lambda: port_open(port), 30, "ayssim", child.process)
+    except Exception:
+        output = child.output()
+        child.stop()
+        raise RuntimeError(f"ayssim did not start:\n{output}") from None
+    return child, Http(f"http://127.0.0.1:{port}")
+
+
+@pytest.fixture
+def nodes_file(tmp_path: Path) -> Path:
+    return tmp_path / "nodes.toml"
+
+
+@pytest.fixture
+def ayssim(nodes_file: Path) -> Iterator[Http]:
+    child, http = start_ayssim("--nodes-file", str(nodes_file), "--command-timeout", "2")
+    yield http
+    assert child.alive(), child.output()
+    child.stop()
+
+
+def test_node_list_appearing_later_is_seeded(ayssim: Http, nodes_file: Path) -> None:
+    assert ayssim("GET", "/")[0] == 200
+    assert ayssim("GET", R)[0] == 200
+    assert ayssim("GET", f"{R}/service/node") == (200, [])
+    silent = free_port()
+    nodes_file.write_text(
+        f'[[nodes]]\nid = "525400123456"\nhost = "127.0.0.1"\nport = {silent}\nhostname = "core0node"\n\n'
+        f'[[nodes]]\nid = "525400123457"\nhost = "127.0.0.1"\nport = {silent}\ndb = 3\n')
+    items = ayssim.until("GET", f"{R}/service/node.g8os?fields=hostname,redisAddr,redisPort,status",
+                         lambda code, body: code == 200 and len(body) == 2, "nodes seeded")
+    data = {i["name"]: i["data"] for i in items}
+    assert data["525400123456"] == {"hostname": "core0node", "redisAddr": "127.0.0.1",
+                                    "redisPort": silent, "status": "running"}
+    assert data["525400123457"]["hostname"] == ""
+
+
+def test_write_sequence_against_an_unreachable_node(ayssim: Http, nodes_file: Path) -> None:
+    nodes_file.write_text(f'[[nodes]]\nid = "525400123456"\nhost = "127.0.0.1"\nport = {free_port()}\n')
+    ayssim.until("GET", f"{R}/service/node/525400123456", lambda code, _: code == 200, "node seeded")
+    content = ('container__web1:\n  node: "525400123456"\n  flist: https://hub.example.org/u.flist\n'
+               "actions:\n  - {action: install, actor: container, service: web1, force: false}\n")
+    name = "container_web1_install_1"
+    assert ayssim("POST", f"{R}/blueprint", {"name": name, "content": content})[0] == 201
+    assert ayssim("POST", f"{R}/blueprint/container_web1_install_1") == (
+        200, {"msg": "Blueprint container_web1_install_1 executed"})
+    assert ayssim("PUT", f"{R}/blueprint/container_web1_install_1/archive")[0] == 200
+    code, run = ayssim("POST", f"{R}/aysrun")
+    assert code == 200 and run["state"] == "new"
+    final = ayssim.until("GET", f"{R}/aysrun/{run['key']}",
+                         lambda code, body: body["state"] in ("ok", "error"), "run end")
+    assert final["state"] == "error"
+    [job] = final["steps"][0]["jobs"]
+    assert job["logs"][-2]["category"] == "errormsg" and "UNREACHABLE" in job["logs"][-2]["log"]
+    code, web1 = ayssim("GET", f"{R}/service/container/web1")
+    assert code == 200 and web1["state"] == "error"
+    code, blueprints = ayssim("GET", "/_sim/blueprints")
+    assert blueprints[0]["content"] == content and blueprints[0]["archived"] is True
+    assert ayssim("DELETE", f"{R}/service/container/web1")[0] == 204
+
+
+@pytest.mark.parametrize("args", [("--job-timeout", "-1"), ("--wait-timeout", "soon"), ("--repo", "")])
+def test_bad_options_stop_start_up(args: tuple[str, ...]) -> None:
+    child = Child(twistd("ayssim", "--port", f"tcp:{free_port()}:interface=127.0.0.1", *args),
+                  env=python_env(), cwd=ROOT)
+    child.process.wait(30)
+    assert child.process.returncode != 0
+    assert args[0] in child.output()
+    child.stop()
