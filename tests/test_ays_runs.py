@@ -191,8 +191,17 @@ def test_run_error_message_lists_each_failed_job() -> None:
     message = run_error_message(run, "x")
     assert message.startswith("AYS run r9 failed (x)")
     assert "container!a install:\n  line 1\n  line 2" in message
-    assert "container!c stop:\n  (no log)" in message
+    assert "container!c stop:\n  (no log" in message
     assert "fine" not in message
+
+
+def test_ays_tracebacks_stay_out_of_the_error() -> None:
+    failed = job("a", "install", "error", "boom")
+    failed["logs"].append({"epoch": 1, "level": 1, "category": "trace", "tags": "",
+                           "log": 'Traceback (most recent call last):\n  File "x.py"\nValueError: boom'})
+    message = run_error_message({"key": "r", "steps": [{"jobs": [failed]}]}, "x")
+    assert "boom" in message
+    assert "Traceback" not in message and 'File "' not in message
 
 
 def test_execute_refused_archives_and_undoes(ays: ScriptedAys, writer: Writer, clock: Clock) -> None:

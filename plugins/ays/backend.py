@@ -72,7 +72,7 @@ def operation(
 
     @functools.wraps(f)
     def wrapper(self: AysBackend, *args: Any, **kwargs: Any) -> Deferred[Any]:
-        return ensureDeferred(self._guarded(f(self, *args, **kwargs)))
+        return ensureDeferred(self.guarded(f(self, *args, **kwargs)))
 
     return wrapper
 
@@ -115,6 +115,7 @@ class AysBackend(Service):
         node_disks: DiskLister | None = None,
         retry_interval: float = 0.2,
         retry_max_interval: float = 10.0,
+        registry_ttl: float = 10.0,
     ) -> None:
         self.client = client
         self.clock = clock
@@ -123,9 +124,25 @@ class AysBackend(Service):
         self.node_disks = node_disks
         self.retry_interval = retry_interval
         self.retry_max_interval = retry_max_interval
+        self.registry_ttl = registry_ttl
         self.ready = False
         self.problem = "not started yet"
         self._connecting: Deferred[None] | None = None
+        self._registry: Any = None
+
+    def __conform__(self, interface: Any) -> Any:
+        """Adapt to the core0 backend's ``INodeRegistry``: nodes from AYS."""
+        if getattr(interface, "__name__", "") != "INodeRegistry":
+            return None
+        from plugins.core0.registry import INodeRegistry
+
+        if interface is INodeRegistry:
+            if self._registry is None:
+                from plugins.ays.registry import AysNodeRegistry
+
+                self._registry = AysNodeRegistry(self, ttl=self.registry_ttl)
+            return self._registry
+        return None
 
     # Start-up -------------------------------------------------------------------------
 
@@ -174,7 +191,13 @@ class AysBackend(Service):
                      how="created" if created else "found")
             return
 
-    async def _guarded(self, work: Coroutine[Any, Any, Any]) -> Any:
+    async def guarded(self, work: Coroutine[Any, Any, Any]) -> Any:
+        """
+        Run ``work`` (a coroutine using the client) if AYS is ready.
+
+        :raises ServiceUnavailable: AYS is not ready yet, or it lost the
+            repository (the start-up checks then run again).
+        """
         if not self.ready:
             work.close()
             raise ServiceUnavailable(
@@ -315,6 +338,8 @@ class AysBackend(Service):
     async def delete_node(self, nodeid: str) -> None:
         await self._node(nodeid)
         await self._act(NODE, nodeid, "uninstall", then_forget=NODE)
+        if self._registry is not None:
+            self._registry.dropped(nodeid)
 
     @operation
     async def reboot_node(self, nodeid: str) -> None:
@@ -859,4 +884,5 @@ def from_options(options: dict[str, Any], context: Any) -> AysBackend:
         node_disks=None,
         retry_interval=float(options["startup_retry_interval"]),
         retry_max_interval=float(options["startup_retry_max_interval"]),
+        registry_ttl=float(options["registry_ttl"]),
     )

@@ -135,21 +135,30 @@ def run_failed_us(run: dict[str, Any], ours: tuple[Action, ...]) -> bool:
 
 
 def run_error_message(run: dict[str, Any], what: str) -> str:
-    """The error of a failed run: every failed job with all its logs."""
+    """
+    The error of a failed run: every failed job with its logs.  AYS's own
+    tracebacks (log category ``trace``) are left out: they describe the
+    orchestrator's code, not the operation, and go to rpoold's log instead.
+    """
     lines = [f"AYS run {run.get('key', '?')} failed ({what})"]
     failed = [job for job in jobs(run) if job.get("state") == "error"]
     for job in failed:
-        lines.append(
-            f"{_job_actor(job) or '?'}!{job.get('service_name', '?')} "
-            f"{job.get('action_name', '?')}:"
-        )
+        name = f"{_job_actor(job) or '?'}!{job.get('service_name', '?')} {job.get('action_name', '?')}"
+        lines.append(f"{name}:")
         logs = [entry for entry in job.get("logs") or [] if isinstance(entry, dict)]
+        shown = 0
         for entry in logs:
             text = str(entry.get("log", "")).rstrip()
-            if text:
-                lines.append("  " + text.replace("\n", "\n  "))
-        if not logs:
-            lines.append("  (no log)")
+            if not text:
+                continue
+            if entry.get("category") == "trace":
+                log.info("AYS traceback of {job} in run {key}:\n{trace}", job=name,
+                         key=run.get("key"), trace=text)
+                continue
+            lines.append("  " + text.replace("\n", "\n  "))
+            shown += 1
+        if not shown:
+            lines.append("  (no log; an AYS traceback, if any, is in the rpoold log)")
     if not failed:
         lines.append("no job reported an error; the run stopped before this operation's action ran")
     return "\n".join(lines)
