@@ -24,7 +24,7 @@ from twisted.internet.defer import DeferredList, ensureDeferred
 
 from tests.support.answers import body_of, error_of, expect
 from tests.support.api import Api
-from tests.support.ays_split import SplitEnvironment, Sim, http_json
+from tests.support.ays_split import Sim, SplitEnvironment, http_json
 from tests.support.polling import eventually
 from tests.support.processes import wait_until
 

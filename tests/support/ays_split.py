@@ -114,14 +114,14 @@ def split_config(ays_url: str, nodes_file: str | None = None, core0: bool = True
     on the mock.
     """
     backends: dict[str, Any] = {"ays": ays_options(ays_url, **ays)}
-    families: dict[str, str] = {f: "ays" for f in sorted(AYS_FAMILIES)}
+    families: dict[str, str] = dict.fromkeys(sorted(AYS_FAMILIES), "ays")
     if core0:
         source = {"nodes_file": nodes_file} if nodes_file else {"registry": "ays:ays"}
         backends["core0"] = {"plugin": "core0", "timeout": 5, **source}
-        families.update({f: "core0" for f in sorted(DIRECT_FAMILIES)})
+        families.update(dict.fromkeys(sorted(DIRECT_FAMILIES), "core0"))
     else:
         backends["mock"] = {"plugin": "mock"}
-        families.update({f: "mock" for f in sorted(DIRECT_FAMILIES)})
+        families.update(dict.fromkeys(sorted(DIRECT_FAMILIES), "mock"))
     return {"server": {"request_timeout": 30}, "backends": backends, "families": families}
 
 
