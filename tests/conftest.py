@@ -21,7 +21,7 @@ from tests.support.backends import ALL_FAMILIES, HARNESSES, Harness
 from tests.support.processes import RedisServer
 
 #: Modules that register a harness when imported (one per backend).
-HARNESS_MODULES = ("tests.support.backends",)
+HARNESS_MODULES = ("tests.support.backends", "tests.support.ays_harness")
 
 for _module in HARNESS_MODULES:
     importlib.import_module(_module)

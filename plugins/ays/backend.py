@@ -545,7 +545,6 @@ class AysBackend(Service):
         instance = blueprints.zerotier_instance(nodeid, nwid)
         write = Write("zerotier", nwid, "join", blueprints.zerotier(nodeid, nwid),
                       ours=(Action("zerotier", instance, "install"),))
-        write.name = instance
         write.on_failure = self._forget("zerotier", instance)
 
         async def not_joined() -> None:

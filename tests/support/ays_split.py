@@ -160,11 +160,13 @@ class SplitEnvironment:
         return self
 
     def start_core0sim(self) -> None:
-        port = free_port()
         self.core0sim = Child(twistd(
             "core0sim", "--nodes", str(self.nodes), "--config-out", str(self.nodes_file),
-            "--reboot-seconds", "0.3", "--port-base", str(port)), env=python_env(), cwd=ROOT)
-        wait_until(self.nodes_file.exists, 30, "core0sim node list", self.core0sim.process)
+            "--reboot-seconds", "0.3"), env=python_env(), cwd=ROOT)
+        try:
+            wait_until(self.nodes_file.exists, 60, "core0sim node list", self.core0sim.process)
+        except Exception as e:
+            raise RuntimeError(f"core0sim did not start ({e}):\n{self.core0sim.output()}") from None
 
     def start_ayssim(self) -> None:
         self.ayssim = start_child("ayssim", self.ays_port, [
@@ -276,3 +278,44 @@ def wait_http(url: str, timeout: float = 10) -> None:
         if time.monotonic() > deadline:
             raise TimeoutError(f"{url} does not answer")
         time.sleep(0.02)
+
+
+def node_entries(nodes_file: Path) -> dict[str, dict[str, Any]]:
+    """core0sim's node list, by node id."""
+    import tomllib
+
+    with open(nodes_file, "rb") as f:
+        return {n["id"]: n for n in tomllib.load(f).get("nodes", [])}
+
+
+async def on_node(nodes_file: Path, nodeid: str, command: str,
+                  arguments: dict[str, Any] | None = None) -> Any:
+    """
+    Ask a simulated node directly, with the published g8core 1.0.0 client
+    (in a thread: it blocks), what it runs: the decoded result data.
+    """
+    from twisted.internet.threads import deferToThread
+
+    entry = node_entries(nodes_file)[nodeid]
+
+    def ask() -> Any:
+        import g8core
+
+        client = g8core.Client(entry["host"], port=entry["port"], db=entry.get("db", 0),
+                               password=entry.get("password", ""))
+        result = client.sync(command, arguments or {})
+        data = result.data
+        return json.loads(data) if data else None
+
+    return await deferToThread(ask)
+
+
+async def containers_on_node(nodes_file: Path, nodeid: str) -> dict[str, int]:
+    """The node's corex containers (``corex.list``): first tag -> container id."""
+    listing = await on_node(nodes_file, nodeid, "corex.list")
+    found = {}
+    for cid, info in (listing or {}).items():
+        tags = ((info.get("container") or {}).get("arguments") or {}).get("tags") or []
+        if tags:
+            found[tags[0]] = int(cid)
+    return found
