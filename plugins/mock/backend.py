@@ -108,6 +108,12 @@ class MockBackend:
         self.vms: dict[tuple[str, str], dict[str, Any]] = {}
         self.clusters: dict[str, dict[str, Any]] = {}
         self.vdisks: dict[str, dict[str, Any]] = {}
+        # The seed's containers are known like created ones, so that they
+        # stay listed (halted) however they stop.
+        for node in self.pool.nodes.values():
+            for container in node.containers.values():
+                for name in container.tags[:1]:
+                    self.container_records[(node.node_id, name)] = _record_of(name, container)
 
     # Lookups ------------------------------------------------------------------
 
@@ -1012,8 +1018,11 @@ class MockBackend:
     @deferred
     async def rollback_vdisk(self, vdiskid: str, body: dict[str, Any]) -> None:
         vdisk = self._vdisk(vdiskid)
+        before = vdisk["status"]
+        if before == "rollingback":
+            return
         vdisk["status"] = "rollingback"
-        self._later(lambda: vdisk.update(status="running") if vdisk["status"] == "rollingback" else None)
+        self._later(lambda: vdisk.update(status=before) if vdisk["status"] == "rollingback" else None)
 
     # Health --------------------------------------------------------------------------------
 
