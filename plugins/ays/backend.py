@@ -13,6 +13,7 @@ families other backends serve are unaffected.
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
@@ -57,6 +58,9 @@ log = Logger()
 
 #: Largest value of the VM template's UInt16 ``memory`` and ``cpu``.
 UINT16_MAX = 65535
+
+#: A ZeroTier network id: 16 hexadecimal digits.
+ZEROTIER_NWID = re.compile(r"^[0-9a-fA-F]{16}$")
 
 #: ``(host, port, password)`` of a node's core0 agent -> its ``disk.list``.
 DiskLister = Callable[[tuple[str, int, str]], Awaitable[dict[str, Any]]]
@@ -542,6 +546,8 @@ class AysBackend(Service):
     async def join_zerotier(self, nodeid: str, body: dict[str, Any]) -> None:
         await self._node(nodeid)
         nwid = body["nwid"]
+        if not ZEROTIER_NWID.match(nwid):
+            raise BadRequest(f"nwid '{nwid}' is not a ZeroTier network id (16 hexadecimal digits)")
         instance = blueprints.zerotier_instance(nodeid, nwid)
         write = Write("zerotier", nwid, "join", blueprints.zerotier(nodeid, nwid),
                       ours=(Action("zerotier", instance, "install"),))
