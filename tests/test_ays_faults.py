@@ -123,6 +123,42 @@ async def test_a_stalled_ays_is_504_within_the_request_timeout(api: Api, sim: Si
     error_of(await api.get(f"/nodes/{NODE}"), 504, "did not answer within 1 s")
 
 
+@pytest_twisted.ensureDeferred
+async def test_a_stalled_write_is_504_and_does_not_block_later_writes(api: Api, sim: Sim) -> None:
+    """A write stuck inside the blueprint sequence gives up and releases the write lock."""
+    stuck, later = unique("stuck"), unique("later")
+    await sim.fail_endpoint(r"/ays/repository/objstor/blueprint/container_stuck_.*", method="POST",
+                            stall=True)
+    error_of(await api.post(f"/nodes/{NODE}/containers", json=container(stuck)), 504,
+             "did not answer within 1 s", "execute blueprint")
+    expect(await api.post(f"/nodes/{NODE}/containers", json=container(later)), 201)
+    expect(await api.delete(f"/nodes/{NODE}/containers/{later}"), 204)
+    await sim.clear_faults()
+    # The stalled execute went through once released: the container exists
+    # in AYS; nothing ran it (the run was never created), and a delete
+    # cleans it up.
+    async def known() -> int:
+        return (await api.get(f"/nodes/{NODE}/containers/{stuck}")).status
+
+    if await known() == 200:
+        expect(await api.delete(f"/nodes/{NODE}/containers/{stuck}"), 204)
+
+
+@pytest_twisted.ensureDeferred
+async def test_ays_lost_while_waiting_for_a_run_is_502_then_settled(api: Api, sim: Sim) -> None:
+    """AYS stops answering run lookups: 502; once it answers again the run's outcome is applied."""
+    name = unique("lost")
+    expect(await api.post(f"/nodes/{NODE}/containers", json=container(name)), 201)
+    await sim.fail_action("container", "stop", name, delay=0.5)
+    await sim.fail_endpoint(r"/ays/repository/objstor/aysrun/.*", method="GET", drop=True, times=3)
+    error_of(await api.delete(f"/nodes/{NODE}/containers/{name}"), 502, "unreachable")
+
+    async def names() -> list[str]:
+        return await container_names(api)
+
+    await eventually(names, lambda n: name not in n, PATIENCE, "the delete settled after the outage")
+
+
 def test_ays_going_away_is_502_and_coming_back_serves_again(env: SplitEnvironment) -> None:
     env.stop_ayssim()
     try:
