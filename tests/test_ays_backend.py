@@ -22,7 +22,7 @@ from zope.interface.verify import verifyObject
 from plugins.ays.backend import AysBackend
 from plugins.ays.client import AysClient
 from plugins.ays.runs import Timing
-from rpoold.errors import BadRequest, Conflict, NotFound, ServiceUnavailable
+from rpoold.errors import BackendUnavailable, BadRequest, Conflict, NotFound, ServiceUnavailable
 from rpoold.interfaces import (
     IBridges,
     IContainers,
@@ -284,3 +284,61 @@ def test_cluster_view_from_its_ardbs(backend: AysBackend, ays: Scripted) -> None
     assert [(s["id"], s["ip"], s["port"], s["status"]) for s in view["dataStorage"]] == [
         (0, "10.0.0.5", 2000, "ready"), (1, "10.0.0.5", 2001, "error")]
     assert [s["container"] for s in view["metadataStorage"]] == [ardbs[2]]
+
+
+# As the core0 backend's node registry ------------------------------------------------------------
+
+
+def test_adapts_to_the_core0_node_registry(backend: AysBackend, ays: Scripted, clock: Clock) -> None:
+    from plugins.core0.registry import INodeRegistry, NodeAddress
+
+    ays.services[("node", NODE)]["data"].update(redisPort=6380, redisPassword="pw")
+    registry = INodeRegistry(backend)
+    assert INodeRegistry(backend) is registry
+    assert verifyObject(INodeRegistry, registry)
+    expected = NodeAddress(id=NODE, host="127.0.0.1", port=6380, password="pw", hostname="core0node")
+    assert run(registry.list_nodes()) == [expected]
+    assert run(registry.get_node(NODE)) == expected
+    with pytest.raises(NotFound, match="node '525400999999' does not exist"):
+        run(registry.get_node("525400999999"))
+
+
+def test_registry_reuses_addresses_then_asks_again(backend: AysBackend, ays: Scripted,
+                                                    clock: Clock) -> None:
+    from plugins.core0.registry import INodeRegistry
+
+    registry = INodeRegistry(backend)
+    run(registry.get_node(NODE))
+    asked = len(ays.calls)
+    run(registry.get_node(NODE))
+    assert len(ays.calls) == asked
+    clock.advance(backend.registry_ttl + 1)
+    ays.services[("node", NODE)]["data"]["redisAddr"] = "10.0.0.9"
+    assert run(registry.get_node(NODE)).host == "10.0.0.9"
+    assert len(ays.calls) == asked + 1
+
+
+def test_registry_uses_the_last_address_while_ays_is_down(backend: AysBackend, ays: Scripted,
+                                                          clock: Clock) -> None:
+    from plugins.core0.registry import INodeRegistry
+
+    registry = INodeRegistry(backend)
+    known = run(registry.get_node(NODE))
+    clock.advance(backend.registry_ttl + 1)
+    ays.down = True
+    assert run(registry.get_node(NODE)) == known
+    assert run(registry.list_nodes()) == [known]
+    with pytest.raises(BackendUnavailable):
+        run(registry.get_node("525400123457"))
+
+
+def test_registry_is_not_ready_before_ays(ays: Scripted, clock: Clock) -> None:
+    from plugins.core0.registry import INodeRegistry
+
+    ays.down = True
+    client = AysClient("http://ays", "objstor", StubTreq(StringStubbingResource(ays)), clock)
+    backend = AysBackend(client, clock, Timing(), retry_interval=1)
+    backend.startService()
+    with pytest.raises(ServiceUnavailable):
+        run(INodeRegistry(backend).list_nodes())
+    backend.stopService()

@@ -128,11 +128,10 @@ def test_vm_blueprint_encodes_cloud_init_as_json_text() -> None:
     assert "vdisks" not in vm
 
 
-def test_vm_migrate_changes_node_and_schedules_migrate() -> None:
+def test_vm_migrate_only_changes_node() -> None:
+    """processChange migrates on a changed node; no migrate action as well (Q12)."""
     assert roundtrip(blueprints.vm_migrate("vm1", "525400123457")) == {
-        "vm__vm1": {"node": "525400123457"},
-        "actions": [{"action": "migrate", "actor": "vm", "service": "vm1", "force": True}],
-    }
+        "vm__vm1": {"node": "525400123457"}}
 
 
 def test_storage_cluster_blueprint() -> None:

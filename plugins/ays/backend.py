@@ -62,8 +62,8 @@ UINT16_MAX = 65535
 #: A ZeroTier network id: 16 hexadecimal digits.
 ZEROTIER_NWID = re.compile(r"^[0-9a-fA-F]{16}$")
 
-#: ``(host, port, password)`` of a node's core0 agent -> its ``disk.list``.
-DiskLister = Callable[[tuple[str, int, str]], Awaitable[dict[str, Any]]]
+#: ``(node id, node.g8os service data)`` -> the node's ``disk.list``.
+DiskLister = Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]]
 
 
 def operation(
@@ -158,6 +158,9 @@ class AysBackend(Service):
         if self._connecting is not None:
             self._connecting.cancel()
         self.writer.stop()
+        close = getattr(self.node_disks, "close", None)
+        if close is not None:
+            close()
         super().stopService()
 
     def _connect_soon(self) -> None:
@@ -306,16 +309,15 @@ class AysBackend(Service):
             write.on_success = self._forget(then_forget, name)
         await self.writer.apply(write)
 
-    async def _disks(self, node: dict[str, Any]) -> dict[str, dict[str, Any]] | None:
+    async def _disks(self, nodeid: str, node: dict[str, Any]) -> dict[str, dict[str, Any]] | None:
         """A node's whole disks by ``/dev/<kname>``, or ``None`` without a core0 client."""
         if self.node_disks is None:
             return None
-        address = views.node_address(node.get("data") or {})
-        listing = await self.node_disks(address)
+        listing = await self.node_disks(nodeid, node.get("data") or {})
         return rest.block_devices(listing)
 
     async def _check_devices(self, node: dict[str, Any], nodeid: str, devices: list[str]) -> None:
-        disks = await self._disks(node)
+        disks = await self._disks(nodeid, node)
         if disks is None:
             return
         for device in devices:
@@ -716,16 +718,23 @@ class AysBackend(Service):
         await self._node(target)
         if target == nodeid:
             return
-        step = Action("vm", vmid, "migrate")
-        write = Write("vm", vmid, "migrate", blueprints.vm_migrate(vmid, target), ours=(step,))
-        await self.writer.apply(write)
+        write = Write("vm", vmid, "migrate", blueprints.vm_migrate(vmid, target))
+        async with self.writer.sequence():
+            await self.writer.post(write)
+
+        def arrived(service: dict[str, Any]) -> bool:
+            status = (service.get("data") or {}).get("status")
+            return self._is_child(service, NODE_ROLE, target) and status != "migrating"
+
+        await self.writer.wait_for_service(
+            "vm", vmid, arrived, f"the migration of vm '{vmid}' to node '{target}'")
 
     # Storage clusters ---------------------------------------------------------------------------
 
     async def _check_cluster_disks(self, nodes: list[tuple[str, dict[str, Any]]],
                                    drive_type: str, per_node: int) -> None:
         for nodeid, node in nodes:
-            disks = await self._disks(node)
+            disks = await self._disks(nodeid, node)
             if disks is None:
                 return
             free = [d for d in disks.values()
@@ -870,6 +879,8 @@ def from_options(options: dict[str, Any], context: Any) -> AysBackend:
     from treq.client import HTTPClient
     from twisted.web.client import Agent, HTTPConnectionPool
 
+    from plugins.ays.node_disks import NodeDisks
+
     reactor = context.reactor
     pool = HTTPConnectionPool(reactor, persistent=True)
     pool.maxPersistentPerHost = 8
@@ -886,7 +897,7 @@ def from_options(options: dict[str, Any], context: Any) -> AysBackend:
     )
     return AysBackend(
         client, reactor, timing,
-        node_disks=None,
+        node_disks=NodeDisks(reactor, float(options["core0_timeout"])),
         retry_interval=float(options["startup_retry_interval"]),
         retry_max_interval=float(options["startup_retry_max_interval"]),
         registry_ttl=float(options["registry_ttl"]),

@@ -240,7 +240,12 @@ def vm_settings(body: dict[str, Any]) -> dict[str, Any]:
 
 
 def vm_migrate(vmid: str, target: str) -> dict[str, Any]:
-    return blueprint({("vm", vmid): {"node": target}}, [Action("vm", vmid, "migrate")])
+    """
+    The VM's new node, without a ``migrate`` action: AYS's ``processChange``
+    migrates on a changed node, and scheduling ``migrate`` as well would
+    migrate twice (Q12).
+    """
+    return blueprint({("vm", vmid): {"node": target}})
 
 
 def storage_cluster(body: dict[str, Any], nodes: list[str]) -> dict[str, Any]:

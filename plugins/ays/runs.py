@@ -377,6 +377,16 @@ class Writer:
         :raises NotFound: the service disappeared.
         :raises BackendTimeout: the change did not show in time.
         """
+        await self.wait_for_service(role, name, lambda s: applied(s.get("data") or {}), what)
+
+    async def wait_for_service(
+        self,
+        role: str,
+        name: str,
+        done: Callable[[dict[str, Any]], bool],
+        what: str,
+    ) -> None:
+        """As ``wait_for_data``, with ``done`` judging the whole Service object."""
         deadline = self.now() + self.timing.run_timeout
         pause = self.timing.poll_interval
         while True:
@@ -390,8 +400,8 @@ class Writer:
                     break
                 raise
             if service is None:
-                raise NotFound(f"{role} '{name}' disappeared from AYS while {what}")
-            if applied(service.get("data") or {}):
+                raise NotFound(f"{role} '{name}' disappeared from AYS before {what} showed")
+            if done(service):
                 return
             left = deadline - self.now()
             if left <= 0:
