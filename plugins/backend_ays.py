@@ -27,6 +27,7 @@ ays = BackendPlugin(
             "startup_retry_interval": {**_SECONDS, "default": 0.2},
             "startup_retry_max_interval": {**_SECONDS, "default": 10},
             "core0_timeout": {**_SECONDS, "default": 5},
+            "live_status_timeout": {"type": "number", "minimum": 0, "default": 1},
             "registry_ttl": {"type": "number", "minimum": 0, "default": 10},
         },
     },

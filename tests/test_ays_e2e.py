@@ -241,6 +241,9 @@ async def test_storage_pool_filesystem_snapshot_round_trip(api: Api, sim: Sim, n
         assert reply.header("location") == f"{base}/{pool}/devices/{added['uuid']}"
         devices = body_of(await api.get(f"{base}/{pool}/devices"), "ListStoragePoolDevices")
         assert [d["deviceName"] for d in devices] == ["/dev/sdc"]
+        # A removed device keeps its partition (AYS does not wipe it); wipe
+        # it so that the disk is free again for the other tests.
+        await on_node(nodes_file, node, "disk.mktable", {"disk": "sdb", "table_type": "gpt"})
 
         # A filesystem and a snapshot of it.
         expect(await api.post(f"{base}/{pool}/filesystems",

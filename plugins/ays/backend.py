@@ -35,6 +35,8 @@ from plugins.ays.client import AysClient, RepositoryMissing
 from plugins.ays.runs import Timing, Write, Writer
 from plugins.model import rest
 from rpoold.errors import (
+    BackendTimeout,
+    BackendUnavailable,
     BadRequest,
     Conflict,
     NotFound,
@@ -62,8 +64,6 @@ UINT16_MAX = 65535
 #: A ZeroTier network id: 16 hexadecimal digits.
 ZEROTIER_NWID = re.compile(r"^[0-9a-fA-F]{16}$")
 
-#: ``(node id, node.g8os service data)`` -> the node's ``disk.list``.
-DiskLister = Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]]
 
 
 def operation(
@@ -102,9 +102,12 @@ class AysBackend(Service):
     :param client: the AYS client (its repository is the one served).
     :param clock: the reactor.
     :param timing: run timeout and poll pacing.
-    :param node_disks: reads a node's ``disk.list`` through its core0 agent
-        (pre-checks of storage pool devices and storage clusters); without
-        it those checks are left to AYS.
+    :param agents: an ``INodeAgents``: the nodes' core0 agents, asked for
+        their disks (pre-checks of storage pool devices and storage
+        clusters) and for the containers they run; without it the checks
+        are left to AYS and container status is AYS's alone.
+    :param live_status_timeout: seconds to wait for a node's container
+        list before showing AYS's status instead (0: never ask).
     :param retry_interval: first pause between two start-up attempts.
     :param retry_max_interval: longest pause between them.
     """
@@ -116,7 +119,8 @@ class AysBackend(Service):
         client: AysClient,
         clock: Any,
         timing: Timing,
-        node_disks: DiskLister | None = None,
+        agents: Any = None,
+        live_status_timeout: float = 1.0,
         retry_interval: float = 0.2,
         retry_max_interval: float = 10.0,
         registry_ttl: float = 10.0,
@@ -125,7 +129,8 @@ class AysBackend(Service):
         self.clock = clock
         self.timing = timing
         self.writer = Writer(client, clock, timing)
-        self.node_disks = node_disks
+        self.agents = agents
+        self.live_status_timeout = live_status_timeout
         self.retry_interval = retry_interval
         self.retry_max_interval = retry_max_interval
         self.registry_ttl = registry_ttl
@@ -158,9 +163,8 @@ class AysBackend(Service):
         if self._connecting is not None:
             self._connecting.cancel()
         self.writer.stop()
-        close = getattr(self.node_disks, "close", None)
-        if close is not None:
-            close()
+        if self.agents is not None:
+            self.agents.close()
         super().stopService()
 
     def _connect_soon(self) -> None:
@@ -311,10 +315,25 @@ class AysBackend(Service):
 
     async def _disks(self, nodeid: str, node: dict[str, Any]) -> dict[str, dict[str, Any]] | None:
         """A node's whole disks by ``/dev/<kname>``, or ``None`` without a core0 client."""
-        if self.node_disks is None:
+        if self.agents is None:
             return None
-        listing = await self.node_disks(nodeid, node.get("data") or {})
+        listing = await self.agents.disk_list(nodeid, node.get("data") or {})
         return rest.block_devices(listing)
+
+    async def _running(self, nodeid: str, node: dict[str, Any]) -> set[str] | None:
+        """
+        The containers the node really runs, or ``None`` when it cannot say
+        quickly (then AYS's status stands).
+        """
+        if self.agents is None or self.live_status_timeout <= 0:
+            return None
+        try:
+            return set(await self.agents.running_containers(
+                nodeid, node.get("data") or {}, self.live_status_timeout))
+        except (BackendUnavailable, BackendTimeout) as e:
+            log.debug("node {node} did not list its containers: {error}", node=nodeid,
+                      error=e.message)
+            return None
 
     async def _check_devices(self, node: dict[str, Any], nodeid: str, devices: list[str]) -> None:
         disks = await self._disks(nodeid, node)
@@ -581,11 +600,20 @@ class AysBackend(Service):
 
     # Containers ------------------------------------------------------------------------------
 
+    @staticmethod
+    def _live(view: dict[str, Any], name: str, running: set[str] | None) -> dict[str, Any]:
+        """The view with the status the node reports, when it reported."""
+        if running is not None:
+            view["status"] = "running" if name in running else "halted"
+        return view
+
     @operation
     async def list_containers(self, nodeid: str) -> list[dict[str, Any]]:
-        await self._node(nodeid)
+        node = await self._node(nodeid)
         items = await self._children("container", NODE, nodeid, ("flist", "hostname", "status"))
-        return [views.container_item(str(i["name"]), i.get("data") or {}) for i in items]
+        running = await self._running(nodeid, node) if items else None
+        return [self._live(views.container_item(str(i["name"]), i.get("data") or {}),
+                           str(i["name"]), running) for i in items]
 
     async def _check_filesystems(self, nodeid: str, entries: list[str]) -> None:
         for entry in entries:
@@ -615,7 +643,10 @@ class AysBackend(Service):
     @operation
     async def get_container(self, nodeid: str, containername: str) -> dict[str, Any]:
         service = await self._on_node("container", containername, nodeid, "container")
-        return views.container(service.get("data") or {})
+        view = views.container(service.get("data") or {})
+        if self.agents is None or self.live_status_timeout <= 0:
+            return view
+        return self._live(view, containername, await self._running(nodeid, await self._node(nodeid)))
 
     @operation
     async def start_container(self, nodeid: str, containername: str) -> None:
@@ -879,7 +910,7 @@ def from_options(options: dict[str, Any], context: Any) -> AysBackend:
     from treq.client import HTTPClient
     from twisted.web.client import Agent, HTTPConnectionPool
 
-    from plugins.ays.node_disks import NodeDisks
+    from plugins.ays.node_agents import NodeAgents
 
     reactor = context.reactor
     pool = HTTPConnectionPool(reactor, persistent=True)
@@ -897,7 +928,8 @@ def from_options(options: dict[str, Any], context: Any) -> AysBackend:
     )
     return AysBackend(
         client, reactor, timing,
-        node_disks=NodeDisks(reactor, float(options["core0_timeout"])),
+        agents=NodeAgents(reactor, float(options["core0_timeout"])),
+        live_status_timeout=float(options["live_status_timeout"]),
         retry_interval=float(options["startup_retry_interval"]),
         retry_max_interval=float(options["startup_retry_max_interval"]),
         registry_ttl=float(options["registry_ttl"]),
