@@ -14,13 +14,15 @@ from urllib.parse import urlparse
 
 import pytest
 from treq.testing import StringStubbingResource, StubTreq
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.task import Clock
 from twisted.python.failure import Failure
+from zope.interface import implementer
 from zope.interface.verify import verifyObject
 
 from plugins.ays.backend import AysBackend
 from plugins.ays.client import AysClient
+from plugins.ays.node_agents import INodeAgents
 from plugins.ays.runs import Timing
 from rpoold.errors import BackendUnavailable, BadRequest, Conflict, NotFound, ServiceUnavailable
 from rpoold.interfaces import (
@@ -342,3 +344,115 @@ def test_registry_is_not_ready_before_ays(ays: Scripted, clock: Clock) -> None:
     with pytest.raises(ServiceUnavailable):
         run(INodeRegistry(backend).list_nodes())
     backend.stopService()
+
+
+# What the nodes themselves say ---------------------------------------------------------------------
+
+
+@implementer(INodeAgents)
+class FakeAgents:
+    """Node answers from tables; ``down`` nodes do not answer."""
+
+    def __init__(self) -> None:
+        self.disks: dict[str, list[dict[str, Any]]] = {NODE: [
+            {"name": "sda", "kname": "sda", "size": 20 * 2**30, "rota": "0",
+             "children": [{"name": "sda1", "kname": "sda1", "mountpoint": "/var/cache",
+                           "fstype": "btrfs"}]},
+            {"name": "sdb", "kname": "sdb", "size": 100 * 2**30, "rota": "0"},
+            {"name": "sdc", "kname": "sdc", "size": 100 * 2**30, "rota": "0",
+             "children": [{"name": "sdc1", "kname": "sdc1"}]},
+        ]}
+        self.running: dict[str, set[str]] = {NODE: set()}
+        self.down: set[str] = set()
+        self.asked: list[tuple[str, str]] = []
+
+    def _check(self, nodeid: str, data: dict[str, Any]) -> None:
+        assert data.get("redisAddr") == "127.0.0.1"
+        if nodeid in self.down:
+            raise BackendUnavailable(f"node '{nodeid}' is unreachable")
+
+    def disk_list(self, nodeid: str, data: dict[str, Any]) -> Deferred[dict[str, Any]]:
+        self.asked.append((nodeid, "disk.list"))
+        try:
+            self._check(nodeid, data)
+        except BackendUnavailable as e:
+            return fail(e)
+        return succeed({"blockdevices": self.disks.get(nodeid, [])})
+
+    def running_containers(self, nodeid: str, data: dict[str, Any],
+                           timeout: float) -> Deferred[set[str]]:
+        self.asked.append((nodeid, "corex.list"))
+        try:
+            self._check(nodeid, data)
+        except BackendUnavailable as e:
+            return fail(e)
+        return succeed(set(self.running.get(nodeid, set())))
+
+    def close(self) -> Deferred[None]:
+        return succeed(None)
+
+
+@pytest.fixture
+def agents(backend: AysBackend) -> FakeAgents:
+    backend.agents = FakeAgents()
+    return backend.agents
+
+
+def test_container_status_is_what_the_node_says(backend: AysBackend, ays: Scripted,
+                                                agents: FakeAgents) -> None:
+    ays.services[("container", "web1")] = service(
+        "container", "web1", ("node", NODE), status="running", flist="f", hostname="web1")
+    assert run(backend.get_container(NODE, "web1"))["status"] == "halted"
+    assert run(backend.list_containers(NODE))[0]["status"] == "halted"
+    agents.running[NODE].add("web1")
+    assert run(backend.get_container(NODE, "web1"))["status"] == "running"
+    assert run(backend.list_containers(NODE))[0]["status"] == "running"
+    ays.services[("container", "web1")]["data"]["status"] = "halted"
+    assert run(backend.get_container(NODE, "web1"))["status"] == "running"
+
+
+def test_container_status_is_ays_when_the_node_is_silent(backend: AysBackend, ays: Scripted,
+                                                         agents: FakeAgents) -> None:
+    ays.services[("container", "web1")] = service(
+        "container", "web1", ("node", NODE), status="running", flist="f", hostname="web1")
+    agents.down.add(NODE)
+    assert run(backend.get_container(NODE, "web1"))["status"] == "running"
+    assert run(backend.list_containers(NODE))[0]["status"] == "running"
+
+
+def test_no_container_no_node_question(backend: AysBackend, agents: FakeAgents) -> None:
+    assert run(backend.list_containers(NODE)) == []
+    assert agents.asked == []
+
+
+@pytest.mark.parametrize(("devices", "words"), [
+    (["/dev/nosuch"], ["/dev/nosuch", "not a disk"]),
+    (["/dev/sda"], ["/dev/sda", "in use"]),
+    (["/dev/sdb", "/dev/sda"], ["/dev/sda", "in use"]),
+])
+def test_pool_devices_must_be_free_disks_of_the_node(backend: AysBackend, ays: Scripted,
+                                                     agents: FakeAgents, devices: list[str],
+                                                     words: list[str]) -> None:
+    body = {"name": "p1", "dataProfile": "single", "metadataProfile": "single", "devices": devices}
+    with pytest.raises(BadRequest) as caught:
+        run(backend.create_storage_pool(NODE, body))
+    for word in words:
+        assert word in caught.value.message
+    assert not any("blueprint" in path for _, path in ays.calls)
+
+
+def test_cluster_needs_enough_free_disks(backend: AysBackend, ays: Scripted,
+                                         agents: FakeAgents) -> None:
+    body = {"label": "c1", "servers": 2, "driveType": "ssd", "nodes": [NODE]}
+    with pytest.raises(BadRequest, match="has 1 free ssd disk\\(s\\), 2 needed"):
+        run(backend.deploy_new_cluster(body))
+    with pytest.raises(NotFound, match="node '525400999999' does not exist"):
+        run(backend.deploy_new_cluster({**body, "nodes": [NODE, "525400999999"]}))
+
+
+def test_an_unreachable_node_fails_the_disk_check(backend: AysBackend, agents: FakeAgents) -> None:
+    agents.down.add(NODE)
+    with pytest.raises(BackendUnavailable):
+        run(backend.create_storage_pool(NODE, {"name": "p1", "dataProfile": "single",
+                                               "metadataProfile": "single",
+                                               "devices": ["/dev/sdb"]}))
