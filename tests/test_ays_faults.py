@@ -97,6 +97,26 @@ def test_ays_down_at_start_up_then_appearing() -> None:
         environment.stop()
 
 
+def test_nodes_from_ays_wait_for_ays_at_start_up() -> None:
+    """
+    In the split deployment proper (core0 takes its nodes from AYS), the
+    direct families answer 503 too until AYS appears, then serve.
+    """
+    environment = SplitEnvironment()
+    try:
+        environment.start_core0sim()
+        environment.start_rpoold(wait_ready=False)
+        code, body = http_json(f"{environment.url}/nodes/{NODE}/mem")
+        assert code == 503 and "not ready" in body["error"], (code, body)
+        environment.start_ayssim()
+        wait_until(lambda: http_json(f"{environment.url}/nodes/{NODE}/mem")[0] == 200, PATIENCE,
+                   "the direct families serving", environment.rpoold.process)
+        code, body = http_json(f"{environment.url}/nodes/{NODE}/containers/vfw_21/jobs")
+        assert code == 200 and body, (code, body)
+    finally:
+        environment.stop()
+
+
 # AYS unreachable or stalling ---------------------------------------------------------------
 
 
