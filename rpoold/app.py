@@ -14,23 +14,25 @@ import inspect
 import json
 import posixpath
 import re
-import uuid
 from collections.abc import Iterator, Mapping
 from typing import Any, BinaryIO
 
 from klein import Klein
 from twisted.internet.defer import CancelledError, Deferred, ensureDeferred
-from twisted.internet.error import TimeoutError as TxTimeoutError
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web.iweb import IRequest
 from werkzeug.exceptions import MethodNotAllowed as WerkzeugMethodNotAllowed
 from werkzeug.exceptions import NotFound as WerkzeugNotFound
 
-from rpoold import errors
+from rpoold import errors, metrics
+from rpoold.auth import DISABLED, REQUIRED_ROLE, Authenticator, Role, Unauthenticated
+from rpoold.errors import TIMEOUTS
+from rpoold.health import HealthReport
 from rpoold.interfaces import FAMILY_OF_OPERATION, Family, IFileReader
+from rpoold.logs import REQUEST_ID, new_request_id
 from rpoold.openapi import openapi_document
-from rpoold.schemas import PATH_PARAMETERS, PATTERN_NAMES, Contract, Operation, contract
+from rpoold.schemas import DOT_NAMES, PATH_PARAMETERS, PATTERN_NAMES, Contract, Operation, contract
 
 log = Logger()
 
@@ -50,7 +52,15 @@ class RpoolApi:
         families missing from it answer 501.
     :param request_timeout: seconds a backend call may take before the
         request is answered 504.
-    :param max_body: largest JSON request body, in bytes (413 above).
+    :param max_body: largest JSON request body, in bytes (413 above); the
+        site enforces it while the body arrives, this is a second check.
+    :param auth: checks credentials and roles; ``None``: no authentication.
+    :param instances: backend instance name -> (plugin name, backend), for
+        ``/health``; ``None``: one entry per distinct backend of ``backends``.
+    :param health_timeout: seconds each backend's health check may take.
+    :param metrics_enabled: serve ``/metrics``.
+    :param metrics_public: ``/metrics`` needs no credentials even when
+        authentication is on (else it needs the ``read`` role).
     """
 
     app = Klein()
@@ -62,6 +72,11 @@ class RpoolApi:
         max_body: int = 1024 * 1024,
         clock: Any = None,
         the_contract: Contract | None = None,
+        auth: Authenticator | None = None,
+        instances: Mapping[str, tuple[str, object]] | None = None,
+        health_timeout: float = 5.0,
+        metrics_enabled: bool = True,
+        metrics_public: bool = True,
     ) -> None:
         from twisted.internet import reactor
 
@@ -70,6 +85,15 @@ class RpoolApi:
         self.max_body = max_body
         self.clock = clock if clock is not None else reactor
         self.contract = the_contract or contract()
+        self.auth = auth or DISABLED
+        if instances is None:
+            distinct: dict[int, object] = {id(b): b for b in self.backends.values()}
+            instances = {
+                f"{type(b).__name__}-{n}": (type(b).__name__, b) for n, b in enumerate(distinct.values())
+            }
+        self.health_report = HealthReport(instances, self.backends, health_timeout, self.clock)
+        self.metrics_enabled = metrics_enabled
+        self.metrics_public = metrics_public
         self._openapi: bytes | None = None
 
     def resource(self) -> Any:
@@ -79,30 +103,64 @@ class RpoolApi:
 
     @app.route("/openapi.json", methods=["GET"])
     def openapi(self, request: IRequest) -> bytes:
+        _set_route(request, "/openapi.json")
         if self._openapi is None:
-            self._openapi = json.dumps(openapi_document(self.contract)).encode()
+            document = openapi_document(self.contract, secured=self.auth.enabled)
+            self._openapi = json.dumps(document).encode()
         request.setHeader(b"Content-Type", JSON.encode())
         return self._openapi
 
     @app.route("/health", methods=["GET"])
-    def health(self, request: IRequest) -> bytes:
+    async def health(self, request: IRequest) -> bytes:
+        _set_route(request, "/health")
+        report = await self.health_report.report()
+        if request.args.get(b"ready") and report["status"] != "ok":
+            request.setResponseCode(503)
         request.setHeader(b"Content-Type", JSON.encode())
-        served = sorted(self.backends)
-        return json.dumps({"status": "ok", "families": served}).encode()
+        request.setHeader(b"Cache-Control", b"no-store")
+        return json.dumps(report).encode()
+
+    @app.route("/metrics", methods=["GET"])
+    def metrics(self, request: IRequest) -> Any:
+        _set_route(request, "/metrics")
+        if not self.metrics_enabled:
+            return self._answer_error(request, 404, "no such resource")
+        if not self.metrics_public:
+            try:
+                identity = self.auth.identify(request.getHeader(b"Authorization"))
+                self.auth.authorize(identity, Role.read, "read the metrics")
+            except errors.RpoolError as e:
+                return self._answer_rpool_error(request, e)
+        from prometheus_client.twisted import MetricsResource
+
+        return MetricsResource(metrics.REGISTRY)
 
     # Contract operations ---------------------------------------------------
 
     async def _handle(
-        self, request: IRequest, op: Operation, params: dict[str, str]
+        self, request: IRequest, op: Operation, template: str, params: dict[str, str]
     ) -> bytes | None:
-        request_id = uuid.uuid4().hex[:16]
+        request_id = getattr(request, "request_id", None) or new_request_id()
         request.setHeader(b"X-Request-Id", request_id.encode())
+        REQUEST_ID.set(request_id)
+        _set_route(request, template)
         try:
+            identity = self.auth.identify(request.getHeader(b"Authorization"))
+            self.auth.authorize(identity, REQUIRED_ROLE[op.name], f"call {op.name}")
             return await self._operate(request, op, params)
         except CancelledError:
             raise
         except errors.RpoolError as e:
-            return self._answer_error(request, e.status, e.message)
+            if e.status >= 500:
+                # No request_id argument: the log output takes it from REQUEST_ID.
+                log.warn(
+                    "{method} {template}: {status} {error}",
+                    method=op.method,
+                    template=template,
+                    status=e.status,
+                    error=e.message,
+                )
+            return self._answer_rpool_error(request, e)
         except Exception:
             log.failure(
                 "request {request_id} ({method} {path}) failed",
@@ -142,7 +200,7 @@ class RpoolApi:
         d.addTimeout(self.request_timeout, self.clock)
         try:
             return await d
-        except TxTimeoutError:
+        except TIMEOUTS:
             raise errors.BackendTimeout(
                 f"the backend did not answer within {self.request_timeout:g} s"
             ) from None
@@ -154,6 +212,8 @@ class RpoolApi:
             if not re.fullmatch(pattern, value):
                 expected = PATTERN_NAMES.get(pattern, f"match {pattern}")
                 raise errors.BadRequest(f"path parameter '{name}' must be {expected}")
+            if value in DOT_NAMES:
+                raise errors.BadRequest(f"path parameter '{name}' must not be '.' or '..'")
             args[name] = int(value) if name == "processid" else value
         return args
 
@@ -227,6 +287,14 @@ class RpoolApi:
         request.setHeader(b"Content-Type", JSON.encode())
         return json.dumps(self.contract.shape(op.response, result)).encode()
 
+    def _answer_rpool_error(self, request: IRequest, error: errors.RpoolError) -> bytes:
+        if isinstance(error, Unauthenticated):
+            request.setHeader(b"WWW-Authenticate", self.auth.challenge(error.code).encode())
+        elif isinstance(error, errors.Forbidden):
+            challenge = self.auth.challenge("insufficient_scope")
+            request.setHeader(b"WWW-Authenticate", challenge.encode())
+        return self._answer_error(request, error.status, error.message)
+
     @staticmethod
     def _answer_error(request: IRequest, status: int, message: str) -> bytes:
         request.setResponseCode(status)
@@ -282,12 +350,21 @@ async def _as_coroutine(method: Any, args: dict[str, Any]) -> Any:
     return await _deferred(method(**args))
 
 
-def _register(op: Operation, family: Family) -> None:
-    async def handler(self: RpoolApi, request: IRequest, **params: str) -> bytes | None:
-        return await self._handle(request, op, params)
+def _set_route(request: IRequest, template: str) -> None:
+    """Name the route that serves ``request`` (its metrics' ``route`` label)."""
+    if hasattr(request, "route_template"):
+        request.route_template = template
 
-    handler.__name__ = op.name
+
+def _register(op: Operation, family: Family) -> None:
     for path in (op.path, *op.path_aliases):
+
+        async def handler(
+            self: RpoolApi, request: IRequest, _template: str = path, **params: str
+        ) -> bytes | None:
+            return await self._handle(request, op, _template, params)
+
+        handler.__name__ = op.name
         endpoint = op.name if path == op.path else f"{op.name}:{path}"
         RpoolApi.app.route(_klein_path(path), methods=[op.method], endpoint=endpoint)(
             handler

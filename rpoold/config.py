@@ -27,6 +27,8 @@ from zope.interface import implementer
 from zope.interface.exceptions import Invalid
 from zope.interface.verify import verifyObject
 
+from rpoold import auth
+from rpoold.auth import AUTH_SCHEMA, DISABLED, Authenticator
 from rpoold.interfaces import FAMILIES, FAMILIES_BY_NAME, IBackendContext, IBackendPlugin
 
 log = Logger()
@@ -48,12 +50,46 @@ SERVER_SCHEMA: dict[str, Any] = {
         "request_timeout": {"type": "number", "exclusiveMinimum": 0, "default": 30},
         "max_body_bytes": {"type": "integer", "minimum": 1, "default": 1048576},
         "max_upload_bytes": {"type": "integer", "minimum": 1, "default": 1073741824},
+        "grace_period": {"type": "number", "minimum": 0, "default": 10},
+        "access_log": {"type": "boolean", "default": True},
+    },
+}
+
+METRICS_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "enabled": {"type": "boolean", "default": True},
+        "public": {"type": "boolean", "default": True},
+    },
+}
+
+HEALTH_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "timeout": {"type": "number", "exclusiveMinimum": 0, "default": 5},
+    },
+}
+
+LOG_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "format": {"enum": ["text", "json"], "default": "text"},
+        "file": {"type": "string", "minLength": 1, "default": "-"},
     },
 }
 
 #: Extra top-level sections, each with its JSON Schema; features that need
 #: a section (authentication, metrics, ...) register it here.
-SECTIONS: dict[str, dict[str, Any]] = {"server": SERVER_SCHEMA}
+SECTIONS: dict[str, dict[str, Any]] = {
+    "server": SERVER_SCHEMA,
+    "auth": AUTH_SCHEMA,
+    "metrics": METRICS_SCHEMA,
+    "health": HEALTH_SCHEMA,
+    "log": LOG_SCHEMA,
+}
 
 
 class ConfigError(Exception):
@@ -155,6 +191,8 @@ class Settings:
     routing: dict[str, Any] = field(default_factory=dict)
     #: Plugin name of each backend instance.
     plugin_of: dict[str, str] = field(default_factory=dict)
+    #: Checks credentials (``[auth]``); disabled unless configured or needed.
+    auth: Authenticator = field(default_factory=lambda: DISABLED)
 
 
 @implementer(IBackendContext)
@@ -240,14 +278,15 @@ def load(path: str | None, port: str | None = None) -> Settings:
         raw = read_file(path)
         where = f"configuration file '{path}'"
         config_dir = os.path.dirname(os.path.abspath(path))
-    settings = build(raw, where, config_dir)
-    if port is not None:
-        settings.server["port"] = port
-    return settings
+    return build(raw, where, config_dir, port)
 
 
-def build(raw: dict[str, Any], where: str, config_dir: str) -> Settings:
-    """Check a parsed configuration and build its backends."""
+def build(raw: dict[str, Any], where: str, config_dir: str, port: str | None = None) -> Settings:
+    """
+    Check a parsed configuration and build its backends.
+
+    :param port: an endpoint description that overrides ``server.port``.
+    """
     problems: list[str] = []
     top_schema = {
         "type": "object",
@@ -280,6 +319,11 @@ def build(raw: dict[str, Any], where: str, config_dir: str) -> Settings:
     sections = {
         name: _fill_defaults(schema, raw.get(name, {})) for name, schema in SECTIONS.items()
     }
+    if port is not None:
+        sections["server"]["port"] = port
+    authenticator, problems = auth.build(sections["auth"], sections["server"]["port"], where, config_dir)
+    if problems:
+        raise ConfigError(problems)
 
     available = discover_plugins()
     tables: dict[str, Any] = raw["backends"]
@@ -308,7 +352,7 @@ def build(raw: dict[str, Any], where: str, config_dir: str) -> Settings:
         raise ConfigError(problems)
 
     builder = _Builder(where, tables, available, config_dir)
-    settings = Settings(source=where, server=sections["server"], sections=sections)
+    settings = Settings(source=where, server=sections["server"], sections=sections, auth=authenticator)
     used = set(families.values())
     for name in tables:
         if name not in used:

@@ -8,6 +8,13 @@ backend is a bug: it is logged with a request id and answered 500.
 
 from __future__ import annotations
 
+from twisted.internet import defer
+from twisted.internet import error as tx_error
+
+#: What ``Deferred.addTimeout`` fails with: ``twisted.internet.defer.TimeoutError``
+#: in current Twisted, ``twisted.internet.error.TimeoutError`` in older ones.
+TIMEOUTS: tuple[type[Exception], ...] = (defer.TimeoutError, tx_error.TimeoutError)
+
 
 class RpoolError(Exception):
     """

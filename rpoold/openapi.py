@@ -10,7 +10,7 @@ import re
 from typing import Any
 
 from rpoold.interfaces import FAMILY_OF_OPERATION
-from rpoold.schemas import PATH_PARAMETERS, Contract
+from rpoold.schemas import DOT_NAMES, PATH_PARAMETERS, Contract
 
 #: Suffix of the component schemas that describe request bodies; request
 #: and response schemas of one type differ (required fields, rules).
@@ -42,7 +42,7 @@ def _parameter(name: str) -> dict[str, Any]:
             "maximum": 9223372036854775807,
         }
     else:
-        schema = {"type": "string", "pattern": PATH_PARAMETERS[name]}
+        schema = {"type": "string", "pattern": PATH_PARAMETERS[name], "not": {"enum": list(DOT_NAMES)}}
     return {"name": name, "in": "path", "required": True, "schema": schema}
 
 
@@ -53,7 +53,7 @@ def _error(description: str) -> dict[str, Any]:
     }
 
 
-def _operation(contract: Contract, op: Any) -> dict[str, Any]:
+def _operation(contract: Contract, op: Any, secured: bool) -> dict[str, Any]:
     family = FAMILY_OF_OPERATION[op.name]
     doc: dict[str, Any] = {
         "operationId": op.name,
@@ -117,6 +117,12 @@ def _operation(contract: Contract, op: Any) -> dict[str, Any]:
     responses: dict[str, Any] = {str(op.success): success}
     if op.request is not None or parameters:
         responses["400"] = _error("invalid request")
+    if secured:
+        responses["401"] = _error("credentials missing or invalid")
+        responses["403"] = _error("the credentials' role may not call this operation")
+    if op.request is not None or op.name == "FileUpload":
+        responses["413"] = _error("request body too large")
+        responses["415"] = _error("request body of the wrong content type")
     if op.path_parameters:
         responses["404"] = _error("no such resource")
     if op.method == "POST" and op.location is not None:
@@ -128,14 +134,16 @@ def _operation(contract: Contract, op: Any) -> dict[str, Any]:
     return doc
 
 
-def openapi_document(contract: Contract) -> dict[str, Any]:
+def openapi_document(contract: Contract, secured: bool = False) -> dict[str, Any]:
     """
+    :param secured: authentication is on: declare the bearer scheme and
+        the 401 and 403 answers.
     :returns: the OpenAPI 3.1 document of every contract operation.
     """
     paths: dict[str, dict[str, Any]] = {}
     for op in contract.operations:
         for path in (op.path, *op.path_aliases):
-            paths.setdefault(path, {})[op.method.lower()] = _operation(contract, op)
+            paths.setdefault(path, {})[op.method.lower()] = _operation(contract, op, secured)
             if path != op.path:
                 paths[path][op.method.lower()]["operationId"] = f"{op.name}Alias"
                 paths[path][op.method.lower()]["deprecated"] = True
@@ -145,7 +153,7 @@ def openapi_document(contract: Contract) -> dict[str, Any]:
     for name, schema in contract.request_definitions.items():
         schemas[name + REQUEST_SUFFIX] = _relink(schema, REQUEST_SUFFIX)
     schemas["Error"] = _relink(contract.type_schema("Error", "response"), "")
-    return {
+    document: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {
             "title": "G8OS Resource Pool API (rpoold)",
@@ -155,3 +163,13 @@ def openapi_document(contract: Contract) -> dict[str, Any]:
         "paths": paths,
         "components": {"schemas": schemas},
     }
+    if secured:
+        document["components"]["securitySchemes"] = {
+            "bearer": {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "A static token, or a JWT from the configured identity provider.",
+            }
+        }
+        document["security"] = [{"bearer": []}]
+    return document

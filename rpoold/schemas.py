@@ -55,9 +55,26 @@ PATH_PARAMETERS: dict[str, str] = {
     "vdiskid": SERVICENAME,
 }
 
+#: Names that match SERVICENAME but are refused everywhere: as path
+#: components they would climb the tree (a pool or filesystem named '..').
+DOT_NAMES = (".", "..")
+
+#: Request fields that name an existing resource (a vdisk, a node, a
+#: storage cluster) but that the contract leaves unconstrained.  Every such
+#: resource is created under a SERVICENAME id, so rpoold checks references
+#: against the same pattern: no backend sees a reference that could not
+#: name anything (nor one carrying YAML or key syntax).
+REFERENCE_FIELDS: dict[tuple[str, str], str] = {
+    ("VDiskLink", "vdiskid"): SERVICENAME,
+    ("ClusterCreate", "nodes"): SERVICENAME,
+    ("VdiskCreate", "storagecluster"): SERVICENAME,
+    ("VdiskCreate", "tlogStoragecluster"): "^$|" + SERVICENAME,
+}
+
 #: What each contract pattern means, for error messages.
 PATTERN_NAMES: dict[str, str] = {
     SERVICENAME: "made of letters, digits, '_', '.' and '-'",
+    "^$|" + SERVICENAME: "empty or made of letters, digits, '_', '.' and '-'",
     PATH_PARAMETERS["processid"]: "an unsigned integer",
 }
 
@@ -198,6 +215,10 @@ class Contract:
             f["name"]: self._field_schema(f, direction) for f in spec["fields"]
         }
         if request:
+            for f in spec["fields"]:
+                properties[f["name"]] = _harden_name(
+                    properties[f["name"]], f, REFERENCE_FIELDS.get((type_name, f["name"]))
+                )
             required = [f["name"] for f in spec["fields"] if f.get("request_required")]
         else:
             required = [
@@ -443,6 +464,30 @@ class Contract:
         return result
 
 
+def _harden_name(schema: dict[str, Any], field: dict[str, Any], reference: str | None) -> dict[str, Any]:
+    """
+    Add to a request field's schema what rpoold enforces beyond the
+    contract: references match their pattern (``REFERENCE_FIELDS``) and no
+    name or reference is ``.`` or ``..`` (``DOT_NAMES``).
+    """
+    is_array = field["type"] == "array"
+    target = schema.get("items") if is_array else schema
+    if not isinstance(target, dict):
+        return schema
+    if reference is not None:
+        if "pattern" in target:
+            target = {"allOf": [target, {"pattern": reference}]}
+        else:
+            target = {**target, "pattern": reference}
+    rules = field.get("rules", ())
+    names = reference is not None or field.get("pattern") == SERVICENAME or "servicename" in rules
+    if names:
+        target = {**target, "not": {"enum": list(DOT_NAMES)}}
+    if is_array:
+        return {**schema, "items": target}
+    return target
+
+
 def _servers_divisible(body: dict[str, Any]) -> None:
     nodes = len(body["nodes"])
     if body["servers"] % nodes:
@@ -499,6 +544,8 @@ def _error_message(error: jsonschema.ValidationError, type_ref: str) -> str:
         if best is not None and best is not error:
             return _error_message(best, type_ref)
         return f"{subject} has an invalid value {error.instance!r}"
+    if validator == "not" and error.instance in DOT_NAMES:
+        return f"{subject} must not be '.' or '..'"
     if validator == "format" or validator == "const":
         return f"{subject} has an invalid value {error.instance!r}"
     return f"{subject}: {error.message}"

@@ -1,28 +1,282 @@
 """
-The HTTP site serving the API.
+The HTTP site serving the API: request ids, body limits, request metrics,
+access log, and the bookkeeping that lets the daemon drain on shutdown.
 
-Request bodies are spooled by twisted.web (to a temporary file when
-large); this request class keeps twisted.web from parsing uploads into
-memory, because the upload route parses them itself, block by block.
+``ApiRequest`` keeps twisted.web from parsing uploads into memory (the
+upload route parses them itself, block by block from the spooled body)
+and enforces the body limits *while the body arrives*: a request whose
+``Content-Length`` is above the limit, or whose body grows past it, is
+answered ``413`` at once; the rest of its body is read and thrown away
+(never stored), and the connection is closed when it ends or after
+``LINGER`` seconds.  JSON bodies have one limit, ``multipart/form-data``
+bodies (file uploads, spooled to a temporary file) a larger one.
+
+``ApiRequest`` also works under a plain ``Site`` (with default limits and
+no draining), so in-memory test clients can use it.
 """
 
 from __future__ import annotations
 
+import json
+import time
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
+from twisted.internet.defer import Deferred, succeed
+from twisted.logger import Logger
 from twisted.web.server import Request, Site
+
+from rpoold import metrics
+from rpoold.logs import new_request_id
+
+log = Logger()
+
+#: Seconds a connection stays open to swallow the rest of a body refused
+#: with 413 (so that the client reads the answer instead of a reset).
+LINGER = 2.0
+
+#: Route label of requests refused before routing (body too large).
+UNROUTED = "unrouted"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """
+    :ivar max_body: largest request body in bytes, except uploads.
+    :ivar max_upload: largest ``multipart/form-data`` body in bytes.
+    """
+
+    max_body: int = 1024 * 1024
+    max_upload: int = 1024**3
+
+
+class RequestTracker:
+    """
+    The requests of a site that have begun (request line received) and
+    are not answered yet; and, once :meth:`drain` was called, a way to wait
+    until there are none.
+
+    :ivar received: requests begun since start.
+    :ivar answered: requests whose answer was sent completely.
+    :ivar aborted: requests whose connection was lost before that.
+    """
+
+    def __init__(self) -> None:
+        self.active: set[ApiRequest] = set()
+        #: Channels that carried a request, while they live.
+        self.channels: weakref.WeakSet[Any] = weakref.WeakSet()
+        self.draining = False
+        self.received = 0
+        self.answered = 0
+        self.aborted = 0
+        self._waiting: list[Deferred[None]] = []
+
+    def begin(self, request: ApiRequest) -> None:
+        self.active.add(request)
+        self.channels.add(request.channel)
+        self.received += 1
+        metrics.HTTP_IN_FLIGHT.inc()
+
+    def end(self, request: ApiRequest, answered: bool) -> None:
+        if request not in self.active:
+            return
+        self.active.discard(request)
+        metrics.HTTP_IN_FLIGHT.dec()
+        if answered:
+            self.answered += 1
+        else:
+            self.aborted += 1
+        if not self.active:
+            waiting, self._waiting = self._waiting, []
+            for d in waiting:
+                d.callback(None)
+
+    def close_idle_connections(self) -> None:
+        """Close the kept-alive connections that carry no request now."""
+        for channel in list(self.channels):
+            transport = getattr(channel, "transport", None)
+            if getattr(channel, "requests", None) or not getattr(transport, "connected", False):
+                continue
+            try:
+                channel.loseConnection()
+            except Exception:
+                log.failure("closing an idle connection failed")
+
+    def open_connections(self) -> int:
+        """:returns: how many connections that carried a request are still open."""
+        transports = [getattr(channel, "transport", None) for channel in list(self.channels)]
+        return sum(1 for transport in transports if getattr(transport, "connected", False))
+
+    def drain(self) -> Deferred[None]:
+        """
+        From now on, answers close their connection.
+
+        :returns: Deferred firing when no request is active.
+        """
+        self.draining = True
+        if not self.active:
+            return succeed(None)
+        d: Deferred[None] = Deferred()
+        self._waiting.append(d)
+        return d
+
+
+#: Used by requests served under a plain ``Site``.
+_DEFAULT_LIMITS = Limits()
+_DEFAULT_TRACKER = RequestTracker()
 
 
 class ApiRequest(Request):
-    """A request whose multipart bodies are left for the route to parse."""
+    """
+    A request of the API (see the module docstring).
+
+    :ivar request_id: set as soon as the headers are in.
+    :ivar route_template: the contract path that served the request (set
+        by the app), the ``route`` label of its metrics.
+    """
 
     def __init__(self, channel: Any, queued: Any = None) -> None:
         super().__init__(channel, parsePOSTFormSubmission=False)
+        site = getattr(channel, "site", None)
+        self.limits: Limits = getattr(site, "limits", _DEFAULT_LIMITS)
+        self.tracker: RequestTracker = getattr(site, "tracker", _DEFAULT_TRACKER)
+        self.clock: Callable[[], float] = time.monotonic
+        self.started = self.clock()
+        self.request_id = new_request_id()
+        self.route_template = UNROUTED
+        self._limit = self.limits.max_body
+        self._received = 0
+        self._refused = False
+        self._ended = False
+        self._linger: Any = None
+        self.tracker.begin(self)
+
+    # Body, as it arrives ------------------------------------------------
+
+    def gotLength(self, length: int | None) -> None:
+        self.request_id = new_request_id(self.getHeader(b"X-Request-Id"))
+        self.setHeader(b"X-Request-Id", self.request_id.encode())
+        ctype = (self.getHeader(b"Content-Type") or b"").split(b";")[0].strip().lower()
+        if ctype == b"multipart/form-data":
+            self._limit = self.limits.max_upload
+        if length is not None and length > self._limit:
+            # Answer now; do not invite the body with "100 Continue".
+            self.requestHeaders.removeHeader(b"Expect")
+            super().gotLength(0)
+            self._refuse()
+            return
+        super().gotLength(length)
+
+    def handleContentChunk(self, data: bytes) -> None:
+        if self._refused:
+            return
+        self._received += len(data)
+        if self._received > self._limit:
+            self._refuse()
+            return
+        super().handleContentChunk(data)
+
+    def requestReceived(self, command: bytes, path: bytes, version: bytes) -> None:
+        if self._refused:
+            self._close()
+            return
+        super().requestReceived(command, path, version)
+
+    def _refuse(self) -> None:
+        """Answer 413 at once, then drop the rest of the body."""
+        self._refused = True
+        body = json.dumps({"error": f"request body is larger than {self._limit} bytes"}).encode()
+        head = (
+            b"HTTP/1.1 413 Request Entity Too Large\r\n"
+            b"Content-Type: application/json\r\n"
+            b"Content-Length: " + str(len(body)).encode() + b"\r\n"
+            b"Connection: close\r\n"
+            b"X-Request-Id: " + self.request_id.encode() + b"\r\n\r\n"
+        )
+        transport: Any = self.channel.transport
+        transport.write(head + body)
+        self.code = 413
+        method = getattr(self.channel, "_command", b"") or b""
+        self._end(answered=True, method=method.decode("latin-1"))
+        log.info(
+            "request {request_id} refused: body larger than {limit} bytes",
+            request_id=self.request_id,
+            limit=self._limit,
+        )
+        from twisted.internet import reactor
+
+        self._linger = reactor.callLater(LINGER, self._close)
+
+    def _close(self) -> None:
+        if self._linger is not None and self._linger.active():
+            self._linger.cancel()
+        self._linger = None
+        if self.channel is not None:
+            self.channel.loseConnection()
+
+    # Answer ------------------------------------------------------------------
+
+    def write(self, data: bytes) -> None:
+        if not self.startedWriting and self.tracker.draining and self.channel is not None:
+            # The daemon is stopping: this connection carries no more requests.
+            self.setHeader(b"Connection", b"close")
+            self.channel.persistent = False
+        super().write(data)
+
+    def finish(self) -> None:
+        super().finish()
+        self._end(answered=True)
+
+    def connectionLost(self, reason: Any) -> None:
+        if self._linger is not None and self._linger.active():
+            self._linger.cancel()
+        super().connectionLost(reason)
+        self._end(answered=False)
+
+    def _end(self, answered: bool, method: str | None = None) -> None:
+        if self._ended:
+            return
+        self._ended = True
+        self.tracker.end(self, answered)
+        if method is None:
+            method = (getattr(self, "method", b"") or b"").decode("latin-1")
+        status = self.code if answered else 499
+        metrics.record_request(self.route_template, method, status, self.clock() - self.started)
 
 
-def make_site(resource: Any) -> Site:
-    """:returns: a ``Site`` serving ``resource`` with ``ApiRequest``."""
-    site = Site(resource)
-    site.requestFactory = ApiRequest  # type: ignore[assignment]
-    site.displayTracebacks = False
-    return site
+class ApiSite(Site):
+    """
+    The daemon's site: ``ApiRequest``s, no tracebacks, limits, in-flight
+    tracking and a structured access log (one event per answer, with the
+    request id; off with ``access_log=False``).
+    """
+
+    requestFactory = ApiRequest  # type: ignore[assignment]
+    displayTracebacks = False
+
+    def __init__(self, resource: Any, limits: Limits | None = None, access_log: bool = True) -> None:
+        super().__init__(resource)
+        self.limits = limits or Limits()
+        self.tracker = RequestTracker()
+        self.access_log = access_log
+
+    def log(self, request: Any) -> None:
+        if not self.access_log:
+            return
+        log.info(
+            "{method} {uri} {status} {bytes} bytes {seconds:.3f} s (request {request_id})",
+            method=(request.method or b"").decode("latin-1"),
+            uri=(request.uri or b"").decode("latin-1"),
+            status=request.code,
+            bytes=request.sentLength,
+            seconds=time.monotonic() - getattr(request, "started", time.monotonic()),
+            request_id=getattr(request, "request_id", None),
+            client=getattr(request.getClientAddress(), "host", None),
+        )
+
+
+def make_site(resource: Any, limits: Limits | None = None, access_log: bool = True) -> ApiSite:
+    """:returns: the ``ApiSite`` serving ``resource``."""
+    return ApiSite(resource, limits, access_log)

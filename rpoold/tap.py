@@ -8,12 +8,14 @@ import sys
 from typing import Any
 
 from twisted.application import strports
-from twisted.application.service import IService, IServiceCollection, MultiService
+from twisted.application.service import IService
 from twisted.python import usage
 
 from rpoold.app import RpoolApi
 from rpoold.config import ConfigError, Settings, load
-from rpoold.site import make_site
+from rpoold.logs import json_observer_for
+from rpoold.service import DaemonService
+from rpoold.site import Limits, make_site
 
 
 class Options(usage.Options):
@@ -45,17 +47,32 @@ class Options(usage.Options):
             raise SystemExit(1) from None
 
 
-def makeService(options: Options) -> MultiService:
+def makeService(options: Options) -> DaemonService:
     settings = options.settings
-    top = MultiService()
-    for backend in settings.backends.values():
-        if IService.providedBy(backend):
-            backend.setServiceParent(IServiceCollection(top))
+    server = settings.server
+    sections = settings.sections
     api = RpoolApi(
         settings.routing,
-        request_timeout=settings.server["request_timeout"],
-        max_body=settings.server["max_body_bytes"],
+        request_timeout=server["request_timeout"],
+        max_body=server["max_body_bytes"],
+        auth=settings.auth,
+        instances={
+            name: (settings.plugin_of[name], backend) for name, backend in settings.backends.items()
+        },
+        health_timeout=sections["health"]["timeout"],
+        metrics_enabled=sections["metrics"]["enabled"],
+        metrics_public=sections["metrics"]["public"],
     )
-    web: Any = strports.service(settings.server["port"], make_site(api.resource()))
-    web.setServiceParent(top)
-    return top
+    limits = Limits(max_body=server["max_body_bytes"], max_upload=server["max_upload_bytes"])
+    site = make_site(api.resource(), limits, access_log=server["access_log"])
+    web: Any = strports.service(server["port"], site)
+    observer = None
+    if sections["log"]["format"] == "json":
+        observer = json_observer_for(sections["log"]["file"])
+    return DaemonService(
+        web,
+        site,
+        [b for b in settings.backends.values() if IService.providedBy(b)],
+        grace_period=server["grace_period"],
+        log_observer=observer,
+    )

@@ -45,16 +45,20 @@ from rpoold.interfaces import (
     IVMs,
     IZerotiers,
 )
+from rpoold.metrics import track_backend_call
 
 MIB = 1024**2
 KILL_ROUNDS = 4
 
 
 def deferred(f: Callable[..., Any]) -> Callable[..., Deferred[Any]]:
-    """Make an ``async def`` method return a Deferred, as the interfaces say."""
+    """
+    Make an ``async def`` method return a Deferred, as the interfaces say,
+    and count it in the backend-call metrics (command: the method name).
+    """
     @functools.wraps(f)
     def wrapper(*args: Any, **kwargs: Any) -> Deferred[Any]:
-        return ensureDeferred(f(*args, **kwargs))
+        return track_backend_call("mock", f.__name__, ensureDeferred(f(*args, **kwargs)))
 
     return wrapper
 

@@ -1,0 +1,234 @@
+"""
+Prometheus metrics of the daemon, and the small API backends feed them
+through.
+
+Everything lives in one registry, :data:`REGISTRY`, served at ``/metrics``
+by prometheus-client's Twisted resource.  The web layer records requests
+itself; backends report what only they know through the functions below,
+so a backend never imports ``prometheus_client``:
+
+- :func:`track_backend_call` (or :func:`record_backend_call`): one call to
+  what a backend talks to (a core0 command, an AYS REST call), by backend,
+  command and outcome, with its duration;
+- :func:`redis_connection_opened` / :func:`redis_connection_closed`: open
+  Redis connections per node;
+- :class:`AysRunStates`: AYS runs by state.
+
+Label values come from code (backend and command names, node ids that
+passed the contract's patterns, AYS run states), never from raw client
+input, so the number of series stays bounded.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
+from prometheus_client.platform_collector import PlatformCollector
+from prometheus_client.process_collector import ProcessCollector
+from twisted.internet.defer import CancelledError, Deferred
+from twisted.python.failure import Failure
+
+from rpoold import errors
+
+# No ``*_created`` series: they double the output and nothing here needs them.
+disable_created_metrics()
+
+#: The registry ``/metrics`` serves.
+REGISTRY = CollectorRegistry(auto_describe=True)
+ProcessCollector(registry=REGISTRY)
+PlatformCollector(registry=REGISTRY)
+
+#: Latency buckets, in seconds: an in-memory call takes well under a
+#: millisecond, a node behind a WAN link hundreds of milliseconds.
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+HTTP_REQUESTS = Counter(
+    "rpoold_http_requests",
+    "HTTP requests answered, by route template, method and status.",
+    ["route", "method", "status"],
+    registry=REGISTRY,
+)
+HTTP_LATENCY = Histogram(
+    "rpoold_http_request_duration_seconds",
+    "Time from the request line to the end of the answer, by route template and method.",
+    ["route", "method"],
+    buckets=LATENCY_BUCKETS,
+    registry=REGISTRY,
+)
+HTTP_IN_FLIGHT = Gauge(
+    "rpoold_http_requests_in_flight",
+    "Requests received (at least their request line) and not yet answered.",
+    registry=REGISTRY,
+)
+BACKEND_CALLS = Counter(
+    "rpoold_backend_calls",
+    "Calls a backend made to what it talks to, by backend, command and outcome.",
+    ["backend", "command", "outcome"],
+    registry=REGISTRY,
+)
+BACKEND_LATENCY = Histogram(
+    "rpoold_backend_call_duration_seconds",
+    "Duration of backend calls, by backend and command.",
+    ["backend", "command"],
+    buckets=LATENCY_BUCKETS,
+    registry=REGISTRY,
+)
+REDIS_CONNECTIONS = Gauge(
+    "rpoold_redis_connections",
+    "Open Redis connections, by node.",
+    ["node"],
+    registry=REGISTRY,
+)
+AYS_RUNS = Gauge(
+    "rpoold_ays_runs",
+    "AYS runs being waited for, by backend and state (new, running).",
+    ["backend", "state"],
+    registry=REGISTRY,
+)
+AYS_RUNS_FINISHED = Counter(
+    "rpoold_ays_runs_finished",
+    "AYS runs seen to finish, by backend and final state (ok, error, ...).",
+    ["backend", "state"],
+    registry=REGISTRY,
+)
+
+#: HTTP methods kept as label values; any other is counted as ``other``.
+KNOWN_METHODS = frozenset({"GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS", "PATCH"})
+
+#: Outcome label of each error class (the most specific match wins).
+_OUTCOMES: tuple[tuple[type[BaseException], str], ...] = (
+    (errors.NotFound, "not_found"),
+    (errors.Conflict, "conflict"),
+    (errors.BadRequest, "bad_request"),
+    (errors.BackendTimeout, "timeout"),
+    (errors.BackendUnavailable, "unavailable"),
+    (errors.ServiceUnavailable, "unavailable"),
+    (errors.BackendError, "error"),
+    (errors.RpoolError, "error"),
+    (CancelledError, "cancelled"),
+)
+
+
+def outcome_of(failure: Failure | BaseException | None) -> str:
+    """
+    :returns: the ``outcome`` label for a call that ended with ``failure``:
+        ``ok`` (no failure), ``not_found``, ``conflict``, ``bad_request``,
+        ``timeout``, ``unavailable``, ``error``, ``cancelled``, or
+        ``exception`` for anything else.
+    """
+    if failure is None:
+        return "ok"
+    value = failure.value if isinstance(failure, Failure) else failure
+    for kind, label in _OUTCOMES:
+        if isinstance(value, kind):
+            return label
+    return "exception"
+
+
+def record_backend_call(backend: str, command: str, outcome: str, seconds: float | None = None) -> None:
+    """
+    Count one backend call that already ended.
+
+    :param backend: the backend's plugin name (``core0``, ``ays``, ``mock``).
+    :param command: what was called: a core0 command (``core.system``), an
+        AYS call (``POST /aysrun``), an interface method.  Keep it a small
+        fixed set: never put ids in it.
+    :param outcome: see :func:`outcome_of`.
+    :param seconds: its duration, if known.
+    """
+    BACKEND_CALLS.labels(backend, command, outcome).inc()
+    if seconds is not None:
+        BACKEND_LATENCY.labels(backend, command).observe(seconds)
+
+
+T = TypeVar("T")
+
+
+def track_backend_call(
+    backend: str, command: str, d: Deferred[T], clock: Callable[[], float] = time.monotonic
+) -> Deferred[T]:
+    """
+    Count a backend call when ``d`` fires, with its outcome and duration
+    (from now until then).
+
+    :returns: ``d`` itself, so a call site reads
+        ``return track_backend_call("core0", "core.ping", client.send(...))``.
+        Its result or failure passes through unchanged.
+    """
+    started = clock()
+
+    def done(result: Any) -> Any:
+        failure = result if isinstance(result, Failure) else None
+        record_backend_call(backend, command, outcome_of(failure), clock() - started)
+        return result
+
+    d.addBoth(done)
+    return d
+
+
+def redis_connection_opened(node: str) -> None:
+    """One more open Redis connection to ``node`` (a node id)."""
+    REDIS_CONNECTIONS.labels(node).inc()
+
+
+def redis_connection_closed(node: str) -> None:
+    """One Redis connection to ``node`` was closed or lost."""
+    REDIS_CONNECTIONS.labels(node).dec()
+
+
+class AysRunStates:
+    """
+    AYS runs by state, for one backend.
+
+    The backend calls :meth:`update` each time it learns a run's state
+    (when it creates the run, at each poll); runs in ``new`` or ``running``
+    are counted by ``rpoold_ays_runs``, and a run that reaches any other
+    state is counted once by ``rpoold_ays_runs_finished`` and forgotten.
+    :meth:`forget` drops a run the backend stops waiting for.
+
+    :param backend: the backend's plugin name, the ``backend`` label.
+    """
+
+    ACTIVE = frozenset({"new", "running"})
+
+    def __init__(self, backend: str) -> None:
+        self.backend = backend
+        self._state: dict[str, str] = {}
+
+    def update(self, run: str, state: str) -> None:
+        """
+        :param run: the run's key.
+        :param state: its state as AYS reports it (``new``, ``running``,
+            ``ok``, ``error``).
+        """
+        previous = self._state.get(run)
+        if previous == state:
+            return
+        if previous is not None:
+            AYS_RUNS.labels(self.backend, previous).dec()
+        if state in self.ACTIVE:
+            self._state[run] = state
+            AYS_RUNS.labels(self.backend, state).inc()
+        else:
+            self._state.pop(run, None)
+            AYS_RUNS_FINISHED.labels(self.backend, state).inc()
+
+    def forget(self, run: str) -> None:
+        """Stop counting ``run`` (no longer waited for, state unknown)."""
+        previous = self._state.pop(run, None)
+        if previous is not None:
+            AYS_RUNS.labels(self.backend, previous).dec()
+
+    def active(self) -> dict[str, str]:
+        """:returns: the runs counted now, run key -> state."""
+        return dict(self._state)
+
+
+def record_request(route: str, method: str, status: int, seconds: float) -> None:
+    """Count one answered HTTP request (used by the web layer)."""
+    label = method if method in KNOWN_METHODS else "other"
+    HTTP_REQUESTS.labels(route, label, str(status)).inc()
+    HTTP_LATENCY.labels(route, label).observe(seconds)

@@ -1,0 +1,142 @@
+"""
+The daemon's service tree, and how it stops.
+
+``DaemonService`` holds the backends that are services and the listening
+web service.  It stops in order:
+
+1. stop listening (new connections are refused);
+2. let the requests already received finish, up to ``grace_period``
+   seconds; answers given meanwhile close their connection;
+3. stop the backends (closing their connections), in the reverse order of
+   their configuration;
+4. log how many requests were received, answered and aborted.
+
+SIGTERM stops the reactor through this path and the process exits 0
+(twistd alone would re-raise the signal and exit with -15): a requested
+stop is a clean exit, for systemd and for scripts.
+"""
+
+from __future__ import annotations
+
+import signal
+from typing import Any
+
+from twisted.application.service import IService, MultiService, Service
+from twisted.internet.defer import Deferred, DeferredList, maybeDeferred
+from twisted.internet.task import deferLater
+from twisted.logger import ILogObserver, Logger
+from twisted.python.failure import Failure
+
+from rpoold.errors import TIMEOUTS
+from rpoold.site import ApiSite
+
+log = Logger()
+
+#: Seconds between two looks at the connections still closing.
+CLOSE_POLL = 0.01
+
+
+class DaemonService(MultiService):
+    """
+    :param web: the service listening for HTTP (a strports service).
+    :param site: the site it serves (its tracker says what is in flight).
+    :param backends: backend services, in configuration order.
+    :param grace_period: seconds to wait for in-flight requests.
+    :param log_observer: if given, twistd logs through it (set as the
+        application's ``ILogObserver``, see ``twistd`` documentation).
+    """
+
+    def __init__(
+        self,
+        web: Service,
+        site: ApiSite,
+        backends: list[Any],
+        grace_period: float,
+        clock: Any = None,
+        log_observer: Any = None,
+    ) -> None:
+        super().__init__()
+        from twisted.internet import reactor
+
+        self.clock: Any = clock if clock is not None else reactor
+        self.web = web
+        self.site = site
+        self.backends = backends
+        self.grace_period = grace_period
+        self.log_observer = log_observer
+        self._previous_sigterm: Any = None
+        for backend in backends:
+            IService(backend).setServiceParent(self)
+        web.setServiceParent(self)
+
+    def setServiceParent(self, parent: Any) -> None:
+        if self.log_observer is not None and hasattr(parent, "setComponent"):
+            parent.setComponent(ILogObserver, self.log_observer)
+        super().setServiceParent(parent)
+
+    def startService(self) -> None:
+        super().startService()
+        self.clock.callWhenRunning(self._install_sigterm)
+
+    def _install_sigterm(self) -> None:
+        try:
+            self._previous_sigterm = signal.signal(signal.SIGTERM, self._sigterm)
+        except ValueError:  # not the main thread (embedded use): leave it
+            self._previous_sigterm = None
+
+    def _sigterm(self, number: int, frame: Any) -> None:
+        # Runs between bytecodes of the reactor thread; hand over to it.
+        self.clock.callFromThread(self._stop_requested)
+
+    def _stop_requested(self) -> None:
+        log.info("SIGTERM: stopping (grace period {grace:g} s)", grace=self.grace_period)
+        if self.clock.running:
+            self.clock.stop()
+
+    def stopService(self) -> Deferred[None]:
+        return Deferred.fromCoroutine(self._stop())
+
+    async def _stop(self) -> None:
+        Service.stopService(self)
+        tracker = self.site.tracker
+        tracker.draining = True
+        deadline = self.clock.seconds() + self.grace_period
+        await maybeDeferred(self.web.stopService)
+        waiting = len(tracker.active)
+        if waiting:
+            log.info("waiting for {count} request(s) in flight", count=waiting)
+        while True:
+            drained = tracker.drain()
+            drained.addTimeout(max(0.0, deadline - self.clock.seconds()), self.clock)
+            try:
+                await drained
+            except TIMEOUTS:
+                log.warn(
+                    "grace period over: dropping {count} request(s) still in flight",
+                    count=len(tracker.active),
+                )
+                for request in list(tracker.active):
+                    request.loseConnection()
+                break
+            tracker.close_idle_connections()
+            if not tracker.active:
+                break
+        # Answers are written, not yet sent: let their connections close
+        # (each answer given while draining closes its own) before the
+        # reactor drops them.
+        tracker.close_idle_connections()
+        while tracker.open_connections() and self.clock.seconds() < deadline:
+            await deferLater(self.clock, CLOSE_POLL, lambda: None)
+        services = [IService(b) for b in reversed(self.backends)]
+        results = await DeferredList([maybeDeferred(s.stopService) for s in services], consumeErrors=True)
+        for service, (ok, result) in zip(services, results, strict=True):
+            if not ok and isinstance(result, Failure):
+                log.failure("backend {backend} did not stop cleanly", result, backend=repr(service))
+        if self._previous_sigterm is not None:
+            signal.signal(signal.SIGTERM, self._previous_sigterm)
+        log.info(
+            "stopped: {received} request(s) received, {answered} answered, {aborted} aborted",
+            received=tracker.received,
+            answered=tracker.answered,
+            aborted=tracker.aborted,
+        )
