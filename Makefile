@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN = $(VENV)/bin
 SUDO = $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test redis-server lint
+.PHONY: run test redis-server lint wrk bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,15 @@ run: $(BIN)/python
 # redis-server for the tests that speak Redis (Debian/Ubuntu package).
 redis-server:
 	@command -v redis-server >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq redis-server; }
+
+# wrk, the load generator of the benchmarks in bench/ (Debian/Ubuntu package).
+wrk:
+	@command -v wrk >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq wrk; }
+
+# The core0 backend against a bare Klein endpoint (prints figures; see docs).
+bench: redis-server wrk $(BIN)/python
+	$(BIN)/pip install --quiet .
+	$(BIN)/python bench/core0_mem.py
 
 lint: $(BIN)/python
 	$(BIN)/ruff check rpoold plugins twisted tests bench

@@ -18,10 +18,11 @@ import pytest_twisted
 
 from tests.support.api import Api
 from tests.support.backends import ALL_FAMILIES, HARNESSES, Harness
+from tests.support.core0sim import core0sim  # noqa: F401  (fixture: a twistd core0sim per module)
 from tests.support.processes import RedisServer
 
 #: Modules that register a harness when imported (one per backend).
-HARNESS_MODULES = ("tests.support.backends",)
+HARNESS_MODULES = ("tests.support.backends", "tests.support.core0_harness")
 
 for _module in HARNESS_MODULES:
     importlib.import_module(_module)

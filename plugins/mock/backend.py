@@ -108,6 +108,13 @@ class MockBackend:
         self.vms: dict[tuple[str, str], dict[str, Any]] = {}
         self.clusters: dict[str, dict[str, Any]] = {}
         self.vdisks: dict[str, dict[str, Any]] = {}
+        # The seed's containers are known like created ones, so that they
+        # stay listed (halted) however they stop.
+        for node in self.pool.nodes.values():
+            for container in node.containers.values():
+                for name in container.tags[:1]:
+                    self.container_records[(node.node_id, name)] = rest.container_record(
+                        name, container.arguments)
 
     # Lookups ------------------------------------------------------------------
 
@@ -467,16 +474,15 @@ class MockBackend:
         running = self._running(node, containername)
         if running is not None:
             if (nodeid, containername) not in self.container_records:
-                self.container_records[(nodeid, containername)] = _record_of(containername, running)
+                self.container_records[(nodeid, containername)] = rest.container_record(
+                    containername, running.arguments)
             running.terminate()
 
     # Bridges -------------------------------------------------------------------------------
 
     @staticmethod
     def _bridge_view(bridge: dict[str, Any]) -> dict[str, Any]:
-        settings = (bridge.get("network") or {}).get("settings") or {}
-        return {"name": bridge["name"], "status": "up",
-                "setting": {k: settings.get(k, "") for k in ("cidr", "start", "end")}}
+        return rest.bridge_view(bridge["name"], bridge.get("network"))
 
     def _bridge(self, node: Node, name: str) -> dict[str, Any]:
         if name == "core0" or name not in node.bridges:
@@ -488,10 +494,8 @@ class MockBackend:
         node = await self._live(nodeid)
         if body["name"] in node.bridges:
             raise Conflict(f"bridge '{body['name']}' exists on node '{nodeid}'")
-        network = {"mode": "" if body["networkMode"] == "none" else body["networkMode"],
-                   "nat": body["nat"], "settings": body["setting"]}
         try:
-            node.bridge_create(body["name"], body["hwaddr"], network)
+            node.bridge_create(body["name"], body["hwaddr"], rest.bridge_network(body))
         except CommandError as e:
             raise _bad(e) from None
 
@@ -589,12 +593,8 @@ class MockBackend:
         node.btrfs.pop(rest.pool_label(storagepoolname), None)
 
     def _devices(self, node: Node, fs: Btrfs) -> list[dict[str, Any]]:
-        result = []
-        for path in fs.devices:
-            part = node.block_device(path) or {}
-            disk = f"/dev/{part.get('pkname')}" if part.get("pkname") else path
-            result.append({"deviceName": disk, "uuid": part.get("partuuid") or "", "status": "healthy"})
-        return result
+        disks = node.disk_list()
+        return [rest.pool_device(disks, path) for path in fs.devices]
 
     @deferred
     async def list_storage_pool_devices(self, nodeid: str, storagepoolname: str) -> list[dict[str, Any]]:
@@ -752,9 +752,7 @@ class MockBackend:
     @deferred
     async def list_zerotiers(self, nodeid: str) -> list[dict[str, Any]]:
         node = self._node(nodeid)
-        return [{"name": rest.zerotier_name(nodeid, nwid), "nwid": nwid,
-                 "status": n["status"], "type": str(n["type"]).lower()}
-                for nwid, n in node.zerotiers.items()]
+        return [rest.zerotier_list_item(nodeid, n) for n in node.zerotiers.values()]
 
     @deferred
     async def join_zerotier(self, nodeid: str, body: dict[str, Any]) -> None:
@@ -1012,8 +1010,11 @@ class MockBackend:
     @deferred
     async def rollback_vdisk(self, vdiskid: str, body: dict[str, Any]) -> None:
         vdisk = self._vdisk(vdiskid)
+        before = vdisk["status"]
+        if before == "rollingback":
+            return
         vdisk["status"] = "rollingback"
-        self._later(lambda: vdisk.update(status="running") if vdisk["status"] == "rollingback" else None)
+        self._later(lambda: vdisk.update(status=before) if vdisk["status"] == "rollingback" else None)
 
     # Health --------------------------------------------------------------------------------
 
@@ -1021,11 +1022,3 @@ class MockBackend:
         running = sum(1 for n in self.pool.nodes.values() if n.running)
         return succeed({"ok": True, "nodes": len(self.pool.nodes), "running": running})
 
-
-def _record_of(name: str, container: Container) -> dict[str, Any]:
-    """A create body for a container this backend did not create (the seed)."""
-    view = rest.container_view(container.arguments, True, None)
-    return {"name": name, "hostname": view["hostname"], "flist": view["flist"],
-            "initProcesses": [], "filesystems": [], "nics": view["nics"],
-            "hostNetworking": view["hostNetworking"], "ports": view["ports"],
-            "storage": view["storage"]}

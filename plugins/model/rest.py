@@ -24,6 +24,14 @@ def pool_label(name: str) -> str:
     return POOL_LABEL.format(name=name)
 
 
+def pool_of_label(label: str | None) -> str | None:
+    """The storage pool a btrfs label names, or ``None`` for other filesystems."""
+    prefix = POOL_LABEL.format(name="")
+    if label and label.startswith(prefix) and len(label) > len(prefix):
+        return label[len(prefix):]
+    return None
+
+
 def pool_mount(name: str) -> str:
     return POOL_MOUNT.format(name=name)
 
@@ -38,6 +46,18 @@ def snapshot_path(pool: str, filesystem: str, name: str) -> str:
 
 def container_mount_target(pool: str, filesystem: str) -> str:
     return f"/fs/{pool}/{filesystem}"
+
+
+def filesystems_from_mounts(mount: dict[str, Any] | None) -> list[str]:
+    """``corex.create`` mounts of pool filesystems back to ``<pool>:<fs>`` entries."""
+    entries = []
+    for source in sorted(mount or {}):
+        parts = str(source).split("/")
+        # /mnt/storagepools/<pool>/filesystems/<fs>
+        if (len(parts) == 6 and pool_mount(parts[3]) == "/".join(parts[:4])
+                and parts[4] == "filesystems" and parts[5]):
+            entries.append(f"{parts[3]}:{parts[5]}")
+    return entries
 
 
 # Jobs -----------------------------------------------------------------------------
@@ -130,6 +150,36 @@ def block_devices(disk_list: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {f"/dev/{d['kname']}": d for d in disk_list.get("blockdevices") or []}
 
 
+def block_device(disk_list: dict[str, Any], path: str) -> dict[str, Any] | None:
+    """The disk or partition of ``disk.list`` at ``/dev/<kname>``, if any."""
+    for disk in disk_list.get("blockdevices") or []:
+        if f"/dev/{disk['kname']}" == path:
+            return disk
+        for part in disk.get("children") or []:
+            if f"/dev/{part['kname']}" == path:
+                return part
+    return None
+
+
+def pool_device(disk_list: dict[str, Any], path: str) -> dict[str, Any]:
+    """A storage pool's partition as a ``StoragePoolDevice`` (named by its disk)."""
+    part = block_device(disk_list, path) or {}
+    disk = f"/dev/{part.get('pkname')}" if part.get("pkname") else path
+    return {"deviceName": disk, "uuid": part.get("partuuid") or "", "status": "healthy"}
+
+
+def first_address(nics: list[dict[str, Any]]) -> str:
+    """The first IPv4 address of a non-loopback nic of ``info.nic``, without prefix."""
+    for nic in nics:
+        if "loopback" in (nic.get("flags") or []):
+            continue
+        for entry in nic.get("addrs") or []:
+            addr = str(entry["addr"] if isinstance(entry, dict) else entry).split("/")[0]
+            if addr.count(".") == 3:
+                return addr
+    return ""
+
+
 # Processes --------------------------------------------------------------------
 
 
@@ -219,8 +269,10 @@ def container_view(arguments: dict[str, Any], running: bool, record: dict[str, A
     """
     A ``Container`` from what the node reports (``corex.list`` arguments),
     completed by what only the creator knew (``record``: the create body).
+    Without a record, the filesystems are read back from the mounts.
     """
-    record = record or {}
+    if record is None:
+        record = {"filesystems": filesystems_from_mounts(arguments.get("mount"))}
     view = {
         "status": "running" if running else "halted",
         "hostname": arguments.get("hostname") or record.get("hostname", ""),
@@ -242,12 +294,66 @@ def container_list_item(name: str, view: dict[str, Any]) -> dict[str, Any]:
     return {"name": name, "hostname": view["hostname"], "flist": view["flist"], "status": view["status"]}
 
 
+def container_record(name: str, arguments: dict[str, Any]) -> dict[str, Any]:
+    """A create body for a running container nobody here created (the seed)."""
+    view = container_view(arguments, True, None)
+    return {"name": name, "hostname": view["hostname"], "flist": view["flist"],
+            "initProcesses": [], "filesystems": view["filesystems"], "nics": view["nics"],
+            "hostNetworking": view["hostNetworking"], "ports": view["ports"],
+            "storage": view["storage"]}
+
+
+def container_tagged(listing: dict[str, Any], name: str) -> tuple[int, dict[str, Any]] | None:
+    """
+    The running container of a ``corex.list`` answer tagged ``name`` (the
+    first by id, as the original picked it): its id and create arguments.
+    """
+    for key in sorted(listing, key=lambda k: int(k) if str(k).isdigit() else 0):
+        arguments = ((listing[key] or {}).get("container") or {}).get("arguments") or {}
+        if name in (arguments.get("tags") or []):
+            return int(key), arguments
+    return None
+
+
+def container_names(listing: dict[str, Any]) -> list[str]:
+    """The name (first tag) of each running container of a ``corex.list`` answer."""
+    names: list[str] = []
+    for key in sorted(listing, key=lambda k: int(k) if str(k).isdigit() else 0):
+        arguments = ((listing[key] or {}).get("container") or {}).get("arguments") or {}
+        for tag in (arguments.get("tags") or [])[:1]:
+            if tag not in names:
+                names.append(tag)
+    return names
+
+
+# Bridges ---------------------------------------------------------------------------
+
+
+def bridge_network(body: dict[str, Any]) -> dict[str, Any]:
+    """A ``BridgeCreate`` body as ``bridge.create``'s ``network`` argument."""
+    return {"mode": "" if body["networkMode"] == "none" else body["networkMode"],
+            "nat": body["nat"], "settings": body["setting"]}
+
+
+def bridge_view(name: str, network: dict[str, Any] | None) -> dict[str, Any]:
+    """A ``Bridge``: its name and the settings it was created with (empty when unknown)."""
+    settings = (network or {}).get("settings") or {}
+    return {"name": name, "status": "up",
+            "setting": {k: settings.get(k, "") for k in ("cidr", "start", "end")}}
+
+
 # ZeroTier ---------------------------------------------------------------------------
 
 
 def zerotier_name(nodeid: str, nwid: str) -> str:
     """The name the original gave a node's membership (its AYS service name)."""
     return f"{nodeid}_{nwid}"
+
+
+def zerotier_list_item(nodeid: str, network: dict[str, Any]) -> dict[str, Any]:
+    """A ``zerotier.list`` entry as a ``ZerotierListItem``."""
+    return {"name": zerotier_name(nodeid, network["nwid"]), "nwid": network["nwid"],
+            "status": network.get("status", ""), "type": str(network.get("type", "")).lower()}
 
 
 def zerotier_view(network: dict[str, Any]) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from rpoold.schemas import contract
-from tests.support.api import Reply
+from tests.support.api import Api, Reply
 
 
 def expect(reply: Reply, status: int) -> Reply:
@@ -51,3 +51,13 @@ def error_of(reply: Reply, status: int, *words: str) -> str:
     for word in words:
         assert word.lower() in message.lower(), f"error does not name {word!r}: {message!r}"
     return message
+
+
+MALFORMED_JSON = b'{"name": "x", '
+
+
+async def malformed_json_is_400(api: Api, method: str, path: str) -> None:
+    """A body that is not JSON at all is refused before anything happens."""
+    reply = await api.request(method, path, body=MALFORMED_JSON,
+                              headers={"Content-Type": "application/json"})
+    error_of(reply, 400, "JSON")

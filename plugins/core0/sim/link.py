@@ -19,12 +19,12 @@ from twisted.internet.protocol import Factory
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from plugins.core0.sim.resp import RespProtocol
+from plugins.core0.sim.resp import Chunk, RespProtocol
 
 log = Logger()
 
-#: Commands kept for sending while the server is away; older ones are dropped.
-MAX_BUFFERED_COMMANDS = 200_000
+#: Writes kept while the server is away; older ones are dropped.
+MAX_BUFFERED_WRITES = 100_000
 
 RETRY_INITIAL_SECONDS = 0.05
 RETRY_MAX_SECONDS = 1.0
@@ -66,18 +66,24 @@ class _LinkFactory(Factory):
 
 class RedisLink(Service):
     """
-    One connection to an endpoint, reconnected whenever it drops.
+    One connection to an endpoint, reconnected whenever it drops.  A link
+    that buffers writes keeps what it could not write, and what the lost
+    connection had not acknowledged, and writes it once connected again
+    (at least once: a connection lost while Redis itself stays up may
+    repeat a write).
 
     :ivar current: the ready connection (authenticated, database selected),
         or ``None`` while there is none.
     """
 
-    def __init__(self, endpoint: Endpoint, reactor: Any, buffer_writes: bool = False) -> None:
+    def __init__(self, endpoint: Endpoint, reactor: Any, buffer_writes: bool = False,
+                 identify: bool = False) -> None:
         self.endpoint = endpoint
         self.reactor = reactor
         self.buffer_writes = buffer_writes
+        self.identify = identify
         self.current: RespProtocol | None = None
-        self._buffer: deque[bytes] = deque()
+        self._buffer: deque[Chunk] = deque()
         self._ready_waiters: list[Deferred[RespProtocol]] = []
         self._client = ClientService(
             TCP4ClientEndpoint(reactor, endpoint.host, endpoint.port, timeout=5),
@@ -110,18 +116,20 @@ class RedisLink(Service):
             self._ready_waiters.append(d)
         return d
 
-    def send(self, commands: list[bytes]) -> None:
+    def send(self, chunks: list[Chunk]) -> None:
         """
         Write encoded commands now, or (for a link that buffers writes)
         as soon as the connection is back.
+
+        :param chunks: pairs of encoded commands and their reply count.
         """
         current = self.current
-        if current is not None and current.send(commands):
+        if current is not None and current.send(chunks):
             return
         if not self.buffer_writes:
             return
-        self._buffer.extend(commands)
-        excess = len(self._buffer) - MAX_BUFFERED_COMMANDS
+        self._buffer.extend(chunks)
+        excess = len(self._buffer) - MAX_BUFFERED_WRITES
         if excess > 0:
             log.warn("{endpoint}: Redis away too long, dropping {count} writes",
                      endpoint=str(self.endpoint), count=excess)
@@ -132,7 +140,7 @@ class RedisLink(Service):
 
     def _made(self, protocol: RespProtocol) -> None:
         endpoint = self.endpoint
-        d = protocol.handshake(endpoint.password, endpoint.db)
+        d = protocol.handshake(endpoint.password, endpoint.db, self.identify)
         d.addCallbacks(lambda _: self._ready(protocol), lambda f: self._refused(protocol, f))
         protocol.lost.addCallback(lambda _: self._lost(protocol))
 
@@ -157,3 +165,7 @@ class RedisLink(Service):
     def _lost(self, protocol: RespProtocol) -> None:
         if self.current is protocol:
             self.current = None
+        if self.buffer_writes and protocol.unacknowledged:
+            # Written but not answered: Redis may have gone before running
+            # them (a restart loses them anyway), so they go again, first.
+            self._buffer.extendleft(reversed(protocol.unacknowledged))

@@ -33,7 +33,7 @@ from twisted.logger import Logger
 
 from plugins.core0.sim.link import Endpoint, RedisLink
 from plugins.core0.sim.payload import Command, PayloadError, decode
-from plugins.core0.sim.resp import RedisError, RespProtocol, encode
+from plugins.core0.sim.resp import Chunk, RedisError, RespProtocol
 from plugins.model.jobs import Job
 from plugins.model.node import Node
 
@@ -48,6 +48,8 @@ POP_BATCH = 256
 MAX_JOBS = 200
 #: core0 waits this long after a payload it could not decode.
 BAD_PAYLOAD_PAUSE = 0.2
+#: On stop, how long to wait for the last pop to return.
+STOP_WAIT_SECONDS = 1.0
 
 
 def flag_key(job_id: str) -> bytes:
@@ -58,14 +60,31 @@ def result_key(job_id: str) -> bytes:
     return f"result:{job_id}".encode()
 
 
-def result_commands(job_id: str, result: dict[str, Any]) -> list[bytes]:
-    """Publishing a result (1.4 step 5): expire the flag, push, expire the result."""
-    key = result_key(job_id)
-    return [
-        encode(b"EXPIRE", flag_key(job_id), RESULT_TTL),
-        encode(b"RPUSH", key, json.dumps(result, separators=(",", ":"))),
-        encode(b"EXPIRE", key, RESULT_TTL),
-    ]
+# The few commands the agent writes, preformatted (RESP arrays of bulk strings).
+_RPUSH_FLAG = b"*3\r\n$5\r\nRPUSH\r\n$%d\r\nresult:%s:flag\r\n$0\r\n\r\n"
+_PUBLISH = (
+    b"*3\r\n$6\r\nEXPIRE\r\n$%d\r\nresult:%s:flag\r\n$3\r\n300\r\n"
+    b"*3\r\n$5\r\nRPUSH\r\n$%d\r\nresult:%s\r\n$%d\r\n%s\r\n"
+    b"*3\r\n$6\r\nEXPIRE\r\n$%d\r\nresult:%s\r\n$3\r\n300\r\n"
+)
+assert RESULT_TTL == 300
+
+
+def flag_commands(job_id: str) -> list[Chunk]:
+    """Pickup: ``RPUSH result:<id>:flag ""``."""
+    encoded = job_id.encode()
+    return [(_RPUSH_FLAG % (len(encoded) + 12, encoded), 1)]
+
+
+def result_commands(job_id: str, result: dict[str, Any]) -> list[Chunk]:
+    """
+    Publishing a result (1.4 step 5): ``EXPIRE result:<id>:flag 300``,
+    ``RPUSH result:<id> <json>``, ``EXPIRE result:<id> 300``.
+    """
+    encoded = job_id.encode()
+    body = json.dumps(result, separators=(",", ":")).encode()
+    n = len(encoded)
+    return [(_PUBLISH % (n + 12, encoded, n + 7, encoded, len(body), body, n + 7, encoded), 3)]
 
 
 def _observe(deferred: Deferred[Any]) -> Deferred[None]:
@@ -101,17 +120,20 @@ class NodeAgent(MultiService):
         self.endpoint = endpoint
         self.reactor = reactor
         self.max_jobs = max_jobs
-        self.reader = RedisLink(endpoint, reactor)
+        self.reader = RedisLink(endpoint, reactor, identify=True)
         self.writer = RedisLink(endpoint, reactor, buffer_writes=True)
         self.reader.setServiceParent(self)
         self.writer.setServiceParent(self)
         self._pending: deque[bytes] = deque()
         self._queues: dict[str, deque[Command]] = {}
-        self._held: list[bytes] | None = None
+        self._held: list[Chunk] | None = None
+        self._batch: list[Chunk] | None = None
         self._reboot: Job | None = None
         self._slot: Deferred[None] | None = None
         self._lpop_count = True
         self._loop: Deferred[None] | None = None
+        self._stopping = False
+        self._popping = False
         self._is_ready = False
         self._ready_waiters: list[Deferred[None]] = []
 
@@ -119,6 +141,7 @@ class NodeAgent(MultiService):
 
     def startService(self) -> None:
         super().startService()
+        self._stopping = False
         self.node.listeners.append(self._job_ended)
         self.node.start_listeners.append(self._job_started)
         self._loop = ensureDeferred(self._consume())
@@ -126,18 +149,40 @@ class NodeAgent(MultiService):
             .addCallbacks(self._became_ready, lambda _: None)
 
     def stopService(self) -> Deferred[None]:
-        if self.node.listeners.count(self._job_ended):
-            self.node.listeners.remove(self._job_ended)
-        if self.node.start_listeners.count(self._job_started):
-            self.node.start_listeners.remove(self._job_started)
+        """
+        Stop taking commands without losing one: a blocked ``BLPOP`` is
+        released with ``CLIENT UNBLOCK`` (so nothing pushed later is popped
+        by a connection about to close), what it returns is still served,
+        then both connections close.
+        """
+        return ensureDeferred(self._stop())
+
+    async def _stop(self) -> None:
+        self._stopping = True
+        loop = self._loop
+        if loop is not None and self._popping:
+            reader, writer = self.reader.current, self.writer.current
+            if reader is not None and writer is not None and reader.client_id is not None:
+                try:
+                    await writer.request(b"CLIENT", b"UNBLOCK", reader.client_id)
+                    ended = _observe(loop)
+                    timer = self.reactor.callLater(STOP_WAIT_SECONDS, ended.cancel)
+                    await ended
+                    if timer.active():
+                        timer.cancel()
+                except (CancelledError, ConnectionLost, ConnectionDone, RedisError):
+                    pass
         if self._loop is not None:
             self._loop.cancel()
             self._loop = None
         waiters, self._ready_waiters = self._ready_waiters, []
         for waiter in waiters:
             waiter.cancel()
-        d: Deferred[None] = super().stopService()
-        return d
+        if self._job_ended in self.node.listeners:
+            self.node.listeners.remove(self._job_ended)
+        if self._job_started in self.node.start_listeners:
+            self.node.start_listeners.remove(self._job_started)
+        await super().stopService()
 
     def when_ready(self) -> Deferred[None]:
         """
@@ -161,7 +206,7 @@ class NodeAgent(MultiService):
 
     async def _consume(self) -> None:
         try:
-            while self.running:
+            while self.running and not self._stopping:
                 connection = await self.reader.when_ready()
                 try:
                     await self._consume_on(connection)
@@ -176,7 +221,7 @@ class NodeAgent(MultiService):
 
     async def _consume_on(self, connection: RespProtocol) -> None:
         node = self.node
-        while self.running and connection.connected_:
+        while self.running and not self._stopping and connection.connected_:
             if self._reboot is not None:
                 await _observe(self._reboot.done)
                 self._reboot = None
@@ -195,15 +240,20 @@ class NodeAgent(MultiService):
 
     async def _fetch(self, connection: RespProtocol) -> None:
         items: list[bytes] | None = None
-        if self._lpop_count:
-            try:
-                items = await connection.request(b"LPOP", QUEUE_KEY, POP_BATCH)
-            except RedisError:
-                self._lpop_count = False  # Redis before 6.2
-        if not items:
-            reply = await connection.request(b"BLPOP", QUEUE_KEY, 0)
-            items = [reply[1]]
-        self._pending.extend(items)
+        self._popping = True
+        try:
+            if self._lpop_count:
+                try:
+                    items = await connection.request(b"LPOP", QUEUE_KEY, POP_BATCH)
+                except RedisError:
+                    self._lpop_count = False  # Redis before 6.2
+            if not items and not self._stopping:
+                reply = await connection.request(b"BLPOP", QUEUE_KEY, 0)
+                # nil: released by CLIENT UNBLOCK (the agent stops)
+                items = [reply[1]] if reply else []
+        finally:
+            self._popping = False
+        self._pending.extend(items or [])
 
     def _full(self) -> bool:
         # The node's own jobs, without redis.public and the container runners.
@@ -218,18 +268,32 @@ class NodeAgent(MultiService):
         """
         pending = self._pending
         node = self.node
-        while pending and node.running and self._reboot is None and not self._full():
-            raw = pending.popleft()
-            try:
-                command = decode(raw)
-            except PayloadError as e:
-                log.warn("{node}: dropped a command payload: {why}", node=node.node_id, why=str(e))
-                return True
-            self._pickup(command)
-        return False
+        # Everything written while serving a batch leaves in one write.
+        batch: list[Chunk] = []
+        self._batch = batch
+        try:
+            while pending and node.running and self._reboot is None and not self._full():
+                raw = pending.popleft()
+                try:
+                    command = decode(raw)
+                except PayloadError as e:
+                    log.warn("{node}: dropped a command payload: {why}", node=node.node_id, why=str(e))
+                    return True
+                self._pickup(command)
+            return False
+        finally:
+            self._batch = None
+            if batch:
+                self.writer.send(batch)
+
+    def _send(self, chunks: list[Chunk]) -> None:
+        if self._batch is not None:
+            self._batch.extend(chunks)
+        else:
+            self.writer.send(chunks)
 
     def _pickup(self, command: Command) -> None:
-        self.writer.send([encode(b"RPUSH", flag_key(command.id), b"")])
+        self._send(flag_commands(command.id))
         if command.queue:
             waiting = self._queues.get(command.queue)
             if waiting is not None:
@@ -250,7 +314,7 @@ class NodeAgent(MultiService):
             # core0 answers a panic.
             log.failure("{node}: command {command} failed", node=self.node.node_id,
                         command=command.command)
-            self.writer.send(result_commands(command.id, {
+            self._send(result_commands(command.id, {
                 "id": command.id, "command": command.command, "data": json.dumps("internal error"),
                 "streams": ["", ""], "critical": "PANIC(internal error)", "level": 20,
                 "state": "ERROR", "starttime": self.node.now_ms(), "time": 0,
@@ -260,7 +324,7 @@ class NodeAgent(MultiService):
         finally:
             held, self._held = self._held, None
             if held:
-                self.writer.send(held)
+                self._send(held)
         if job.command == "core.reboot" and job.running:
             self._reboot = job
         if command.queue:
@@ -281,7 +345,7 @@ class NodeAgent(MultiService):
         # Commands popped here are flagged at pickup; this flags the jobs
         # dispatched into containers, before the dispatch job's result.
         if job.agent is not self.node:
-            self.writer.send([encode(b"RPUSH", flag_key(job.id), b"")])
+            self._send(flag_commands(job.id))
 
     def _job_ended(self, job: Job, result: dict[str, Any]) -> None:
         commands = result_commands(job.id, result)
@@ -290,7 +354,7 @@ class NodeAgent(MultiService):
             # answers the dispatch first.
             self._held.extend(commands)
         else:
-            self.writer.send(commands)
+            self._send(commands)
         slot = self._slot
         if slot is not None and not self._full():
             self._slot = None

@@ -55,6 +55,10 @@ def _integer(payload: dict[str, Any], name: str) -> int:
     return value
 
 
+#: What the clients of the reference era send; anything else takes the long way.
+_COMMON = frozenset({"id", "command", "arguments"})
+
+
 def decode(raw: bytes) -> Command:
     """
     Decode one element of ``core:default``.
@@ -62,13 +66,26 @@ def decode(raw: bytes) -> Command:
     :raises PayloadError: the payload must be dropped.
     """
     try:
-        payload = json.loads(raw)
+        payload = json.loads(raw.decode("utf-8"))
     except (ValueError, UnicodeDecodeError) as e:
         raise PayloadError(f"not JSON: {e}") from None
     if payload is None:
         payload = {}
-    if not isinstance(payload, dict):
+    if type(payload) is not dict:
         raise PayloadError("not a JSON object")
+    if payload.keys() <= _COMMON:
+        # g8core 1.0.0: id, command and arguments only.
+        command = Command(id=_string(payload, "id"), command=_string(payload, "command"))
+    else:
+        command = _decode_all(payload)
+    arguments = payload.get("arguments")
+    command.arguments = arguments if type(arguments) is dict else None
+    if not command.id:
+        raise PayloadError("no job id")
+    return command
+
+
+def _decode_all(payload: dict[str, Any]) -> Command:
     command = Command(
         id=_string(payload, "id"),
         command=_string(payload, "command"),
@@ -85,8 +102,4 @@ def decode(raw: bytes) -> Command:
                 isinstance(n, bool) or not isinstance(n, int) for n in levels):
             raise PayloadError("field 'log_levels' is not an array of integers")
         command.log_levels = levels
-    arguments = payload.get("arguments")
-    command.arguments = arguments if isinstance(arguments, dict) else None
-    if not command.id:
-        raise PayloadError("no job id")
     return command

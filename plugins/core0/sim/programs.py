@@ -101,8 +101,11 @@ class _ProgramProtocol(ProcessProtocol):
         try:
             if SETSID:
                 os.killpg(self.pid, signum)
-            else:
-                os.kill(self.pid, signum)
+                return
+        except ProcessLookupError:
+            pass  # not yet its own group leader (setsid has not run yet)
+        try:
+            os.kill(self.pid, signum)
         except ProcessLookupError:
             pass
 

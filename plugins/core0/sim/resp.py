@@ -20,6 +20,8 @@ log = Logger()
 CRLF = b"\r\n"
 
 Arg = bytes | str | int
+#: Encoded commands and how many replies they get.
+Chunk = tuple[bytes, int]
 
 
 class RedisError(Exception):
@@ -91,13 +93,21 @@ class RespProtocol(Protocol):
     ``send`` writes commands whose replies are only checked for errors.
     Everything written on one connection is answered in order, so a batch
     of ``send`` calls made in one reactor turn leaves in one TCP write.
+
+    :ivar unacknowledged: once the connection is lost, the chunks given to
+        ``send`` that Redis had not fully answered (they may not have run).
     """
 
     def __init__(self) -> None:
         self._buffer = b""
-        self._waiting: deque[Deferred[Any] | None] = deque()
+        # Per reply: the request's Deferred; for a chunk, None for each
+        # reply but its last, where the chunk itself is.
+        self._waiting: deque[Deferred[Any] | Chunk | None] = deque()
         self.connected_ = False
         self.lost: Deferred[None] = Deferred()
+        self.unacknowledged: list[Chunk] = []
+        #: The connection's ``CLIENT ID``, when asked for.
+        self.client_id: int | None = None
 
     def connectionMade(self) -> None:
         self.connected_ = True
@@ -112,17 +122,23 @@ class RespProtocol(Protocol):
         self.transport.write(encode(*args))
         return d
 
-    def send(self, commands: list[bytes]) -> bool:
+    def send(self, chunks: list[Chunk]) -> bool:
         """
-        Write already encoded commands without waiting for their replies.
+        Write encoded commands without waiting for their replies (error
+        replies are logged).
 
+        :param chunks: pairs of encoded commands and their reply count.
         :returns: ``False`` when the connection is gone (nothing written).
         """
         if not self.connected_:
             return False
-        self._waiting.extend([None] * len(commands))
+        waiting = self._waiting
+        for chunk in chunks:
+            if chunk[1] > 1:
+                waiting.extend([None] * (chunk[1] - 1))
+            waiting.append(chunk)
         assert self.transport is not None
-        self.transport.write(b"".join(commands))
+        self.transport.write(b"".join([chunk[0] for chunk in chunks]))
         return True
 
     def dataReceived(self, data: bytes) -> None:
@@ -146,7 +162,7 @@ class RespProtocol(Protocol):
                 log.warn("unexpected reply from Redis: {reply!r}", reply=reply)
                 continue
             d = waiting.popleft()
-            if d is None:
+            if not isinstance(d, Deferred):
                 if isinstance(reply, RedisError):
                     log.warn("Redis refused a write: {error}", error=str(reply))
             elif isinstance(reply, RedisError):
@@ -157,19 +173,30 @@ class RespProtocol(Protocol):
 
     def connectionLost(self, reason: Failure = Failure(ConnectionDone())) -> None:
         self.connected_ = False
-        self.lost.callback(None)
         waiting, self._waiting = self._waiting, deque()
+        self.unacknowledged = [d for d in waiting if isinstance(d, tuple)]
+        self.lost.callback(None)
         for d in waiting:
-            if d is not None:
+            if isinstance(d, Deferred):
                 d.errback(Failure(ConnectionLost(str(reason.value))))
 
-    def handshake(self, password: str | None, db: int) -> Deferred[None]:
-        """AUTH (when a password is set) and SELECT (when db is not 0)."""
-        if not password and not db:
-            return succeed(None)
+    def handshake(self, password: str | None, db: int, identify: bool = False) -> Deferred[None]:
+        """
+        AUTH (when a password is set), SELECT (when db is not 0) and, with
+        ``identify``, CLIENT ID (kept in ``client_id``; servers without it
+        leave it ``None``).
+        """
         steps: list[Deferred[Any]] = []
         if password:
             steps.append(self.request(b"AUTH", password))
         if db:
             steps.append(self.request(b"SELECT", db))
+        if identify:
+            steps.append(self.request(b"CLIENT", b"ID").addCallbacks(
+                self._identified, lambda f: f.trap(RedisError) and None))
+        if not steps:
+            return succeed(None)
         return gatherResults(steps, consumeErrors=True).addCallback(lambda _: None)
+
+    def _identified(self, client_id: int) -> None:
+        self.client_id = client_id

@@ -5,8 +5,12 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+
 from twisted.python import usage
 
+from plugins.core0.sim.redis_servers import REDIS_SERVER
 from plugins.core0.sim.service import Core0SimService
 
 
@@ -38,6 +42,12 @@ def _port(value: str) -> int:
     return number
 
 
+#: Up to this many nodes, each node has its own redis-server by default.
+ALONE_UP_TO = 64
+#: Beyond, this many nodes share one redis-server (see docs/core0sim.md).
+SHARED_NODES_PER_REDIS = 50
+
+
 class Options(usage.Options):
     synopsis = "[--nodes N] [--config-out PATH] [--nodes-per-redis K] [--exec] ..."
     longdesc = (
@@ -49,9 +59,10 @@ class Options(usage.Options):
     optParameters = [
         ["nodes", "n", 2, "Number of simulated nodes.", _non_negative_int],
         ["config-out", "o", None, "Write the node list (TOML) here once every node is ready."],
-        ["nodes-per-redis", "k", 1,
+        ["nodes-per-redis", "k", None,
          "Nodes sharing one redis-server through database indexes 0..K-1 "
-         "(1: one redis-server per node, database 0).", _positive_int],
+         f"(1: one redis-server per node, database 0; default: 1 up to {ALONE_UP_TO} "
+         f"nodes, {SHARED_NODES_PER_REDIS} beyond).", _positive_int],
         ["reboot-seconds", None, 1.0, "How long a node takes to reboot.", _non_negative_float],
         ["port-base", None, None,
          "Port of the first redis-server; the others follow it (default: free ports).", _port],
@@ -62,6 +73,14 @@ class Options(usage.Options):
     ]
 
     def postOptions(self) -> None:
+        if shutil.which(REDIS_SERVER) is None:
+            raise usage.UsageError(f"{REDIS_SERVER} is not installed (not found in PATH)")
+        if self["config-out"] is not None:
+            directory = os.path.dirname(os.path.abspath(self["config-out"]))
+            if not os.path.isdir(directory):
+                raise usage.UsageError(f"--config-out: directory {directory} does not exist")
+        if self["nodes-per-redis"] is None:
+            self["nodes-per-redis"] = 1 if self["nodes"] <= ALONE_UP_TO else SHARED_NODES_PER_REDIS
         if self["port-base"] is not None and self["nodes"]:
             servers = -(-self["nodes"] // self["nodes-per-redis"])
             if self["port-base"] + servers - 1 > 65535:

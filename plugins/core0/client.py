@@ -1,0 +1,558 @@
+"""
+A client for one node's core0 agent: run a command and wait for its
+result, dispatch commands into containers, read results of other jobs, and
+find containers by name.
+
+Round trips per call (each over one leased connection):
+
+- a command: 1 (``RPUSH core:default`` and ``BRPOPLPUSH result:<id>``
+  written together, with ``CLIENT REPLY SKIP`` before the ``RPUSH`` where
+  the server has it, so only the result comes back; the agent's pickup
+  flag is not waited for);
+- a command inside a container: 2 (``corex.dispatch``, then the inner
+  job's result, whose id the dispatch returns);
+- reading a job that is not running: 1 (flag and result read together,
+  without blocking), so an unknown id is a 404 at once.
+
+Every call has a deadline (``timeout``): a node that cannot be reached
+fails with ``BackendUnavailable``, one that does not answer with
+``BackendTimeout``.  Cancelling a call (the HTTP client went away) closes
+the connection it had leased if a reply is still due.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import txredisapi
+from twisted.internet.defer import CancelledError, Deferred
+from twisted.python.failure import Failure
+
+from plugins.core0.connection import Connection, NodePool, write_now
+from plugins.core0.protocol import (
+    QUEUE,
+    SUCCESS,
+    CommandFailed,
+    Result,
+    check,
+    flag_key,
+    inner_command,
+    payload,
+    result_key,
+)
+from plugins.core0.registry import NodeAddress
+from rpoold.errors import BackendError, BackendTimeout, BackendUnavailable, RpoolError
+
+ONLY_SUCCESS = frozenset({SUCCESS})
+#: Errors of ``corex.dispatch`` that mean the container id is stale.
+STALE_CONTAINER = ("container does not exist", "invalid container id")
+#: Read-only commands without arguments whose runs concurrent callers share.
+SHAREABLE = frozenset({
+    "core.ping", "core.state", "info.cpu", "info.disk", "info.mem", "info.nic", "info.os",
+    "disk.list", "corex.list", "job.list", "process.list", "bridge.list", "btrfs.list",
+    "kvm.list", "zerotier.list",
+})
+#: Errors that say the node refuses the connection's credentials.
+AUTH_ERRORS = ("NOAUTH", "WRONGPASS", "invalid password")
+
+
+def resp(*args: str | int) -> bytes:
+    """One Redis command in the protocol's wire form."""
+    parts = [b"*%d\r\n" % len(args)]
+    for arg in args:
+        data = str(arg).encode()
+        parts.append(b"$%d\r\n%s\r\n" % (len(data), data))
+    return b"".join(parts)
+
+
+class _Session:
+    """
+    One call: a connection leased for it alone, a deadline, and the
+    Deferred the caller holds.  ``start`` is called with the session once
+    the connection is there; it sends commands and ends the session with
+    ``succeed`` or ``fail``.  Cancelling the caller's Deferred, or the
+    deadline, ends it too; a connection that still owes a reply is then
+    closed instead of going back to the pool.
+    """
+
+    __slots__ = ("client", "conn", "done", "leasing", "phase", "result", "timer", "what")
+
+    def __init__(self, client: NodeClient, what: str, seconds: float,
+                 start: Callable[[_Session], None]) -> None:
+        self.client = client
+        self.what = what
+        self.done = False
+        self.conn: Connection | None = None
+        self.phase = "lease"
+        self.result: Deferred[Any] = Deferred(self._cancelled)
+        self.timer = client.reactor.callLater(seconds, self._expired, seconds)
+        self.leasing: Deferred[Connection] | None = None
+        leasing = client.pool.lease(seconds)
+        if not self.done:
+            self.leasing = leasing
+            leasing.addCallbacks(self._leased, self._not_leased, callbackArgs=(start,))
+
+    # Outcomes ------------------------------------------------------------------------
+
+    def _leased(self, conn: Connection, start: Callable[[_Session], None]) -> None:
+        self.leasing = None
+        if self.done:
+            self.client.pool.release(conn)
+            return
+        self.conn = conn
+        self.phase = "answer"
+        try:
+            start(self)
+        except Exception as e:
+            self.fail(e)
+
+    def _not_leased(self, failure: Failure) -> None:
+        self.leasing = None
+        if not failure.check(CancelledError) and failure.value is not None:
+            self.fail(failure.value)
+
+    def _end(self) -> None:
+        self.done = True
+        if self.timer.active():
+            self.timer.cancel()
+        if self.leasing is not None:
+            self.leasing.cancel()
+        conn, self.conn = self.conn, None
+        if conn is not None:
+            if conn.replyQueue.waiting:
+                self.client.pool.discard(conn)
+            else:
+                self.client.pool.release(conn)
+
+    def succeed(self, value: Any) -> None:
+        if not self.done:
+            self._end()
+            self.result.callback(value)
+
+    def fail(self, error: BaseException) -> None:
+        if not self.done:
+            self._end()
+            self.result.errback(self.client.translate(error))
+
+    def _cancelled(self, _: Deferred[Any]) -> None:
+        if not self.done:
+            self._end()
+
+    def _expired(self, seconds: float) -> None:
+        if self.done:
+            return
+        client, pool = self.client, self.client.pool
+        error: Exception
+        if self.phase == "lease" and pool.ready == 0:
+            error = BackendUnavailable(f"node '{client.node}' is unreachable ({client.address.endpoint}): "
+                                       f"no connection within {seconds:g} s")
+        elif self.phase == "lease":
+            error = BackendTimeout(f"node '{client.node}': all {pool.size} connections stayed busy "
+                                   f"for {seconds:g} s")
+        else:
+            error = BackendTimeout(f"node '{client.node}' did not answer '{self.what}' within {seconds:g} s")
+        self.fail(error)
+
+    # Talking ------------------------------------------------------------------------------
+
+    def send(self, *commands: tuple[str | int, ...], replies: int | None = None) -> list[Deferred[Any]]:
+        """
+        Write commands in one go.
+
+        :param replies: how many replies they get (default: one each).
+        :returns: one Deferred per reply, firing with it (an exception
+            object for an error reply or a lost connection).
+        """
+        conn = self.conn
+        assert conn is not None
+        write_now(conn.transport, b"".join(resp(*c) for c in commands))
+        return [conn.replyQueue.get() for _ in range(len(commands) if replies is None else replies)]
+
+    def checked(self, reply: Any) -> bool:
+        """``True`` if ``reply`` is not an error; else the session fails with it."""
+        if isinstance(reply, Exception):
+            self.fail(reply)
+            return False
+        return not self.done
+
+    def then(self, reply: Any, step: Callable[[Any], None]) -> None:
+        """Go on with ``step(reply)`` unless the reply is an error or the session is over."""
+        if self.checked(reply):
+            try:
+                step(reply)
+            except Exception as e:
+                self.fail(e)
+
+
+class _Rider:
+    """One caller of a shared command, with its own deadline."""
+
+    __slots__ = ("done", "result", "shared", "timer")
+
+    def __init__(self, shared: _Shared, waits: bool) -> None:
+        """
+        :param waits: whether a run is under way: the rider then waits for
+            the next one and needs a deadline of its own; otherwise the run
+            it starts has the same deadline.
+        """
+        self.shared = shared
+        self.done = False
+        self.result: Deferred[Result] = Deferred(self._cancelled)
+        self.timer = shared.client.reactor.callLater(shared.timeout, self._expired) if waits else None
+
+    def _stop_timer(self) -> None:
+        if self.timer is not None and self.timer.active():
+            self.timer.cancel()
+
+    def settle(self, outcome: Any) -> None:
+        if self.done:
+            return
+        self.done = True
+        self._stop_timer()
+        if isinstance(outcome, Failure):
+            self.result.errback(outcome)
+        else:
+            self.result.callback(outcome)
+
+    def _cancelled(self, _: Deferred[Result]) -> None:
+        if not self.done:
+            self.done = True
+            self._stop_timer()
+            self.shared.left(self)
+
+    def _expired(self) -> None:
+        if not self.done:
+            self.done = True
+            self.shared.left(self)
+            shared = self.shared
+            self.result.errback(BackendTimeout(
+                f"node '{shared.client.node}' did not answer '{shared.command}' within {shared.timeout:g} s"))
+
+
+class _Shared:
+    """
+    The runs of one read-only command on one node, shared by the callers
+    that come while one is under way: they wait for the next run, which
+    starts when the current one ends.  A run nobody waits for any more is
+    cancelled.
+    """
+
+    __slots__ = ("client", "command", "current", "next", "run", "timeout")
+
+    def __init__(self, client: NodeClient, command: str, timeout: float) -> None:
+        self.client = client
+        self.command = command
+        self.timeout = timeout
+        self.next: list[_Rider] = []
+        self.current: list[_Rider] = []
+        self.run: Deferred[Result] | None = None
+
+    def join(self) -> Deferred[Result]:
+        rider = _Rider(self, waits=self.run is not None)
+        self.next.append(rider)
+        if self.run is None:
+            self._start()
+        return rider.result
+
+    def _start(self) -> None:
+        riders, self.next = self.next, []
+        if not riders:
+            return
+        self.current = riders
+        run = self.run = self.client.run_alone(self.command, timeout=self.timeout)
+        run.addBoth(self._ended, run)
+
+    def _ended(self, outcome: Any, run: Deferred[Result]) -> None:
+        if run is not self.run:
+            return
+        riders, self.current, self.run = self.current, [], None
+        for rider in riders:
+            rider.settle(outcome)
+        if self.next and self.run is None:
+            self._start()
+
+    def left(self, rider: _Rider) -> None:
+        if rider in self.next:
+            self.next.remove(rider)
+        elif rider in self.current:
+            self.current.remove(rider)
+            if not self.current and self.run is not None:
+                run, self.run = self.run, None
+                run.cancel()
+                if self.next:
+                    self._start()
+
+
+class NodeClient:
+    """
+    :param address: the node.
+    :param pool_size: the most Redis connections to it at once.
+    :param timeout: default deadline of a call, in seconds.
+    :param container_cache_seconds: how long a container name -> id
+        mapping found with ``corex.list`` is trusted.
+    """
+
+    def __init__(self, address: NodeAddress, *, pool_size: int, timeout: float, reactor: Any,
+                 container_cache_seconds: float = 300.0) -> None:
+        self.address = address
+        self.node = address.id
+        self.timeout = timeout
+        self.reactor = reactor
+        self.pool = NodePool(address, pool_size, reactor)
+        self.container_cache_seconds = container_cache_seconds
+        self._containers: dict[str, int] = {}
+        self._containers_until = 0.0
+        self._shared: dict[tuple[str, float], _Shared] = {}
+        #: Called with every ``corex.list`` answer the client reads.
+        self.listing_observer: Callable[[dict[str, Any]], None] | None = None
+
+    def close(self) -> Deferred[None]:
+        """Close every connection; later calls fail with ``BackendUnavailable``."""
+        return self.pool.close()
+
+    # The call machinery ---------------------------------------------------------------
+
+    def translate(self, error: BaseException) -> BaseException:
+        """Redis-level errors as rpoold errors naming the node."""
+        if isinstance(error, txredisapi.ConnectionError):
+            return BackendUnavailable(f"node '{self.node}': connection lost ({error})")
+        if isinstance(error, txredisapi.ResponseError):
+            if str(error).startswith(AUTH_ERRORS):
+                return BackendUnavailable(f"node '{self.node}' refused access: {error}")
+            return BackendError(f"node '{self.node}': Redis error: {error}")
+        return error
+
+    def _session(self, what: str, timeout: float | None, start: Callable[[_Session], None]) -> Deferred[Any]:
+        seconds = self.timeout if timeout is None else timeout
+        return _Session(self, what, seconds, start).result
+
+    def _server_timeout(self, timeout: float | None) -> int:
+        """The ``BRPOPLPUSH`` timeout: after our own deadline, a safety net only."""
+        return int(self.timeout if timeout is None else timeout) + 2
+
+    def _parse(self, text: Any, what: str) -> Result:
+        if text is None:
+            raise BackendTimeout(f"node '{self.node}' did not answer '{what}' in time")
+        return Result.parse(text, self.node)
+
+    def _run(self, session: _Session, command: str, arguments: dict[str, Any], wait: int,
+             then: Callable[[Result], None]) -> None:
+        """Queue a command and wait for its result (one round trip), then ``then(result)``."""
+        job = str(uuid.uuid4())
+        key = result_key(job)
+        push = ("RPUSH", QUEUE, payload(job, command, arguments))
+        pop = ("BRPOPLPUSH", key, key, wait)
+        assert session.conn is not None
+        if session.conn.reply_skip:
+            # The RPUSH's reply is not sent: one reply, one wake-up per call.
+            (answer,) = session.send(("CLIENT", "REPLY", "SKIP"), push, pop, replies=1)
+        else:
+            pushed, answer = session.send(push, pop)
+            pushed.addCallback(session.checked)
+        answer.addCallback(session.then, lambda text: then(self._parse(text, command)))
+
+    # Commands ------------------------------------------------------------------------
+
+    def execute(self, command: str, arguments: dict[str, Any] | None = None, *,
+                timeout: float | None = None) -> Deferred[Result]:
+        """
+        Run a command on the node and wait for its result.
+
+        Concurrent callers of the same read-only command without arguments
+        (``SHAREABLE``) share its runs: each joins the next run that starts
+        after it came, so no answer predates its question.
+
+        :returns: Deferred firing with the ``Result``, whatever its state.
+        :raises BackendUnavailable: the node's Redis cannot be reached.
+        :raises BackendTimeout: no result within ``timeout`` (default: the
+            client's).
+        """
+        if not arguments and command in SHAREABLE:
+            seconds = self.timeout if timeout is None else timeout
+            shared = self._shared.get((command, seconds))
+            if shared is None:
+                shared = self._shared[(command, seconds)] = _Shared(self, command, seconds)
+            return shared.join()
+        return self.run_alone(command, arguments, timeout=timeout)
+
+    def run_alone(self, command: str, arguments: dict[str, Any] | None = None, *,
+                  timeout: float | None = None) -> Deferred[Result]:
+        """``execute``, never sharing the command with other callers."""
+        wait = self._server_timeout(timeout)
+
+        def start(session: _Session) -> None:
+            self._run(session, command, arguments or {}, wait, session.succeed)
+
+        return self._session(command, timeout, start)
+
+    def call(self, command: str, arguments: dict[str, Any] | None = None, *,
+             accept: frozenset[str] = ONLY_SUCCESS, timeout: float | None = None) -> Deferred[Any]:
+        """
+        Run a command and decode its payload.
+
+        :returns: Deferred firing with the result's value (decoded JSON for
+            built-ins).
+        :raises CommandFailed: the command ended in a state not in ``accept``.
+        :raises CommandTimedOut: the agent stopped it at its time limit.
+        :raises BackendUnavailable, BackendTimeout: as ``execute``.
+        """
+        return self.execute(command, arguments, timeout=timeout).addCallback(self._value, accept)
+
+    def _value(self, result: Result, accept: frozenset[str]) -> Any:
+        return check(result, self.node, accept).value()
+
+    def submit(self, command: str, arguments: dict[str, Any] | None = None, *,
+               timeout: float | None = None) -> Deferred[str]:
+        """
+        Queue a command without waiting for it (``core.reboot`` never
+        answers).
+
+        :returns: Deferred firing with the job id once it is queued.
+        """
+        job = str(uuid.uuid4())
+
+        def start(session: _Session) -> None:
+            (push,) = session.send(("RPUSH", QUEUE, payload(job, command, arguments or {})))
+            push.addCallback(session.then, lambda _: session.succeed(job))
+
+        return self._session(command, timeout, start)
+
+    def ping(self, timeout: float) -> Deferred[bool]:
+        """
+        :returns: Deferred firing with ``True`` when the agent answers
+            ``core.ping`` within ``timeout``, ``False`` otherwise (it
+            never fails).
+        """
+        def answered(result: Result) -> bool:
+            return result.state == SUCCESS
+
+        def down(failure: Failure) -> bool:
+            failure.trap(RpoolError)
+            return False
+
+        return self.execute("core.ping", timeout=timeout).addCallbacks(answered, down)
+
+    def peek(self, job_id: str, *, timeout: float | None = None) -> Deferred[tuple[bool, Result | None]]:
+        """
+        Read a job's state without waiting: whether the agent has its
+        pickup flag, and its result if it has finished (both in one round
+        trip).
+
+        :returns: Deferred firing with ``(flagged, result or None)``.
+        """
+        def start(session: _Session) -> None:
+            flag, result = session.send(("RPOPLPUSH", flag_key(job_id), flag_key(job_id)),
+                                        ("RPOPLPUSH", result_key(job_id), result_key(job_id)))
+            flagged: list[bool] = []
+            flag.addCallback(session.then, lambda reply: flagged.append(reply is not None))
+
+            def found(text: Any) -> None:
+                session.succeed((bool(flagged and flagged[0]),
+                                 Result.parse(text, self.node) if text is not None else None))
+
+            result.addCallback(session.then, found)
+
+        return self._session(f"read job '{job_id}'", timeout, start)
+
+    # Containers ------------------------------------------------------------------------
+
+    def dispatch(self, container: int, command: str, arguments: dict[str, Any] | None = None, *,
+                 wait: bool = True, timeout: float | None = None) -> Deferred[Any]:
+        """
+        Run a command inside a container (``corex.dispatch``): two round
+        trips on one connection, the dispatch and the inner job's result.
+
+        :param wait: wait for the inner job's result; when false, answer
+            with the inner job's id as soon as it is dispatched.
+        :returns: Deferred firing with the inner ``Result``, or its id.
+        :raises CommandFailed: the dispatch itself failed (for example
+            ``container does not exist``).
+        :raises BackendUnavailable, BackendTimeout: as ``execute``.
+        """
+        server_wait = self._server_timeout(timeout)
+        arguments = {"container": container, "command": inner_command(command, arguments or {})}
+
+        def start(session: _Session) -> None:
+            self._run(session, "corex.dispatch", arguments, server_wait,
+                      lambda outer: dispatched(session, outer))
+
+        def dispatched(session: _Session, outer: Result) -> None:
+            job = check(outer, self.node).value()
+            if not isinstance(job, str) or not job:
+                raise BackendError(f"node '{self.node}': corex.dispatch answered {job!r}, not a job id")
+            if not wait:
+                session.succeed(job)
+                return
+            session.what = command
+            key = result_key(job)
+            (answer,) = session.send(("BRPOPLPUSH", key, key, server_wait))
+            answer.addCallback(session.then, lambda text: session.succeed(self._parse(text, command)))
+
+        return self._session(f"{command} (container {container})", timeout, start)
+
+    async def container_id(self, name: str, *, fresh: bool = False) -> int | None:
+        """
+        The id of the running container tagged ``name`` (the first one, by
+        id, as the original did), from a cache of ``corex.list``.
+
+        :param fresh: ask the node even if the cache has an answer.
+        :returns: the id, or ``None`` when no running container has the tag.
+        """
+        now = self.reactor.seconds()
+        if not fresh and now < self._containers_until and name in self._containers:
+            return self._containers[name]
+        listing = await self.call("corex.list")
+        self.index_containers(listing or {})
+        return self._containers.get(name)
+
+    def index_containers(self, listing: dict[str, Any]) -> None:
+        """
+        Refresh the name -> id cache from a ``corex.list`` answer (and tell
+        ``listing_observer``).
+        """
+        if self.listing_observer is not None:
+            self.listing_observer(listing)
+        names: dict[str, int] = {}
+        for key in sorted(listing, key=_int_key):
+            arguments = ((listing[key] or {}).get("container") or {}).get("arguments") or {}
+            for tag in arguments.get("tags") or []:
+                names.setdefault(str(tag), int(key))
+        self._containers = names
+        self._containers_until = self.reactor.seconds() + self.container_cache_seconds
+
+    def forget_containers(self) -> None:
+        """Drop the name -> id cache (a container stopped, the node rebooted)."""
+        self._containers = {}
+        self._containers_until = 0.0
+
+    async def in_container(self, name: str, command: str, arguments: dict[str, Any] | None = None, *,
+                           wait: bool = True) -> Any:
+        """
+        ``dispatch`` into the container called ``name``; a stale cached id
+        (the container was stopped or recreated) is looked up once more.
+
+        :returns: as ``dispatch``.
+        :raises LookupError: no running container has this name.
+        """
+        for attempt in range(2):
+            container = await self.container_id(name, fresh=attempt > 0)
+            if container is None:
+                raise LookupError(name)
+            try:
+                return await self.dispatch(container, command, arguments, wait=wait)
+            except CommandFailed as e:
+                if attempt or e.command != "corex.dispatch" or e.detail not in STALE_CONTAINER:
+                    raise
+                self.forget_containers()
+        raise AssertionError("unreachable")
+
+
+def _int_key(key: str) -> int:
+    try:
+        return int(key)
+    except ValueError:
+        return 0
+
+

@@ -1,0 +1,108 @@
+"""
+Bridges and ZeroTier networks of a node (``IBridges``, ``IZerotiers``).
+
+``bridge.list`` gives names only: the settings a bridge was created with
+are kept in memory for the bridges made here (empty otherwise, e.g. after
+a restart).  ZeroTier memberships are all read from ``zerotier.list``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from plugins.core0.access import NodeAccess, deferred
+from plugins.core0.client import NodeClient
+from plugins.core0.protocol import ERROR, CommandFailed
+from plugins.model import rest
+from rpoold.errors import BadRequest, Conflict, NotFound
+
+#: The bridge core0 makes for containers; not one of the API's bridges.
+DEFAULT_BRIDGE = "core0"
+
+
+def _bad(e: CommandFailed) -> Exception:
+    return BadRequest(e.detail or str(e)) if e.state == ERROR else e
+
+
+class NetworkFamilies(NodeAccess):
+    """Bridges and ZeroTier networks."""
+
+    # Bridges ----------------------------------------------------------------------------------
+
+    async def _bridges(self, client: NodeClient) -> list[str]:
+        return sorted(str(name) for name in await client.call("bridge.list") or [])
+
+    async def _bridge(self, client: NodeClient, name: str) -> None:
+        if name == DEFAULT_BRIDGE or name not in await self._bridges(client):
+            raise NotFound(f"bridge '{name}' does not exist on node '{client.node}'")
+
+    @deferred
+    async def create_bridge(self, nodeid: str, body: dict[str, Any]) -> None:
+        client = await self.client(nodeid)
+        if body["name"] in await self._bridges(client):
+            raise Conflict(f"bridge '{body['name']}' exists on node '{nodeid}'")
+        network = rest.bridge_network(body)
+        try:
+            await client.call("bridge.create", {"name": body["name"], "hwaddr": body["hwaddr"],
+                                                "network": network})
+        except CommandFailed as e:
+            raise _bad(e) from None
+        self.bridge_networks[(nodeid, body["name"])] = network
+
+    @deferred
+    async def list_bridges(self, nodeid: str) -> list[dict[str, Any]]:
+        client = await self.client(nodeid)
+        return [rest.bridge_view(name, self.bridge_networks.get((nodeid, name)))
+                for name in await self._bridges(client) if name != DEFAULT_BRIDGE]
+
+    @deferred
+    async def get_bridge(self, nodeid: str, bridgeid: str) -> dict[str, Any]:
+        client = await self.client(nodeid)
+        await self._bridge(client, bridgeid)
+        return rest.bridge_view(bridgeid, self.bridge_networks.get((nodeid, bridgeid)))
+
+    @deferred
+    async def delete_bridge(self, nodeid: str, bridgeid: str) -> None:
+        client = await self.client(nodeid)
+        await self._bridge(client, bridgeid)
+        await client.call("bridge.delete", {"name": bridgeid})
+        self.bridge_networks.pop((nodeid, bridgeid), None)
+
+    # ZeroTier -----------------------------------------------------------------------------------
+
+    async def _networks(self, client: NodeClient) -> dict[str, dict[str, Any]]:
+        value = await client.call("zerotier.list")
+        if isinstance(value, str):
+            value = rest.parse_zerotier_list(value)
+        return {str(n["nwid"]): n for n in value or []}
+
+    async def _network(self, client: NodeClient, nwid: str) -> dict[str, Any]:
+        network = (await self._networks(client)).get(nwid)
+        if network is None:
+            raise NotFound(f"node '{client.node}' is not in zerotier network '{nwid}'")
+        return network
+
+    @deferred
+    async def list_zerotiers(self, nodeid: str) -> list[dict[str, Any]]:
+        networks = await self._networks(await self.client(nodeid))
+        return [rest.zerotier_list_item(nodeid, n) for n in networks.values()]
+
+    @deferred
+    async def join_zerotier(self, nodeid: str, body: dict[str, Any]) -> None:
+        client = await self.client(nodeid)
+        if body["nwid"] in await self._networks(client):
+            raise Conflict(f"node '{nodeid}' is already in zerotier network '{body['nwid']}'")
+        try:
+            await client.call("zerotier.join", {"network": body["nwid"]})
+        except CommandFailed as e:
+            raise _bad(e) from None
+
+    @deferred
+    async def get_zerotier(self, nodeid: str, zerotierid: str) -> dict[str, Any]:
+        return rest.zerotier_view(await self._network(await self.client(nodeid), zerotierid))
+
+    @deferred
+    async def exit_zerotier(self, nodeid: str, zerotierid: str) -> None:
+        client = await self.client(nodeid)
+        await self._network(client, zerotierid)
+        await client.call("zerotier.leave", {"network": zerotierid})

@@ -1,0 +1,286 @@
+"""
+Which nodes the core0 backend knows, and how to reach each one's Redis.
+
+A *node registry* is anything providing ``INodeRegistry``.  Two sources are
+built in:
+
+- ``StaticRegistry``: the ``nodes`` list of the backend's configuration;
+- ``FileRegistry``: a TOML file with ``[[nodes]]`` tables that another
+  process writes (the core0 simulator does, with ``--config-out``); it is
+  read again whenever it changes on disk.
+
+A third source plugs in through configuration: ``registry =
+"<kind>:<instance>"`` names another backend instance (for example
+``"ays:ays"``) that provides ``INodeRegistry`` itself; the core0 backend
+then asks it for nodes and addresses (see ``resolve``).
+
+"Forgetting" a node (``DELETE /nodes/{id}``) removes it from the running
+registry only: a node from configuration or from the file is known again
+after a restart.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass
+from typing import Any
+
+from twisted.internet.defer import Deferred, fail, succeed
+from twisted.logger import Logger
+from zope.interface import Interface, implementer
+
+from rpoold.config import ConfigError, check, key_path
+from rpoold.errors import NotFound
+from rpoold.schemas import PATH_PARAMETERS
+
+log = Logger()
+
+DEFAULT_PORT = 6379
+
+#: JSON Schema of one node entry, in configuration and in a node file.
+NODE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["id", "host"],
+    "properties": {
+        "id": {"type": "string", "pattern": PATH_PARAMETERS["nodeid"]},
+        "host": {"type": "string", "minLength": 1},
+        "port": {"type": "integer", "minimum": 1, "maximum": 65535, "default": DEFAULT_PORT},
+        "password": {"type": "string", "default": ""},
+        "db": {"type": "integer", "minimum": 0, "default": 0},
+        "hostname": {"type": "string", "default": ""},
+    },
+}
+
+NODES_SCHEMA: dict[str, Any] = {"type": "array", "items": NODE_SCHEMA}
+
+
+@dataclass(frozen=True)
+class NodeAddress:
+    """
+    A node and how to reach its Redis.
+
+    :ivar hostname: what ``GET /nodes`` shows; empty when the source does
+        not say (the backend then asks the node, ``info.os``).
+    """
+
+    id: str
+    host: str
+    port: int = DEFAULT_PORT
+    password: str = ""
+    db: int = 0
+    hostname: str = ""
+
+    @property
+    def endpoint(self) -> str:
+        suffix = f"/{self.db}" if self.db else ""
+        return f"{self.host}:{self.port}{suffix}"
+
+
+class INodeRegistry(Interface):
+    """A source of nodes for the core0 backend."""
+
+    def list_nodes() -> Deferred[list[NodeAddress]]:
+        """
+        :returns: Deferred firing with every known node, in a stable order.
+        """
+
+    def get_node(nodeid: str) -> Deferred[NodeAddress]:
+        """
+        :returns: Deferred firing with the node's address.
+        :raises NotFound: unknown node.
+        """
+
+    def forget_node(nodeid: str) -> Deferred[None]:
+        """
+        Drop the node from the running registry.
+
+        :returns: Deferred firing with ``None``.
+        :raises NotFound: unknown node.
+        """
+
+
+def parse_nodes(entries: Any, where: str, prefix: list[Any]) -> list[NodeAddress]:
+    """
+    Check node entries and build their addresses.
+
+    :param where: the file, for messages; empty for the backend's own
+        options (the configuration loader names file and table then).
+    :param prefix: key path of the list, for messages.
+    :raises ConfigError: one line per problem (key path named), also for
+        duplicate ids.
+    """
+    problems = check(NODES_SCHEMA, entries, prefix, where) if where else []
+    if problems:
+        raise ConfigError(problems)
+    nodes: list[NodeAddress] = []
+    seen: set[str] = set()
+    for index, entry in enumerate(entries):
+        if entry["id"] in seen:
+            at = key_path([*prefix, index, "id"])
+            problems.append(f"{where} at '{at}': duplicate node id '{entry['id']}'" if where
+                            else f"duplicate node id '{entry['id']}' at '{at}'")
+            continue
+        seen.add(entry["id"])
+        nodes.append(NodeAddress(
+            id=entry["id"], host=entry["host"], port=entry.get("port", DEFAULT_PORT),
+            password=entry.get("password", ""), db=entry.get("db", 0),
+            hostname=entry.get("hostname", ""),
+        ))
+    if problems:
+        raise ConfigError(problems)
+    return nodes
+
+
+class _Forgetting:
+    """What both built-in registries share: a list, minus forgotten ids."""
+
+    def __init__(self) -> None:
+        self.forgotten: set[str] = set()
+
+    def _nodes(self) -> dict[str, NodeAddress]:
+        raise NotImplementedError
+
+    def list_nodes(self) -> Deferred[list[NodeAddress]]:
+        return succeed([n for n in self._nodes().values() if n.id not in self.forgotten])
+
+    def lookup(self, nodeid: str) -> NodeAddress:
+        """
+        The synchronous form of ``get_node``.
+
+        :raises NotFound: unknown node.
+        """
+        node = self._nodes().get(nodeid)
+        if node is None or nodeid in self.forgotten:
+            raise NotFound(f"node '{nodeid}' does not exist")
+        return node
+
+    def get_node(self, nodeid: str) -> Deferred[NodeAddress]:
+        try:
+            return succeed(self.lookup(nodeid))
+        except NotFound as e:
+            return fail(e)
+
+    def forget_node(self, nodeid: str) -> Deferred[None]:
+        try:
+            self.lookup(nodeid)
+        except NotFound as e:
+            return fail(e)
+        self.forgotten.add(nodeid)
+        return succeed(None)
+
+
+@implementer(INodeRegistry)
+class StaticRegistry(_Forgetting):
+    """The nodes listed in configuration."""
+
+    def __init__(self, nodes: list[NodeAddress]) -> None:
+        super().__init__()
+        self.nodes = {n.id: n for n in nodes}
+
+    def _nodes(self) -> dict[str, NodeAddress]:
+        return self.nodes
+
+
+@implementer(INodeRegistry)
+class FileRegistry(_Forgetting):
+    """
+    The nodes of a TOML file (``[[nodes]]`` tables), read again when the
+    file changes (size, modification time or inode).  A file that is
+    missing or broken after start keeps the last good list (and is logged);
+    a missing file at start is an empty list until it appears.
+
+    :param path: absolute path of the file.
+    """
+
+    def __init__(self, path: str) -> None:
+        super().__init__()
+        self.path = path
+        self.nodes: dict[str, NodeAddress] = {}
+        self._stamp: tuple[int, int, int] | None = None
+        self._reported: tuple[int, int, int] | None = None
+
+    def load(self) -> None:
+        """
+        Read the file now (used at start).
+
+        :raises ConfigError: the file exists but is not a valid node list.
+        """
+        stamp = self._stat()
+        if stamp is None:
+            log.warn("node file {path} does not exist (yet): no nodes", path=self.path)
+            return
+        self.nodes = self._read()
+        self._stamp = stamp
+
+    def _stat(self) -> tuple[int, int, int] | None:
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return None
+        return (st.st_mtime_ns, st.st_size, st.st_ino)
+
+    def _read(self) -> dict[str, NodeAddress]:
+        where = f"node file '{self.path}' (nodes_file)"
+        try:
+            with open(self.path, "rb") as f:
+                data = tomllib.load(f)
+        except OSError as e:
+            raise ConfigError([f"{where}: cannot read it: {e.strerror}"]) from None
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError([f"{where}: not valid TOML: {e}"]) from None
+        problems = check({"type": "object", "properties": {"nodes": {"type": "array"}}},
+                         data, [], where)
+        if problems:
+            raise ConfigError(problems)
+        return {n.id: n for n in parse_nodes(data.get("nodes", []), where, ["nodes"])}
+
+    def _nodes(self) -> dict[str, NodeAddress]:
+        stamp = self._stat()
+        if stamp is not None and stamp != self._stamp:
+            try:
+                self.nodes = self._read()
+            except ConfigError as e:
+                if stamp != self._reported:
+                    self._reported = stamp
+                    for line in e.problems:
+                        log.error("{problem}; keeping the previous node list", problem=line)
+            else:
+                self._stamp = stamp
+                log.info("read {count} node(s) from {path}", count=len(self.nodes), path=self.path)
+        return self.nodes
+
+
+def resolve(options: dict[str, Any], context: Any) -> INodeRegistry:
+    """
+    Build the registry the backend options ask for: exactly one of
+    ``nodes``, ``nodes_file`` or ``registry``.
+
+    :param context: the ``IBackendContext`` (``config_dir`` for a relative
+        ``nodes_file``; ``backend()`` for ``registry``).
+    :raises ConfigError: none or several sources, a bad node file, or a
+        ``registry`` instance that does not provide ``INodeRegistry``
+        (messages are relative to the backend's table).
+    """
+    given = [k for k in ("nodes", "nodes_file", "registry") if k in options]
+    if len(given) != 1:
+        what = "none" if not given else ", ".join(given)
+        raise ConfigError([f"give exactly one node source: 'nodes', 'nodes_file' or 'registry' (got {what})"])
+    if "nodes" in options:
+        # The options schema has checked the entries already.
+        return StaticRegistry(parse_nodes(options["nodes"], "", ["nodes"]))
+    if "nodes_file" in options:
+        path = os.path.join(str(context.config_dir), os.path.expanduser(options["nodes_file"]))
+        registry = FileRegistry(os.path.normpath(path))
+        registry.load()
+        return registry
+    kind, _, instance = str(options["registry"]).partition(":")
+    backend = context.backend(instance)
+    source = INodeRegistry(backend, None)
+    if source is None:
+        raise ConfigError([
+            f"'registry': backend instance '{instance}' does not provide "
+            f"INodeRegistry, so it cannot be a '{kind}' node source"
+        ])
+    return source

@@ -1,0 +1,250 @@
+"""
+Configuration: what a good file builds, and how a bad one stops start-up
+with one line per problem naming the file, the key path and what is wrong.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from twisted.internet.defer import succeed
+from zope.interface import implementer
+from zope.interface.verify import verifyObject
+
+from rpoold import config
+from rpoold.config import ConfigError, load
+from rpoold.interfaces import FAMILIES, IContainers, INodes
+from rpoold.plugin import BackendPlugin
+from tests.support.processes import Child, python_env, twistd, wait_until
+
+GOOD = """
+[server]
+port = "tcp:0:interface=127.0.0.1"
+request_timeout = 5
+
+[backends.pool]
+plugin = "mock"
+nodes = 3
+
+[families]
+default = "pool"
+"""
+
+
+def write(tmp_path: Path, text: str) -> str:
+    path = tmp_path / "rpoold.toml"
+    path.write_text(text)
+    return str(path)
+
+
+def problems(path: str) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        load(path)
+    return caught.value.problems
+
+
+def one_problem(path: str, *words: str) -> str:
+    """Assert exactly one problem line, naming the file and each of ``words``."""
+    lines = problems(path)
+    assert len(lines) == 1, lines
+    [line] = lines
+    assert "\n" not in line
+    assert f"'{path}'" in line, line
+    for word in words:
+        assert word in line, f"{word!r} not in {line!r}"
+    return line
+
+
+# What a good configuration builds ---------------------------------------------------
+
+
+def test_embedded_default_serves_everything_from_the_mock() -> None:
+    settings = load(None)
+    assert settings.server["port"] == "tcp:8080:interface=127.0.0.1"
+    assert set(settings.routing) == {f.name for f in FAMILIES}
+    assert len({id(b) for b in settings.routing.values()}) == 1
+    assert settings.plugin_of == {"mock": "mock"}
+
+
+def test_a_file(tmp_path: Path) -> None:
+    settings = load(write(tmp_path, GOOD))
+    assert settings.server["request_timeout"] == 5
+    assert settings.server["max_body_bytes"] == 1048576
+    backend = settings.backends["pool"]
+    assert len(backend.pool.nodes) == 3
+    assert all(settings.routing[f.name] is backend for f in FAMILIES)
+
+
+def test_port_option_overrides_the_file(tmp_path: Path) -> None:
+    settings = load(write(tmp_path, GOOD), port="tcp:9999:interface=127.0.0.1")
+    assert settings.server["port"] == "tcp:9999:interface=127.0.0.1"
+
+
+def test_families_without_default_are_unserved(tmp_path: Path) -> None:
+    path = write(tmp_path, '[backends.m]\nplugin = "mock"\n[families]\nnodes = "m"\nvdisks = "m"\n')
+    assert set(load(path).routing) == {"nodes", "vdisks"}
+
+
+# Problems -------------------------------------------------------------------------------
+
+
+def test_unknown_plugin(tmp_path: Path) -> None:
+    path = write(tmp_path, '[backends.main]\nplugin = "nosuch"\n[families]\ndefault = "main"\n')
+    one_problem(path, "'backends.main.plugin'", "unknown plugin 'nosuch'", "mock")
+
+
+@pytest.mark.parametrize(("text", "key"), [
+    (GOOD + "\n[colours]\nsky = 1\n", "'colours'"),
+    (GOOD.replace("request_timeout = 5", "request_timeout = 5\ncolour = 'red'"), "'server.colour'"),
+    (GOOD.replace("nodes = 3", "nodes = 3\nnodez = 4"), "'backends.pool.nodez'"),
+    (GOOD + 'containerz = "pool"\n', "'families.containerz'"),
+], ids=["section", "server", "plugin-option", "family"])
+def test_unknown_key(tmp_path: Path, text: str, key: str) -> None:
+    one_problem(write(tmp_path, text), key, "unknown key")
+
+
+@pytest.mark.parametrize(("text", "key", "what"), [
+    (GOOD.replace("nodes = 3", 'nodes = "three"'), "'backends.pool.nodes'", "expected integer"),
+    (GOOD.replace('port = "tcp:0:interface=127.0.0.1"', "port = 8080"), "'server.port'", "expected string"),
+    (GOOD.replace('default = "pool"', "default = 1"), "'families.default'", "expected string"),
+    (GOOD.replace("request_timeout = 5", "request_timeout = 0"), "'server.request_timeout'", "0"),
+], ids=["plugin-option", "server", "family", "out-of-range"])
+def test_wrong_type_or_value(tmp_path: Path, text: str, key: str, what: str) -> None:
+    one_problem(write(tmp_path, text), key, what)
+
+
+def test_missing_sections(tmp_path: Path) -> None:
+    one_problem(write(tmp_path, '[backends.m]\nplugin = "mock"\n'), "'families'", "missing")
+
+
+def test_family_mapped_to_unknown_instance(tmp_path: Path) -> None:
+    one_problem(write(tmp_path, GOOD + 'vms = "other"\n'), "'families.vms'", "'other'")
+
+
+def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
+    text = GOOD.replace("nodes = 3", 'nodes = "three"') + 'vms = "other"\n'
+    lines = problems(write(tmp_path, text))
+    assert len(lines) == 2, lines
+    assert any("'backends.pool.nodes'" in line for line in lines)
+    assert any("'families.vms'" in line for line in lines)
+
+
+def test_unreadable_file(tmp_path: Path) -> None:
+    missing = str(tmp_path / "absent.toml")
+    one_problem(missing, "cannot read", "No such file")
+    one_problem(str(tmp_path), "cannot read")
+
+
+def test_invalid_toml(tmp_path: Path) -> None:
+    one_problem(write(tmp_path, "[backends.m\nplugin = mock\n"), "not valid TOML")
+
+
+# Plugins that do not serve what they are given -----------------------------------------
+
+
+@implementer(INodes)
+class NodesOnly:
+    """A backend serving the node records and nothing else."""
+
+    def __init__(self, options: dict[str, Any], context: Any) -> None:
+        pass
+
+    def list_nodes(self) -> Any:
+        return succeed([])
+
+    def get_node(self, nodeid: str) -> Any:
+        return succeed({})
+
+    def delete_node(self, nodeid: str) -> Any:
+        return succeed(None)
+
+    def reboot_node(self, nodeid: str) -> Any:
+        return succeed(None)
+
+
+@implementer(INodes)
+class Pretender:  # type: ignore[misc]  # deliberately incomplete
+    """Claims ``INodes`` but implements none of it."""
+
+    def __init__(self, options: dict[str, Any], context: Any) -> None:
+        pass
+
+
+TEST_PLUGINS = [
+    BackendPlugin(name="nodesonly", description="test", factory=f"{__name__}:NodesOnly"),
+    BackendPlugin(name="pretender", description="test", factory=f"{__name__}:Pretender"),
+]
+
+
+@pytest.fixture
+def test_plugins(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Plugin discovery finds the test plugins too."""
+    real = config.discover_plugins
+
+    def discover() -> dict[str, Any]:
+        return {**real(), **{p.name: p for p in TEST_PLUGINS}}
+
+    monkeypatch.setattr(config, "discover_plugins", discover)
+
+
+def test_the_test_plugins_are_what_they_say() -> None:
+    verifyObject(INodes, NodesOnly({}, None))
+    assert not IContainers.implementedBy(NodesOnly)
+
+
+@pytest.mark.usefixtures("test_plugins")
+def test_a_family_needs_a_backend_providing_its_interface(tmp_path: Path) -> None:
+    text = '[backends.m]\nplugin = "mock"\n[backends.n]\nplugin = "nodesonly"\n' \
+           '[families]\ndefault = "m"\nnodes = "n"\ncontainers = "n"\n'
+    one_problem(write(tmp_path, text), "'families.containers'", "backend 'n'", "nodesonly",
+                "does not provide IContainers")
+
+
+@pytest.mark.usefixtures("test_plugins")
+def test_a_partial_backend_serves_its_families(tmp_path: Path) -> None:
+    text = '[backends.m]\nplugin = "mock"\n[backends.n]\nplugin = "nodesonly"\n' \
+           '[families]\ndefault = "m"\nnodes = "n"\n'
+    settings = load(write(tmp_path, text))
+    assert isinstance(settings.routing["nodes"], NodesOnly)
+    assert settings.routing["containers"] is settings.backends["m"]
+
+
+@pytest.mark.usefixtures("test_plugins")
+def test_a_default_backend_only_serves_what_it_provides(tmp_path: Path) -> None:
+    text = '[backends.n]\nplugin = "nodesonly"\n[families]\ndefault = "n"\n'
+    assert set(load(write(tmp_path, text)).routing) == {"nodes"}
+
+
+@pytest.mark.usefixtures("test_plugins")
+def test_a_backend_that_claims_an_interface_must_implement_it(tmp_path: Path) -> None:
+    text = '[backends.p]\nplugin = "pretender"\n[families]\nnodes = "p"\n'
+    one_problem(write(tmp_path, text), "'families.nodes'", "backend 'p'", "claims INodes",
+                "does not implement it", "list_nodes")
+
+
+# Through twistd -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("text", "words"), [
+    ('[backends.main]\nplugin = "nosuch"\n[families]\ndefault = "main"\n',
+     ["'backends.main.plugin'", "unknown plugin 'nosuch'"]),
+    ("[server\n", ["not valid TOML"]),
+], ids=["unknown-plugin", "invalid-toml"])
+def test_twistd_stops_with_one_line(tmp_path: Path, text: str, words: list[str]) -> None:
+    """``twistd rpoold --config bad.toml`` exits non-zero with the problem on one line, no traceback."""
+    path = write(tmp_path, text)
+    child = Child(twistd("rpoold", "--config", path), env=python_env())
+    try:
+        wait_until(lambda: not child.alive(), 30.0, "twistd exits")
+    finally:
+        status = child.stop()
+    output = child.output()
+    assert status != 0, output
+    lines = [line for line in output.splitlines() if line.strip()]
+    assert len(lines) == 1, output
+    assert lines[0].startswith("rpoold: ") and f"'{path}'" in lines[0]
+    for word in words:
+        assert word in lines[0]
+    assert "Traceback" not in output

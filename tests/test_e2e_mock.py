@@ -1,0 +1,158 @@
+"""
+End to end: ``twistd rpoold`` (embedded configuration: the mock pool) as a
+real child process on a free loopback port, driven over real HTTP.
+
+The nine examples of the seed document run in its order, as documented
+there, except where the contract decided otherwise: memory is one object
+(not a list) and creating a container answers 201 with a Location.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import pytest_twisted
+
+from tests.support.answers import body_of, error_of, expect, no_content
+from tests.support.api import Api, Reply
+from tests.support.backends import SEED_FLIST
+from tests.support.processes import Child, start_rpoold
+
+NODE = "525400123456"
+JOB = "f3976780-f369-45df-ab54-206149dc000e"
+
+DOCS_MEM = {
+    "active": 197136384, "available": 1454743552, "buffers": 0, "cached": 372428800,
+    "free": 1521983488, "inactive": 323203072, "total": 2102710272, "used": 647966720,
+    "usedPercent": 30.815787064362617, "wired": 0,
+}
+DOCS_CREATE = {
+    "nics": [{"config": {"dhcp": False, "cidr": "192.168.57.217/24", "gateway": "192.168.57.254",
+                         "dns": ["8.8.8.8"]}, "id": "0", "type": "vlan"}],
+    "id": "vfw_22",
+    "filesystems": [],
+    "flist": SEED_FLIST,
+    "hostNetworking": False,
+    "hostname": "vfw_22",
+    "initprocesses": [],
+    "ports": [],
+}
+DOCS_PROCESSES = [{
+    "cmdline": "/coreX -core-id 10 -redis-socket /redis.socket -reply-to corex:results -hostname vfw_22",
+    "cpu": {"guestnice": 0, "idle": 0, "iowait": 0, "irq": 0, "nice": 0, "softirq": 0, "steal": 0,
+            "stolen": 0, "system": 0, "user": 0.04},
+    "pid": 1, "rss": 3399680, "swap": 0, "vms": 8163328,
+}]
+DOCS_START = {"name": "/bin/dnsmasq", "pwd": "", "args": ["--conf-file=/etc/dnsmasq.conf", "-d"], "env": []}
+
+
+@pytest.fixture(scope="module")
+def daemon() -> Iterator[tuple[Child, str]]:
+    child, url = start_rpoold()
+    try:
+        yield child, url
+    finally:
+        child.stop()
+
+
+@pytest.fixture
+def api(daemon: tuple[Child, str]) -> Api:
+    """Over real HTTP to the daemon (instead of the harnesses' ``api``)."""
+    return Api.over_http(daemon[1])
+
+
+def no_traceback(reply: Reply) -> Reply:
+    assert b"Traceback" not in reply.body and b'File "' not in reply.body, reply
+    return reply
+
+
+@pytest_twisted.ensureDeferred
+async def test_the_seed_documents_examples(api: Api, daemon: tuple[Child, str]) -> None:
+    # 1. List nodes.
+    nodes = body_of(no_traceback(await api.get("/nodes")), "ListNodes")
+    [seed] = [n for n in nodes if n["id"] == NODE]
+    assert {k: seed[k] for k in ("hostname", "id", "status")} == {
+        "hostname": "core0node", "id": NODE, "status": "running"}
+
+    # 2. Memory of node 525400123456: one object (the docs show it in a list).
+    mem = body_of(no_traceback(await api.get(f"/nodes/{NODE}/mem")), "GetMemInfo")
+    assert isinstance(mem, dict)
+    assert {k: mem[k] for k in DOCS_MEM} == DOCS_MEM
+
+    # 3. Reboot the node.
+    no_content(no_traceback(await api.post(f"/nodes/{NODE}/reboot")))
+
+    # 4. List its containers: vfw_21 runs.
+    containers = body_of(no_traceback(await api.get(f"/nodes/{NODE}/containers")), "ListContainers")
+    assert {"flist": SEED_FLIST, "hostname": "vfw_21", "id": "vfw_21", "name": "vfw_21",
+            "status": "running"} in containers
+
+    # 5. Create vfw_22 with the docs' payload: 201 and its Location (the docs say 204).
+    reply = no_traceback(await api.post(f"/nodes/{NODE}/containers", json=DOCS_CREATE))
+    expect(reply, 201)
+    assert reply.header("location") == f"/nodes/{NODE}/containers/vfw_22"
+    names = [c["name"] for c in (await api.get(f"/nodes/{NODE}/containers")).json()]
+    assert "vfw_22" in names
+
+    # 6. List the jobs of vfw_21.
+    jobs = body_of(no_traceback(await api.get(f"/nodes/{NODE}/containers/vfw_21/jobs")),
+                   "ListContainerJobs")
+    assert {"id": JOB, "startTime": 1491984742526} in jobs
+
+    # 7. Kill that job.
+    no_content(no_traceback(await api.delete(f"/nodes/{NODE}/containers/vfw_21/jobs/{JOB}")))
+    jobs = (await api.get(f"/nodes/{NODE}/containers/vfw_21/jobs")).json()
+    assert JOB not in [j["id"] for j in jobs]
+
+    # 8. List the processes of vfw_22: its coreX, exactly as the docs show.
+    processes = body_of(no_traceback(await api.get(f"/nodes/{NODE}/containers/vfw_22/processes")),
+                        "ListContainerProcesses")
+    assert processes == DOCS_PROCESSES
+
+    # 9. Start a process in vfw_22 with the docs' payload: 202 and the Location of its job.
+    reply = no_traceback(await api.post(f"/nodes/{NODE}/containers/vfw_22/processes", json=DOCS_START))
+    expect(reply, 202)
+    location = reply.header("location") or ""
+    assert location.startswith(f"/nodes/{NODE}/containers/vfw_22/jobs/"), reply.headers
+    jobs = (await api.get(f"/nodes/{NODE}/containers/vfw_22/jobs")).json()
+    assert location.rsplit("/", 1)[1] in [j["id"] for j in jobs]
+    job: dict[str, Any] = body_of(await api.get(location), "GetContainerJob")
+    assert job["state"] == "running"
+    cmdlines = [p["cmdline"] for p in (await api.get(f"/nodes/{NODE}/containers/vfw_22/processes")).json()]
+    assert "/bin/dnsmasq --conf-file=/etc/dnsmasq.conf -d" in cmdlines
+
+    assert "Traceback" not in daemon[0].output()
+
+
+@pytest_twisted.ensureDeferred
+async def test_unknown_path_is_404_json(api: Api) -> None:
+    for path in ("/nope", "/nodes/525400123456/nope", "/nodes/525400123456/containers/vfw_21/x/y"):
+        error_of(no_traceback(await api.get(path)), 404)
+
+
+@pytest_twisted.ensureDeferred
+async def test_wrong_method_is_405_json(api: Api) -> None:
+    reply = no_traceback(await api.request("PATCH", "/nodes"))
+    error_of(reply, 405, "PATCH")
+    assert "GET" in (reply.header("allow") or "")
+    error_of(no_traceback(await api.delete("/storageclusters")), 405, "DELETE")
+
+
+@pytest_twisted.ensureDeferred
+async def test_bad_input_over_http(api: Api) -> None:
+    reply = await api.request("POST", f"/nodes/{NODE}/containers", body=b"{not json",
+                              headers={"Content-Type": "application/json"})
+    error_of(no_traceback(reply), 400, "JSON")
+    reply = await api.post(f"/nodes/{NODE}/containers", json={"hostname": "x", "flist": "y"})
+    error_of(no_traceback(reply), 400, "name")
+    error_of(no_traceback(await api.get("/nodes/000000000000")), 404, "000000000000")
+
+
+@pytest_twisted.ensureDeferred
+async def test_health_and_openapi(api: Api) -> None:
+    health = expect(await api.get("/health"), 200).json()
+    assert health["status"] == "ok" and "containers" in health["families"]
+    document = expect(await api.get("/openapi.json"), 200).json()
+    assert document["openapi"].startswith("3.")
