@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 import pytest_twisted
 
-from plugins.ays.sim.node_commands import RedisNodeCommands
+from plugins.ays.sim.core0_commands import Core0ClientCommands
+from plugins.ays.sim.node_commands import CommandFailed, NodeAddress
 from plugins.ays.sim.nodelist import NodeListSeeder
 from plugins.ays.sim.simulator import Simulator
 from plugins.core0.sim.service import Core0SimService
@@ -21,6 +22,7 @@ from plugins.model import rest
 from plugins.model.node import Node
 from plugins.model.pool import SEED_CONTAINER
 from tests.support.ayssim import REPO, Served, wait_for
+from tests.support.processes import free_port
 
 NODE = "525400123456"
 OTHER = "525400123457"
@@ -39,8 +41,8 @@ def core0sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Core0SimServi
 
 @pytest.fixture
 def served(core0sim: Core0SimService) -> Iterator[Served]:
-    sim = Simulator(RedisNodeCommands(timeout=5.0), default_repository=REPO, wait_timeout=5.0,
-                    poll_interval=0.05)
+    commands = Core0ClientCommands(timeout=5.0)
+    sim = Simulator(commands, default_repository=REPO, wait_timeout=5.0, poll_interval=0.05)
     assert core0sim.config_out is not None
     seeder = NodeListSeeder(sim, core0sim.config_out, REPO, interval=0.05)
     seeder.startService()
@@ -48,6 +50,7 @@ def served(core0sim: Core0SimService) -> Iterator[Served]:
     yield served
     seeder.stopService()
     pytest_twisted.blockon(served.stop())
+    pytest_twisted.blockon(commands.close())
 
 
 def model(core0sim: Core0SimService, node: str = NODE) -> Node:
@@ -183,3 +186,29 @@ actions:
     before = node.boot_time
     await apply(served, "reboot", act("reboot", "node.g8os", NODE))
     await wait_for(lambda: node.running and node.boot_time != before, "node rebooted")
+
+
+@pytest_twisted.ensureDeferred
+async def test_core0_commands_answers_and_errors(core0sim: Core0SimService) -> None:
+    commands = Core0ClientCommands(timeout=2.0)
+    entry = core0sim.entries[0]
+    address = NodeAddress(entry.host, entry.port, db=entry.db, name=entry.id)
+    try:
+        assert str(await commands.execute(address, "core.ping", {})).startswith("PONG")
+        with pytest.raises(CommandFailed) as info:
+            await commands.execute(address, "corex.terminate", {"container": 999})
+        assert info.value.state == "ERROR" and "no container with id '999'" in info.value.message
+        with pytest.raises(CommandFailed) as info:
+            await commands.execute(NodeAddress("127.0.0.1", free_port(), name="gone"), "core.ping", {})
+        assert info.value.state == "UNREACHABLE"
+
+        [seed] = tagged(model(core0sim), SEED_CONTAINER)
+        facts = await commands.execute(address, "info.os", {}, container=seed.container_id)
+        assert facts["hostname"] == SEED_CONTAINER
+        job = await commands.spawn(address, "core.system", {"name": "/bin/sleep", "args": ["60"]},
+                                   container=seed.container_id)
+        assert seed.jobs[job].arguments["name"] == "/bin/sleep"
+        await commands.execute(address, "job.kill", {"id": job, "signal": 15}, container=seed.container_id)
+        await wait_for(lambda: job not in seed.jobs, "job killed")
+    finally:
+        await commands.close()
