@@ -29,6 +29,7 @@ ays = BackendPlugin(
             "core0_timeout": {**_SECONDS, "default": 5},
             "live_status_timeout": {"type": "number", "minimum": 0, "default": 1},
             "registry_ttl": {"type": "number", "minimum": 0, "default": 10},
+            "health_timeout": {**_SECONDS, "default": 2},
         },
     },
 )

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
@@ -21,6 +22,7 @@ from twisted.application.service import IService, Service
 from twisted.internet.defer import (
     CancelledError,
     Deferred,
+    DeferredList,
     FirstError,
     ensureDeferred,
     gatherResults,
@@ -110,6 +112,9 @@ class AysBackend(Service):
         list before showing AYS's status instead (0: never ask).
     :param retry_interval: first pause between two start-up attempts.
     :param retry_max_interval: longest pause between them.
+    :param health_timeout: seconds the health check gives AYS to answer.
+    :param connections: the HTTP connection pool of ``client`` (closed
+        when the service stops), if any.
     """
 
     name = "ays"
@@ -124,8 +129,12 @@ class AysBackend(Service):
         retry_interval: float = 0.2,
         retry_max_interval: float = 10.0,
         registry_ttl: float = 10.0,
+        health_timeout: float = 2.0,
+        connections: Any = None,
     ) -> None:
         self.client = client
+        self.health_timeout = health_timeout
+        self.connections = connections
         self.clock = clock
         self.timing = timing
         self.writer = Writer(client, clock, timing)
@@ -159,13 +168,27 @@ class AysBackend(Service):
         super().startService()
         self._connect_soon()
 
-    def stopService(self) -> None:
+    def stopService(self) -> Deferred[None]:
+        """
+        Stop the start-up attempts and the runs followed in the
+        background, close the connections to AYS and to the nodes.
+
+        :returns: Deferred firing once they are closed.
+        """
         if self._connecting is not None:
             self._connecting.cancel()
         self.writer.stop()
+        closing: list[Deferred[Any]] = []
         if self.agents is not None:
-            self.agents.close()
+            closing.append(self.agents.close())
+        if self.connections is not None:
+            closing.append(self.connections.closeCachedConnections())
         super().stopService()
+
+        def closed(_: Any) -> None:
+            log.info("ays: closed the connections to AYS and the nodes")
+
+        return DeferredList(closing, consumeErrors=True).addCallback(closed)
 
     def _connect_soon(self) -> None:
         if self._connecting is not None or not self.running:
@@ -224,12 +247,34 @@ class AysBackend(Service):
             raise
 
     def check_health(self) -> Deferred[dict[str, Any]]:
-        d: Deferred[dict[str, Any]] = Deferred()
-        d.callback({
-            "ok": self.ready, "ays": self.client.url, "repository": self.client.repository,
-            **({"problem": self.problem} if not self.ready else {}),
-        })
-        return d
+        """
+        Ask AYS now whether it answers and knows the repository.
+
+        :returns: Deferred firing within ``health_timeout`` seconds (twice
+            at most: two requests), never failing, with ``ok`` (AYS
+            answers, the repository exists and the backend finished its
+            start-up), ``ays`` (the URL), ``repository``, ``runs`` (runs
+            waited for, by state) and, when not ok, ``problem``.
+        """
+        return ensureDeferred(self._health())
+
+    async def _health(self) -> dict[str, Any]:
+        report: dict[str, Any] = {"ok": False, "ays": self.client.url,
+                                  "repository": self.client.repository}
+        report["runs"] = dict(sorted(Counter(self.writer.runs.active().values()).items()))
+        try:
+            await self.client.ping(timeout=self.health_timeout)
+            exists = await self.client.repository_exists(timeout=self.health_timeout)
+        except RpoolError as e:
+            return {**report, "problem": e.message}
+        except Exception:
+            log.failure("ays health check failed")
+            return {**report, "problem": "the health check failed"}
+        if not exists:
+            return {**report, "problem": f"AYS does not know repository '{self.client.repository}'"}
+        if not self.ready:
+            return {**report, "problem": self.problem}
+        return {**report, "ok": True}
 
     # Lookups --------------------------------------------------------------------------
 
@@ -928,6 +973,8 @@ def from_options(options: dict[str, Any], context: Any) -> AysBackend:
     )
     return AysBackend(
         client, reactor, timing,
+        health_timeout=float(options["health_timeout"]),
+        connections=pool,
         agents=NodeAgents(reactor, float(options["core0_timeout"])),
         live_status_timeout=float(options["live_status_timeout"]),
         retry_interval=float(options["startup_retry_interval"]),

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Iterable
 from typing import Any
 from urllib.parse import quote
@@ -28,6 +29,7 @@ from urllib.parse import quote
 from twisted.internet.defer import CancelledError, Deferred, ensureDeferred
 from twisted.logger import Logger
 
+from rpoold import metrics
 from rpoold.errors import (
     BackendError,
     BackendTimeout,
@@ -37,6 +39,9 @@ from rpoold.errors import (
 )
 
 log = Logger()
+
+#: ``backend`` label of the calls in the metrics.
+BACKEND = "ays"
 
 #: Longest piece of an AYS answer quoted in an error message.
 QUOTE_LIMIT = 2000
@@ -77,6 +82,21 @@ def error_text(body: bytes) -> str:
     if len(text) > QUOTE_LIMIT:
         text = text[:QUOTE_LIMIT] + " [...]"
     return text
+
+
+def status_outcome(code: int) -> str:
+    """The metrics ``outcome`` of an AYS answer with status ``code``."""
+    if code < 400:
+        return "ok"
+    if code == 404:
+        return "not_found"
+    if code == 409:
+        return "conflict"
+    if code < 500:
+        return "bad_request"
+    if code in (502, 503, 504):
+        return "unavailable"
+    return "error"
 
 
 def _describe(error: BaseException) -> str:
@@ -142,17 +162,34 @@ class AysClient:
         body: Any = None,
         params: dict[str, str] | None = None,
         timeout: float | None = None,
+        kind: str = "other",
     ) -> tuple[int, bytes]:
         """
-        One HTTP exchange with AYS, bounded by the request timeout.
+        One HTTP exchange with AYS, bounded by the request timeout, counted
+        in the metrics (``rpoold_backend_calls_total{backend="ays"}``).
 
         :param what: what is being done, for error messages
             (e.g. ``"execute blueprint 'x'"``).
         :param timeout: seconds, when shorter than the request timeout.
+        :param kind: the endpoint, as its method and path template
+            (``"GET service/{role}/{name}"``): the ``command`` label.
         :returns: the status code and the body.
         :raises BackendUnavailable: AYS cannot be reached.
         :raises BackendTimeout: no complete answer in time.
         """
+        started = time.monotonic()
+        try:
+            code, content = await self._request(method, path, what, body, params, timeout)
+        except BaseException as e:
+            metrics.record_backend_call(BACKEND, kind, metrics.outcome_of(e), time.monotonic() - started)
+            raise
+        metrics.record_backend_call(BACKEND, kind, status_outcome(code), time.monotonic() - started)
+        return code, content
+
+    async def _request(
+        self, method: str, path: str, what: str, body: Any, params: dict[str, str] | None,
+        timeout: float | None,
+    ) -> tuple[int, bytes]:
         limit = self.request_timeout if timeout is None else min(timeout, self.request_timeout)
         url = self.url + path
         exchange = ensureDeferred(self._exchange(method, url, body, params))
@@ -220,14 +257,29 @@ class AysClient:
 
     # Liveness and repository ------------------------------------------------------------
 
-    async def ping(self) -> None:
+    async def ping(self, timeout: float | None = None) -> None:
         """
+        :param timeout: seconds, when shorter than the request timeout.
         :raises BackendError: ``GET /`` answers something but ``200``.
         """
         what = "answer its liveness probe"
-        code, content = await self.request("GET", "/", what)
+        code, content = await self.request("GET", "/", what, kind="GET /", timeout=timeout)
         if code != 200:
             raise self.failure(what, code, content)
+
+    async def repository_exists(self, timeout: float | None = None) -> bool:
+        """
+        :param timeout: seconds, when shorter than the request timeout.
+        :returns: whether AYS knows the repository.
+        """
+        what = f"look up repository '{self.repository}'"
+        code, content = await self.request("GET", self._repo_path(), what, kind="GET repository",
+                                           timeout=timeout)
+        if code == 200:
+            return True
+        if code == 404:
+            return False
+        raise self.failure(what, code, content)
 
     async def ensure_repository(self) -> bool:
         """
@@ -236,14 +288,14 @@ class AysClient:
         :returns: ``True`` when it was created now, ``False`` when it existed.
         """
         what = f"look up repository '{self.repository}'"
-        code, content = await self.request("GET", self._repo_path(), what)
+        code, content = await self.request("GET", self._repo_path(), what, kind="GET repository")
         if code == 200:
             return False
         if code != 404:
             raise self.failure(what, code, content)
         what = f"create repository '{self.repository}'"
         code, content = await self.request(
-            "POST", "/ays/repository", what,
+            "POST", "/ays/repository", what, kind="POST repository",
             body={"name": self.repository, "git_url": NO_GIT_URL},
         )
         if code in (200, 201):
@@ -261,7 +313,7 @@ class AysClient:
         """
         what = f"create blueprint '{name}'"
         code, body = await self.request(
-            "POST", self._repo_path("blueprint"), what,
+            "POST", self._repo_path("blueprint"), what, kind="POST blueprint",
             body={"name": name, "content": content},
         )
         if code == 409:
@@ -277,14 +329,16 @@ class AysClient:
         """
         what = f"execute blueprint '{name}'"
         code, body = await self.request(
-            "POST", self._repo_path("blueprint", _segment(name)), what, body={})
+            "POST", self._repo_path("blueprint", _segment(name)), what, body={},
+            kind="POST blueprint/{name}")
         if code != 200:
             raise self.failure(what, code, body)
 
     async def archive_blueprint(self, name: str) -> None:
         what = f"archive blueprint '{name}'"
         code, body = await self.request(
-            "PUT", self._repo_path("blueprint", _segment(name), "archive"), what, body={})
+            "PUT", self._repo_path("blueprint", _segment(name), "archive"), what, body={},
+            kind="PUT blueprint/{name}/archive")
         if code != 200:
             raise self.failure(what, code, body)
 
@@ -297,7 +351,8 @@ class AysClient:
         :returns: the AYSRun object (``key``, ``state``, ``steps``).
         """
         what = "create a run"
-        code, body = await self.request("POST", self._repo_path("aysrun"), what, body={})
+        code, body = await self.request("POST", self._repo_path("aysrun"), what, body={},
+                                        kind="POST aysrun")
         if code not in (200, 201):
             raise self.failure(what, code, body)
         run = self._json(what, body)
@@ -309,7 +364,8 @@ class AysClient:
         """:returns: the AYSRun object."""
         what = f"report on run {key}"
         code, body = await self.request(
-            "GET", self._repo_path("aysrun", _segment(key)), what, timeout=timeout)
+            "GET", self._repo_path("aysrun", _segment(key)), what, timeout=timeout,
+            kind="GET aysrun/{key}")
         if code != 200:
             raise self.failure(what, code, body)
         run = self._json(what, body)
@@ -342,7 +398,7 @@ class AysClient:
             f" of {parent[0]}!{parent[1]}" if parent is not None else "")
         code, body = await self.request(
             "GET", self._repo_path("service", _segment(role)), what,
-            params=params, timeout=timeout)
+            params=params, timeout=timeout, kind="GET service/{role}")
         if code != 200:
             raise self.failure(what, code, body)
         items = self._json(what, body)
@@ -359,7 +415,7 @@ class AysClient:
         what = f"get service {role}!{name}"
         code, body = await self.request(
             "GET", self._repo_path("service", _segment(role), _segment(name)), what,
-            timeout=timeout)
+            timeout=timeout, kind="GET service/{role}/{name}")
         if code == 404:
             error = self.failure(what, code, body)
             if isinstance(error, RepositoryMissing):
@@ -380,7 +436,8 @@ class AysClient:
         """
         what = f"delete service {role}!{name}"
         code, body = await self.request(
-            "DELETE", self._repo_path("service", _segment(role), _segment(name)), what)
+            "DELETE", self._repo_path("service", _segment(role), _segment(name)), what,
+            kind="DELETE service/{role}/{name}")
         if code == 404:
             error = self.failure(what, code, body)
             if isinstance(error, RepositoryMissing):

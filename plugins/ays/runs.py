@@ -35,8 +35,9 @@ from twisted.logger import Logger
 
 from plugins.ays import blueprints
 from plugins.ays.blueprints import Action
-from plugins.ays.client import AysClient, BlueprintExists
+from plugins.ays.client import BACKEND, AysClient, BlueprintExists
 from rpoold.errors import BackendError, BackendTimeout, BackendUnavailable, NotFound, RpoolError
+from rpoold.metrics import AysRunStates
 
 log = Logger()
 
@@ -180,6 +181,15 @@ class Writer:
         self.lock = DeferredLock()
         #: Runs followed after their operation answered, by run key.
         self.following: dict[str, Deferred[None]] = {}
+        #: Runs waited for or followed, by state (the metrics).
+        self.runs = AysRunStates(BACKEND)
+
+    def seen(self, run: dict[str, Any]) -> None:
+        """Count a run in the state AYS reported (``rpoold_ays_runs``)."""
+        key, state = run.get("key"), run.get("state")
+        if isinstance(key, str):
+            # Any state but the final ones means the run goes on.
+            self.runs.update(key, state if state in (*TERMINAL, "new") else "running")
 
     def now(self) -> float:
         return float(self.clock.seconds())
@@ -260,6 +270,7 @@ class Writer:
     async def wait(self, run: dict[str, Any], write: Write) -> None:
         """Poll the run to its end, within ``run_timeout``, and settle it."""
         key = run["key"]
+        self.seen(run)
         deadline = self.now() + self.timing.run_timeout
         try:
             ended = await self._poll(run, deadline)
@@ -296,6 +307,7 @@ class Writer:
                 return None
             try:
                 run = await self.client.get_run(key, timeout=left)
+                self.seen(run)
             except (BackendTimeout, BackendUnavailable):
                 if self.now() >= deadline:
                     return None
@@ -333,6 +345,8 @@ class Writer:
 
         def done(_: object) -> None:
             self.following.pop(key, None)
+            # Ended (already counted as such), or no longer followed.
+            self.runs.forget(key)
 
         d.addBoth(done)
 
@@ -356,6 +370,7 @@ class Writer:
     def watch(self, run: dict[str, Any] | None, write: Write) -> None:
         """Follow a run nobody waits for (fire-and-forget writes), for the log."""
         if run is not None:
+            self.seen(run)
             self._follow(run["key"], write)
 
     def stop(self) -> None:

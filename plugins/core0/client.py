@@ -43,6 +43,7 @@ from plugins.core0.protocol import (
     result_key,
 )
 from plugins.core0.registry import NodeAddress
+from plugins.core0.telemetry import BACKEND, track
 from rpoold.errors import BackendError, BackendTimeout, BackendUnavailable, RpoolError
 
 ONLY_SUCCESS = frozenset({SUCCESS})
@@ -292,11 +293,13 @@ class NodeClient:
     :param timeout: default deadline of a call, in seconds.
     :param container_cache_seconds: how long a container name -> id
         mapping found with ``corex.list`` is trusted.
+    :param backend: the ``backend`` label of its calls in the metrics.
     """
 
     def __init__(self, address: NodeAddress, *, pool_size: int, timeout: float, reactor: Any,
-                 container_cache_seconds: float = 300.0) -> None:
+                 container_cache_seconds: float = 300.0, backend: str = BACKEND) -> None:
         self.address = address
+        self.backend = backend
         self.node = address.id
         self.timeout = timeout
         self.reactor = reactor
@@ -324,9 +327,15 @@ class NodeClient:
             return BackendError(f"node '{self.node}': Redis error: {error}")
         return error
 
-    def _session(self, what: str, timeout: float | None, start: Callable[[_Session], None]) -> Deferred[Any]:
+    def _session(self, what: str, timeout: float | None, start: Callable[[_Session], None],
+                 command: str | None = None) -> Deferred[Any]:
+        """
+        :param what: the call, for error messages.
+        :param command: its ``command`` label in the metrics (default:
+            ``what``); never an id.
+        """
         seconds = self.timeout if timeout is None else timeout
-        return _Session(self, what, seconds, start).result
+        return track(self.backend, command or what, _Session(self, what, seconds, start).result)
 
     def _server_timeout(self, timeout: float | None) -> int:
         """The ``BRPOPLPUSH`` timeout: after our own deadline, a safety net only."""
@@ -454,7 +463,7 @@ class NodeClient:
 
             result.addCallback(session.then, found)
 
-        return self._session(f"read job '{job_id}'", timeout, start)
+        return self._session(f"read job '{job_id}'", timeout, start, "job.peek")
 
     # Containers ------------------------------------------------------------------------
 
@@ -490,7 +499,8 @@ class NodeClient:
             (answer,) = session.send(("BRPOPLPUSH", key, key, server_wait))
             answer.addCallback(session.then, lambda text: session.succeed(self._parse(text, command)))
 
-        return self._session(f"{command} (container {container})", timeout, start)
+        return self._session(f"{command} (container {container})", timeout, start,
+                             f"corex.dispatch/{command}")
 
     async def container_id(self, name: str, *, fresh: bool = False) -> int | None:
         """
