@@ -6,6 +6,7 @@ and the process exits 0.
 
 from __future__ import annotations
 
+import http.client
 import re
 import signal
 import socket
@@ -184,21 +185,32 @@ def _listening(port: int) -> bool:
 
 def test_port_is_free_after_exit(tmp_path: Path) -> None:
     """
-    Once the daemon has exited nothing listens on its port any more, and
-    the port can be bound again as twistd binds it (``SO_REUSEADDR``).
+    Once the daemon has exited nothing listens on its port, and the port
+    can be bound again as twistd binds it (``SO_REUSEADDR``), both polled
+    with a deadline.
 
-    A plain ``bind`` right after the exit is not the test: sockets of
-    connections that were closed (``TIME_WAIT``) or an unrelated client
-    that the kernel gave the same ephemeral port as its local port make
-    it fail now and then on a busy machine, while a new daemon could
-    listen there.
+    A plain ``bind`` right after the exit is not the test: it fails while
+    any socket holds the port, such as the daemon's side of a connection
+    the daemon closed first (the drain closes idle kept-alive connections,
+    and answers given while draining close theirs), which stays in
+    ``TIME_WAIT`` on the daemon's port for a minute, or a short-lived
+    socket of another program given that port (it came from the ephemeral
+    range) on a busy machine.  A kept-alive connection is held open across
+    the stop here so that the first case always happens.
     """
     child, base = _start(tmp_path, reboot_seconds=0.2, grace=1)
     port = int(base.rsplit(":", 1)[1])
     assert _listening(port)
-    assert call(base, "GET", f"/nodes/{N}").status == 200
-    child.signal(signal.SIGTERM)
-    assert child.process.wait(20) == 0
+    kept = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        kept.request("GET", f"/nodes/{N}")
+        answer = kept.getresponse()
+        assert answer.status == 200 and answer.getheader("Connection") != "close"
+        answer.read()
+        child.signal(signal.SIGTERM)
+        assert child.process.wait(20) == 0
+    finally:
+        kept.close()
     wait_until(lambda: not _listening(port), 10, "the listening socket closed")
     wait_until(lambda: _can_listen(port), 10, "the port bound again with SO_REUSEADDR")
 
