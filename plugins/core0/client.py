@@ -293,13 +293,11 @@ class NodeClient:
     :param timeout: default deadline of a call, in seconds.
     :param container_cache_seconds: how long a container name -> id
         mapping found with ``corex.list`` is trusted.
-    :param backend: the ``backend`` label of its calls in the metrics.
     """
 
     def __init__(self, address: NodeAddress, *, pool_size: int, timeout: float, reactor: Any,
-                 container_cache_seconds: float = 300.0, backend: str = BACKEND) -> None:
+                 container_cache_seconds: float = 300.0) -> None:
         self.address = address
-        self.backend = backend
         self.node = address.id
         self.timeout = timeout
         self.reactor = reactor
@@ -335,7 +333,7 @@ class NodeClient:
             ``what``); never an id.
         """
         seconds = self.timeout if timeout is None else timeout
-        return track(self.backend, command or what, _Session(self, what, seconds, start).result)
+        return track(BACKEND, command or what, _Session(self, what, seconds, start).result)
 
     def _server_timeout(self, timeout: float | None) -> int:
         """The ``BRPOPLPUSH`` timeout: after our own deadline, a safety net only."""
