@@ -30,6 +30,7 @@ import txredisapi
 from twisted.internet.defer import CancelledError, Deferred
 from twisted.python.failure import Failure
 
+from plugins.core0 import telemetry
 from plugins.core0.connection import Connection, NodePool, write_now
 from plugins.core0.protocol import (
     QUEUE,
@@ -43,7 +44,6 @@ from plugins.core0.protocol import (
     result_key,
 )
 from plugins.core0.registry import NodeAddress
-from plugins.core0.telemetry import BACKEND, track
 from rpoold.errors import BackendError, BackendTimeout, BackendUnavailable, RpoolError
 
 ONLY_SUCCESS = frozenset({SUCCESS})
@@ -333,7 +333,8 @@ class NodeClient:
             ``what``); never an id.
         """
         seconds = self.timeout if timeout is None else timeout
-        return track(BACKEND, command or what, _Session(self, what, seconds, start).result)
+        session = _Session(self, what, seconds, start)
+        return telemetry.track(telemetry.BACKEND, command or what, session.result)
 
     def _server_timeout(self, timeout: float | None) -> int:
         """The ``BRPOPLPUSH`` timeout: after our own deadline, a safety net only."""
