@@ -121,7 +121,9 @@ class TestCore0:
         before = scrape(core0.url)
         core0.kill_node(N2)
         reply = call(core0.url, "GET", f"/nodes/{N2}/mem")
-        assert reply.status == 502 and f"node '{N2}' is unreachable" in reply.json()["error"]
+        # A pooled connection may be lost under the call, or a new one refused:
+        # either way a 502 that names the node.
+        assert reply.status == 502 and f"node '{N2}'" in reply.json()["error"]
         assert call(core0.url, "GET", f"/nodes/{N}/mem").status == 200
         report = health(core0.url)
         backend = report["backends"]["core0"]
