@@ -5,11 +5,14 @@ memory at start, middle and end, and requests per second.
 
     python bench/load.py                      # 100,000 requests, 64 connections, mock pool
     python bench/load.py --requests 20000 --connections 16
+    python bench/load.py --core0              # core0 backend: core0sim (2 nodes) and
+                                              # etc/core0.toml pointed at its node list
     python bench/load.py --config my.toml     # any configuration whose default node
                                               # carries the mock's seed (see --node)
 
 The script starts the daemon itself (this checkout, on a free loopback
-port) and stops it with SIGTERM at the end; the daemon must exit 0.
+port), and with ``--core0`` the core0 simulator too, and stops the daemon
+with SIGTERM at the end; the daemon must exit 0.
 The client is a small asyncio HTTP/1.1 client (one persistent connection
 per worker), so the load generator costs little next to the daemon.
 """
@@ -32,6 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from tests.support.core0sim import Core0Sim  # noqa: E402
 from tests.support.processes import start_rpoold  # noqa: E402
 
 MOCK = """
@@ -57,8 +61,13 @@ class Call:
     body: bytes | None = None
 
 
-def mix(node: str, container: str, worker: int) -> list[list[Call]]:
-    """Groups of calls; a worker runs its groups round-robin, each group in order."""
+def mix(node: str, container: str, worker: str) -> list[list[Call]]:
+    """
+    Groups of calls; a worker runs its groups round-robin, each group in order.
+
+    :param worker: names the worker's bridge: unique among the workers of
+        all runs (a run may stop between a bridge's create and delete).
+    """
     c = f"/nodes/{node}/containers/{container}"
     bridge = f"load{worker}"
     return [
@@ -103,7 +112,8 @@ async def read_answer(reader: asyncio.StreamReader) -> int:
 
 
 class Load:
-    def __init__(self, port: int, total: int, node: str, container: str) -> None:
+    def __init__(self, port: int, total: int, node: str, container: str, tag: str) -> None:
+        self.tag = tag
         self.port = port
         self.total = total
         self.node = node
@@ -122,7 +132,7 @@ class Load:
     async def worker(self, index: int) -> None:
         reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
         try:
-            for group in itertools.cycle(mix(self.node, self.container, index)):
+            for group in itertools.cycle(mix(self.node, self.container, f"{self.tag}{index}")):
                 for call in group:
                     if not self.take():
                         return
@@ -173,6 +183,8 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=100_000)
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--config", help="TOML configuration (default: the mock pool)")
+    parser.add_argument("--core0", action="store_true",
+                        help="the core0 backend: etc/core0.toml against core0sim (2 nodes)")
     parser.add_argument("--node", default="525400123456")
     parser.add_argument("--container", default="vfw_21")
     parser.add_argument("--no-access-log", action="store_true", help="turn the access log off")
@@ -180,18 +192,46 @@ def main() -> int:
     args = parser.parse_args()
 
     config = args.config
-    if config is None:
-        handle = tempfile.NamedTemporaryFile("w", suffix=".toml", delete=False)  # noqa: SIM115
-        handle.write(MOCK.format(access_log=str(not args.no_access_log).lower()))
-        handle.close()
-        config = handle.name
+    access_log = str(not args.no_access_log).lower()
+    sim: Core0Sim | None = None
+    if args.core0:
+        sim = Core0Sim(nodes=2, extra=("--reboot-seconds", "0.3")).start()
+        config = core0_config(sim.node_file, access_log)
+    elif config is None:
+        config = temporary_config(MOCK.format(access_log=access_log))
+    try:
+        return measure(args, config)
+    finally:
+        if sim is not None:
+            sim.stop()
+
+
+def temporary_config(text: str) -> str:
+    handle = tempfile.NamedTemporaryFile("w", suffix=".toml", delete=False)  # noqa: SIM115
+    handle.write(text)
+    handle.close()
+    return handle.name
+
+
+def core0_config(node_file: Path, access_log: str) -> str:
+    """``etc/core0.toml`` with the simulator's node list (absolute path) and the access log setting."""
+    text = (ROOT / "etc" / "core0.toml").read_text()
+    for old, new in (('nodes_file = "../run/core0sim-nodes.toml"', f'nodes_file = "{node_file}"'),
+                     ("[server]\n", f"[server]\naccess_log = {access_log}\n")):
+        if old not in text:
+            raise SystemExit(f"etc/core0.toml no longer has {old!r}")
+        text = text.replace(old, new, 1)
+    return temporary_config(text)
+
+
+def measure(args: argparse.Namespace, config: str) -> int:
     child, base = start_rpoold(config)
     port = int(base.rsplit(":", 1)[1])
     try:
         if args.warmup:
-            asyncio.run(run(Load(port, args.warmup, args.node, args.container), min(args.connections, 8),
+            asyncio.run(run(Load(port, args.warmup, args.node, args.container, "w"), min(args.connections, 8),
                             child.process.pid))
-        load = Load(port, args.requests, args.node, args.container)
+        load = Load(port, args.requests, args.node, args.container, "m")
         figures = asyncio.run(run(load, args.connections, child.process.pid))
     finally:
         child.signal(signal.SIGTERM)

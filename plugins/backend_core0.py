@@ -18,6 +18,7 @@ core0 = BackendPlugin(
             "pool_size": {"type": "integer", "minimum": 1, "maximum": 1024, "default": 8},
             "timeout": {"type": "number", "exclusiveMinimum": 0, "default": 10},
             "ping_timeout": {"type": "number", "exclusiveMinimum": 0, "default": 1},
+            "health_timeout": {"type": "number", "exclusiveMinimum": 0, "default": 2},
             "container_cache_seconds": {"type": "number", "minimum": 0, "default": 300},
             "transition_seconds": {"type": "number", "minimum": 0, "default": 0.1},
         },

@@ -7,8 +7,8 @@ web service.  It stops in order:
 1. stop listening (new connections are refused);
 2. let the requests already received finish, up to ``grace_period``
    seconds; answers given meanwhile close their connection;
-3. stop the backends (closing their connections), in the reverse order of
-   their configuration;
+3. stop the backends (closing their connections), all at once, each
+   within ``BACKEND_STOP`` seconds;
 4. log how many requests were received, answered and aborted.
 
 SIGTERM stops the reactor through this path and the process exits 0
@@ -40,6 +40,8 @@ log = Logger()
 
 #: Seconds between two looks at the connections still closing.
 CLOSE_POLL = 0.01
+#: Seconds a backend may take to stop (close its connections).
+BACKEND_STOP = 5.0
 
 
 def _freeze_start_up_objects() -> None:
@@ -108,6 +110,28 @@ class DaemonService(MultiService):
     def stopService(self) -> Deferred[None]:
         return Deferred.fromCoroutine(self._stop())
 
+    async def _stop_backends(self) -> None:
+        """
+        Stop the backends that are services (they close their connections
+        to nodes and to AYS), all at once, each within ``BACKEND_STOP``
+        seconds.
+        """
+        services = [IService(b) for b in reversed(self.backends)]
+        stops = []
+        for service in services:
+            d: Deferred[Any] = maybeDeferred(service.stopService)
+            d.addTimeout(BACKEND_STOP, self.clock)
+            stops.append(d)
+        results = await DeferredList(stops, consumeErrors=True)
+        for service, (ok, result) in zip(services, results, strict=True):
+            if ok or not isinstance(result, Failure):
+                continue
+            if result.check(*TIMEOUTS):
+                log.warn("backend {backend} did not close its connections within {seconds:g} s",
+                         backend=repr(service), seconds=BACKEND_STOP)
+            else:
+                log.failure("backend {backend} did not stop cleanly", result, backend=repr(service))
+
     async def _stop(self) -> None:
         Service.stopService(self)
         tracker = self.site.tracker
@@ -139,11 +163,7 @@ class DaemonService(MultiService):
         tracker.close_idle_connections()
         while tracker.open_connections() and self.clock.seconds() < deadline:
             await deferLater(self.clock, CLOSE_POLL, lambda: None)
-        services = [IService(b) for b in reversed(self.backends)]
-        results = await DeferredList([maybeDeferred(s.stopService) for s in services], consumeErrors=True)
-        for service, (ok, result) in zip(services, results, strict=True):
-            if not ok and isinstance(result, Failure):
-                log.failure("backend {backend} did not stop cleanly", result, backend=repr(service))
+        await self._stop_backends()
         if self._previous_sigterm is not None:
             signal.signal(signal.SIGTERM, self._previous_sigterm)
         log.info(

@@ -22,7 +22,11 @@ from tests.support.core0sim import core0sim  # noqa: F401  (fixture: a twistd co
 from tests.support.processes import RedisServer
 
 #: Modules that register a harness when imported (one per backend).
-HARNESS_MODULES = ("tests.support.backends", "tests.support.core0_harness")
+HARNESS_MODULES = (
+    "tests.support.backends",
+    "tests.support.core0_harness",
+    "tests.support.ays_harness",
+)
 
 for _module in HARNESS_MODULES:
     importlib.import_module(_module)

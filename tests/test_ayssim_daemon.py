@@ -123,3 +123,35 @@ def test_bad_options_stop_start_up(args: tuple[str, ...]) -> None:
     assert child.process.returncode != 0
     assert args[0] in child.output()
     child.stop()
+
+
+def test_with_core0sim_processes(tmp_path: Path) -> None:
+    """core0sim and ayssim as processes: a container made through AYS is on the node."""
+    from g8core import Client
+
+    nodes_file = tmp_path / "nodes.toml"
+    core0sim = Child(twistd("core0sim", "--nodes", "2", "--config-out", str(nodes_file)),
+                     env=python_env(), cwd=ROOT)
+    child, ayssim = start_ayssim("--nodes-file", str(nodes_file))
+    try:
+        ayssim.until("GET", f"{R}/service/container/vfw_21", lambda code, _: code == 200,
+                     "seed container registered", timeout=30)
+        content = ('container__web1:\n  node: "525400123456"\n  flist: https://hub.example.org/u.flist\n'
+                   '  hostname: web1\n'
+                   "actions:\n  - {action: install, actor: container, service: web1, force: false}\n")
+        assert ayssim("POST", f"{R}/blueprint", {"name": "bp1", "content": content})[0] == 201
+        assert ayssim("POST", f"{R}/blueprint/bp1")[0] == 200
+        code, run = ayssim("POST", f"{R}/aysrun")
+        assert code == 200
+        final = ayssim.until("GET", f"{R}/aysrun/{run['key']}",
+                             lambda code, body: body["state"] in ("ok", "error"), "run end")
+        assert final["state"] == "ok", final
+
+        _, node = ayssim("GET", f"{R}/service/node/525400123456")
+        client = Client(node["data"]["redisAddr"], port=node["data"]["redisPort"])
+        containers = client.container.list()
+        tags = [c["container"]["arguments"]["tags"] for c in containers.values()]
+        assert ["web1"] in tags and ["vfw_21"] in tags
+    finally:
+        child.stop()
+        core0sim.stop()

@@ -11,7 +11,7 @@ import pytest_twisted
 
 from tests.support.answers import body_of, error_of, expect, malformed_json_is_400, no_content
 from tests.support.api import Api
-from tests.support.backends import SECOND_NODE, SEED_NODE, unique
+from tests.support.backends import SECOND_NODE, SEED_NODE, Harness, unique
 
 FAMILY = "bridges"
 BRIDGES = f"/nodes/{SEED_NODE}/bridges"
@@ -78,6 +78,28 @@ async def test_duplicate_is_409(api: Api) -> None:
         assert reply.header("location") is None
     finally:
         await api.delete(f"{BRIDGES}/{name}")
+
+
+@pytest_twisted.ensureDeferred
+async def test_same_name_on_another_node(api: Api, harness: Harness) -> None:
+    """
+    A bridge name is per node (201 on the second node), except on AYS,
+    which names services per repository (409 naming the first node).
+    """
+    name = unique("br")
+    expect(await api.post(BRIDGES, json=bridge_body(name)), 201)
+    try:
+        reply = await api.post(f"/nodes/{SECOND_NODE}/bridges", json=bridge_body(name))
+        if harness.differs("names_unique_across_nodes"):
+            error_of(reply, 409, name, SEED_NODE)
+            assert name not in await names(api, SECOND_NODE)
+        else:
+            expect(reply, 201)
+            assert name in await names(api, SECOND_NODE)
+            no_content(await api.delete(f"/nodes/{SECOND_NODE}/bridges/{name}"))
+        assert name in await names(api)
+    finally:
+        no_content(await api.delete(f"{BRIDGES}/{name}"))
 
 
 @pytest_twisted.ensureDeferred

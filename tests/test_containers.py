@@ -12,7 +12,14 @@ import pytest_twisted
 
 from tests.support.answers import body_of, error_of, expect, malformed_json_is_400, no_content
 from tests.support.api import Api
-from tests.support.backends import SECOND_NODE, SEED_CONTAINER, SEED_FLIST, SEED_NODE, unique
+from tests.support.backends import (
+    SECOND_NODE,
+    SEED_CONTAINER,
+    SEED_FLIST,
+    SEED_NODE,
+    Harness,
+    unique,
+)
 from tests.support.resources import container, container_body, filesystem, storage_pool
 
 FAMILY = "containers"
@@ -61,6 +68,20 @@ async def test_list_on_unknown_node_is_404(api: Api) -> None:
 
 
 # Lifecycle ------------------------------------------------------------------------------
+
+
+@pytest_twisted.ensureDeferred
+async def test_nic_hwaddr(api: Api, harness: Harness) -> None:
+    """A NIC's ``hwaddr`` is shown back, except on AYS, whose template has none (Q9)."""
+    nics = [{"type": "default", "hwaddr": "52:54:00:aa:bb:cc"}]
+    async with container(api, SEED_NODE, nics=nics) as name:
+        got = body_of(await api.get(f"/nodes/{SEED_NODE}/containers/{name}"), "GetContainer")
+        [nic] = got["nics"]
+        assert nic["type"] == "default"
+        if harness.differs("container_nic_hwaddr"):
+            assert "hwaddr" not in nic
+        else:
+            assert nic["hwaddr"] == "52:54:00:aa:bb:cc"
 
 
 @pytest_twisted.ensureDeferred

@@ -6,6 +6,7 @@ and the process exits 0.
 
 from __future__ import annotations
 
+import http.client
 import re
 import signal
 import socket
@@ -14,8 +15,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from tests.support.client import Reply, call
+from tests.support.deployments import Core0Deployment
 from tests.support.processes import Child, port_open, start_rpoold, wait_until
-from tests.support.scenario import MOCK_CONFIG, N
+from tests.support.scenario import MOCK_CONFIG, N2, N
 
 
 def _start(tmp_path: Path, reboot_seconds: float, grace: float) -> tuple[Child, str]:
@@ -83,32 +85,31 @@ def test_grace_period_bounds_the_wait(tmp_path: Path) -> None:
         child.stop()
 
 
-def test_sigterm_during_a_burst_loses_no_accepted_request(tmp_path: Path) -> None:
+def _burst_then_sigterm(child: Child, base: str, paths: list[str], clients: int = 8,
+                        before: int = 300) -> int:
     """
-    Clients hammer the daemon, one connection per request, while it gets
-    SIGTERM.  A request either gets its full answer or never gets in
-    (connection refused, or reset by the kernel before the daemon accepted
-    it); the daemon's own count of requests it received equals the answers
-    the clients got, and it aborted none.
+    ``clients`` threads request ``paths`` in turn, one connection per
+    request, and the daemon gets SIGTERM once ``before`` answers are in.
+    A request either gets its full answer or never gets in (connection
+    refused, or reset by the kernel before the daemon accepted it); the
+    daemon's own count of requests it received equals the answers the
+    clients got, it aborted none, and it exits 0.
+
+    :returns: how many requests were answered.
     """
-    child, base = _start(tmp_path, reboot_seconds=0.2, grace=10)
     port = int(base.rsplit(":", 1)[1])
     answered = 0
-    refused = 0
     bad: list[str] = []
     lock = threading.Lock()
     stop = threading.Event()
 
-    def client() -> None:
-        nonlocal answered, refused
-        paths = [f"/nodes/{N}", f"/nodes/{N}/mem", "/nodes", f"/nodes/{N}/containers/vfw_21/jobs"]
-        i = 0
+    def client(offset: int) -> None:
+        nonlocal answered
+        i = offset
         while not stop.is_set():
             try:
                 reply = call(base, "GET", paths[i % len(paths)], timeout=10)
             except (ConnectionRefusedError, ConnectionResetError):
-                with lock:
-                    refused += 1
                 if not port_open(port):
                     return
                 continue
@@ -123,11 +124,11 @@ def test_sigterm_during_a_burst_loses_no_accepted_request(tmp_path: Path) -> Non
                 else:
                     bad.append(f"{reply.status} {reply.body[:80]!r}")
 
-    threads = [threading.Thread(target=client) for _ in range(8)]
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
     for t in threads:
         t.start()
     try:
-        wait_until(lambda: answered >= 300, 30, "burst under way")
+        wait_until(lambda: answered >= before, 60, "burst under way")
         child.signal(signal.SIGTERM)
         assert child.process.wait(30) == 0
     finally:
@@ -139,12 +140,87 @@ def test_sigterm_during_a_burst_loses_no_accepted_request(tmp_path: Path) -> Non
     received, server_answered, aborted = _stopped_line(child.output())
     assert aborted == 0
     assert server_answered == received == answered
+    return answered
+
+
+def test_sigterm_during_a_burst_loses_no_accepted_request(tmp_path: Path) -> None:
+    child, base = _start(tmp_path, reboot_seconds=0.2, grace=10)
+    paths = [f"/nodes/{N}", f"/nodes/{N}/mem", "/nodes", f"/nodes/{N}/containers/vfw_21/jobs"]
+    _burst_then_sigterm(child, base, paths)
+
+
+def test_sigterm_during_a_burst_on_core0_loses_no_accepted_request() -> None:
+    """
+    The same against ``etc/core0.toml`` and core0sim: the requests in
+    flight wait for nodes over Redis; the backend then closes its
+    connections to them.
+    """
+    deployment = Core0Deployment(nodes=2).start()
+    try:
+        assert deployment.rpoold is not None
+        child, deployment.rpoold = deployment.rpoold, None
+        paths = [f"/nodes/{N}/mem", "/nodes", f"/nodes/{N}/containers/vfw_21/jobs", f"/nodes/{N2}/cpus",
+                 f"/nodes/{N}/processes", "/vdisks"]
+        _burst_then_sigterm(child, deployment.url, paths, before=200)
+        assert "core0: closed the connections to 2 node(s)" in child.output()
+    finally:
+        deployment.stop()
+
+
+def _listening(port: int) -> bool:
+    """Whether any socket of this network namespace listens on TCP ``port``."""
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as f:
+                rows = f.read().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            fields = row.split()
+            local, state = fields[1], fields[3]
+            if state == "0A" and int(local.rsplit(":", 1)[1], 16) == port:
+                return True
+    return False
 
 
 def test_port_is_free_after_exit(tmp_path: Path) -> None:
+    """
+    Once the daemon has exited nothing listens on its port, and the port
+    can be bound again as twistd binds it (``SO_REUSEADDR``), both polled
+    with a deadline.
+
+    A plain ``bind`` right after the exit is not the test: it fails while
+    any socket holds the port, such as the daemon's side of a connection
+    the daemon closed first (the drain closes idle kept-alive connections,
+    and answers given while draining close theirs), which stays in
+    ``TIME_WAIT`` on the daemon's port for a minute, or a short-lived
+    socket of another program given that port (it came from the ephemeral
+    range) on a busy machine.  A kept-alive connection is held open across
+    the stop here so that the first case always happens.
+    """
     child, base = _start(tmp_path, reboot_seconds=0.2, grace=1)
     port = int(base.rsplit(":", 1)[1])
-    child.signal(signal.SIGTERM)
-    assert child.process.wait(20) == 0
+    assert _listening(port)
+    kept = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        kept.request("GET", f"/nodes/{N}")
+        answer = kept.getresponse()
+        assert answer.status == 200 and answer.getheader("Connection") != "close"
+        answer.read()
+        child.signal(signal.SIGTERM)
+        assert child.process.wait(20) == 0
+    finally:
+        kept.close()
+    wait_until(lambda: not _listening(port), 10, "the listening socket closed")
+    wait_until(lambda: _can_listen(port), 10, "the port bound again with SO_REUSEADDR")
+
+
+def _can_listen(port: int) -> bool:
     with socket.socket() as s:
-        s.bind(("127.0.0.1", port))
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+            s.listen()
+        except OSError:
+            return False
+        return True

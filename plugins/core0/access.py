@@ -62,6 +62,7 @@ class NodeAccess:
         self.pool_size = int(options.get("pool_size", 8))
         self.timeout = float(options.get("timeout", 10.0))
         self.ping_timeout = float(options.get("ping_timeout", 1.0))
+        self.health_timeout = float(options.get("health_timeout", 2.0))
         self.container_cache_seconds = float(options.get("container_cache_seconds", 300.0))
         self.clients: dict[str, NodeClient] = {}
         #: node id -> (hostname, ip address) as the node reported them.

@@ -12,13 +12,15 @@ from __future__ import annotations
 from typing import Any
 
 from twisted.application.service import IService, Service
-from twisted.internet.defer import Deferred, DeferredList, succeed
+from twisted.internet.defer import Deferred, DeferredList, ensureDeferred, maybeDeferred
+from twisted.logger import Logger
 from zope.interface import implementer
 
 from plugins.core0.containers import ContainerFamilies
 from plugins.core0.network import NetworkFamilies
 from plugins.core0.storage import StorageFamilies
 from plugins.core0.vms import VMFamilies
+from rpoold.errors import TIMEOUTS, RpoolError
 from rpoold.interfaces import (
     IBridges,
     IContainerFiles,
@@ -38,6 +40,11 @@ from rpoold.interfaces import (
     IZerotiers,
 )
 
+log = Logger()
+
+#: Most node ids ``/health`` lists as down (``answering`` says how many answer).
+DOWN_LISTED = 50
+
 
 @implementer(
     INodes, INodeInfo, INodeJobs, INodeProcesses, IBridges, IStoragePools, IFilesystems,
@@ -52,21 +59,54 @@ class Core0Backend(ContainerFamilies, StorageFamilies, NetworkFamilies, VMFamili
     """
 
     def stopService(self) -> Deferred[None]:
+        """
+        Close every connection to the nodes.
+
+        :returns: Deferred firing once they are closed.
+        """
         super().stopService()
         clients, self.clients = list(self.clients.values()), {}
-        return DeferredList([c.close() for c in clients]).addCallback(lambda _: None)
+        closing = DeferredList([c.close() for c in clients], consumeErrors=True)
+
+        def closed(_: Any) -> None:
+            log.info("core0: closed the connections to {count} node(s)", count=len(clients))
+
+        return closing.addCallback(closed)
 
     def check_health(self) -> Deferred[dict[str, Any]]:
         """
-        :returns: Deferred firing with ``ok`` (the registry answers), the
-            number of nodes and of open Redis connections.
+        Ping every node the registry knows, all at once.
+
+        :returns: Deferred firing within ``health_timeout`` seconds (plus
+            a ping's ``ping_timeout`` at most), never failing, with ``ok``
+            (the registry answered and every node answered its ping),
+            ``nodes``, ``answering``, ``down`` (ids of the nodes that did
+            not answer, at most ``DOWN_LISTED``), ``connections`` (open
+            Redis connections), or ``ok: false`` and ``detail`` when the
+            registry did not answer.
         """
-        def summary(nodes: Any) -> dict[str, Any]:
-            connections = sum(c.pool.ready for c in self.clients.values())
-            return {"ok": True, "nodes": len(nodes), "connections": connections}
+        return ensureDeferred(self._health())
 
-        def broken(failure: Any) -> dict[str, Any]:
-            return {"ok": False, "error": failure.getErrorMessage()}
-
-        d = self.registry.list_nodes()
-        return d.addCallbacks(summary, broken) if isinstance(d, Deferred) else succeed(summary(d))
+    async def _health(self) -> dict[str, Any]:
+        listing: Deferred[Any] = maybeDeferred(self.registry.list_nodes)
+        listing.addTimeout(self.health_timeout, self.reactor)
+        try:
+            nodes = list(await listing)
+        except TIMEOUTS:
+            return {"ok": False,
+                    "detail": f"the node registry did not answer within {self.health_timeout:g} s"}
+        except RpoolError as e:
+            return {"ok": False, "detail": f"the node registry did not answer: {e.message}"}
+        except Exception:
+            log.failure("core0 health: the node registry failed")
+            return {"ok": False, "detail": "the node registry failed"}
+        pings = [self.client_of(node).ping(self.ping_timeout) for node in nodes]
+        answers = await DeferredList(pings, consumeErrors=True)
+        down = [node.id for node, (ok, up) in zip(nodes, answers, strict=True) if not (ok and up)]
+        return {
+            "ok": not down,
+            "nodes": len(nodes),
+            "answering": len(nodes) - len(down),
+            "down": down[:DOWN_LISTED],
+            "connections": sum(c.pool.ready for c in self.clients.values()),
+        }

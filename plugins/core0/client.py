@@ -30,6 +30,7 @@ import txredisapi
 from twisted.internet.defer import CancelledError, Deferred
 from twisted.python.failure import Failure
 
+from plugins.core0 import telemetry
 from plugins.core0.connection import Connection, NodePool, write_now
 from plugins.core0.protocol import (
     QUEUE,
@@ -315,9 +316,16 @@ class NodeClient:
             return BackendError(f"node '{self.node}': Redis error: {error}")
         return error
 
-    def _session(self, what: str, timeout: float | None, start: Callable[[_Session], None]) -> Deferred[Any]:
+    def _session(self, what: str, timeout: float | None, start: Callable[[_Session], None],
+                 command: str | None = None) -> Deferred[Any]:
+        """
+        :param what: the call, for error messages.
+        :param command: its ``command`` label in the metrics (default:
+            ``what``); never an id.
+        """
         seconds = self.timeout if timeout is None else timeout
-        return _Session(self, what, seconds, start).result
+        session = _Session(self, what, seconds, start)
+        return telemetry.track(telemetry.BACKEND, command or what, session.result)
 
     def _server_timeout(self, timeout: float | None) -> int:
         """The ``BRPOPLPUSH`` timeout: after our own deadline, a safety net only."""
@@ -445,7 +453,7 @@ class NodeClient:
 
             result.addCallback(session.then, found)
 
-        return self._session(f"read job '{job_id}'", timeout, start)
+        return self._session(f"read job '{job_id}'", timeout, start, "job.peek")
 
     # Containers ------------------------------------------------------------------------
 
@@ -481,7 +489,8 @@ class NodeClient:
             (answer,) = session.send(("BRPOPLPUSH", key, key, server_wait))
             answer.addCallback(session.then, lambda text: session.succeed(self._parse(text, command)))
 
-        return self._session(f"{command} (container {container})", timeout, start)
+        return self._session(f"{command} (container {container})", timeout, start,
+                             f"corex.dispatch/{command}")
 
     async def container_id(self, name: str, *, fresh: bool = False) -> int | None:
         """

@@ -34,6 +34,7 @@ from twisted.internet.error import ConnectError
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from plugins.core0 import telemetry
 from plugins.core0.registry import NodeAddress
 from rpoold.errors import BackendUnavailable
 
@@ -89,6 +90,8 @@ class NodePool:
         self.count = 0
         #: Connections open and usable (leased or idle).
         self.ready = 0
+        #: Those connections.
+        self.usable: set[Connection] = set()
         self.waiting: deque[Deferred[None]] = deque()
         self.closed = False
 
@@ -144,6 +147,11 @@ class NodePool:
         def ready(_: Any) -> None:
             conn.usable = True
             self.ready += 1
+            self.usable.add(conn)
+            telemetry.connection_opened(self.address.id)
+            if self.closed:
+                conn.transport.loseConnection()
+                return
             # Small request/reply exchanges: never wait for Nagle.
             conn.transport.setTcpNoDelay(True)
             conn.execute_command("CLIENT", "SETNAME", CLIENT_NAME).addErrback(_ignore)
@@ -191,6 +199,8 @@ class NodePool:
         self.count -= 1
         if conn.usable:
             self.ready -= 1
+            self.usable.discard(conn)
+            telemetry.connection_closed(self.address.id)
         if conn in self.idle:
             self.idle.remove(conn)
         self._wake()
@@ -212,16 +222,21 @@ class NodePool:
 
     def close(self) -> Deferred[None]:
         """
-        Close every connection; later leases fail.
+        Close every connection, idle or leased (a call still waiting for a
+        reply then fails with ``BackendUnavailable``), and any that opens
+        from now on; later leases fail.
 
-        :returns: Deferred firing once the idle ones are closed.
+        :returns: Deferred firing once they are all closed.
         """
         self.closed = True
         waits = []
-        for conn in self.idle:
+        idle, self.idle = self.idle, []
+        for conn in list(self.usable):
             waits.append(conn.whenDisconnected())
-            conn.transport.loseConnection()
-        self.idle = []
+            if conn in idle:
+                conn.transport.loseConnection()
+            else:
+                conn.transport.abortConnection()
         while self.waiting:
             self.waiting.popleft().callback(None)
         return DeferredList(waits).addCallback(lambda _: None)

@@ -18,13 +18,24 @@ from twisted.web.server import Site
 from zope.interface import implementer
 
 from plugins.ays.sim.api import AysSimulatorApi
-from plugins.ays.sim.node_commands import CommandFailed, INodeCommands, NodeAddress, result_data
+from plugins.ays.sim.node_commands import CommandFailed, INodeCommands, NodeAddress
 from plugins.ays.sim.simulator import Simulator
+from plugins.core0.protocol import SUCCESS, Result
 from plugins.model.node import Node
 from plugins.model.pool import Pool
 
 REPO = "objstor"
 FIRST_PORT = 7000
+
+
+def result_data(raw: dict[str, Any] | None) -> Any:
+    """The value of a core0 result object, as the core0 client decodes it."""
+    if raw is None:
+        raise CommandFailed("read", "ERROR", "result expired")
+    result = Result.parse(json.dumps(raw), "model")
+    if result.state != SUCCESS:
+        raise CommandFailed(result.command, result.state, result.message())
+    return result.value()
 
 
 @implementer(INodeCommands)

@@ -298,7 +298,8 @@ class Simulator:
         if not data.get("redisAddr"):
             raise ActionFailed(f"node {node.name} has no redisAddr")
         return NodeAddress(str(data["redisAddr"]), int(data.get("redisPort") or 6379),
-                           str(data.get("redisPassword") or ""), self.node_dbs.get(node.name, 0))
+                           str(data.get("redisPassword") or ""), self.node_dbs.get(node.name, 0),
+                           name=node.name)
 
     # Runs ---------------------------------------------------------------------------------
 

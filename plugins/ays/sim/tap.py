@@ -8,12 +8,13 @@ from __future__ import annotations
 from typing import Any
 
 from twisted.application import strports
-from twisted.application.service import MultiService
+from twisted.application.service import MultiService, Service
 from twisted.python import usage
 from twisted.web.server import Site
 
 from plugins.ays.sim.api import AysSimulatorApi
-from plugins.ays.sim.node_commands import RESULT_TIMEOUT, RedisNodeCommands
+from plugins.ays.sim.core0_commands import Core0ClientCommands
+from plugins.ays.sim.node_commands import RESULT_TIMEOUT
 from plugins.ays.sim.nodelist import NodeListSeeder
 from plugins.ays.sim.simulator import JOB_TIMEOUT, WAIT_TIMEOUT, Simulator
 
@@ -54,10 +55,23 @@ class Options(usage.Options):
             raise usage.UsageError("--repo must not be empty")
 
 
+class _Connections(Service):
+    """Closes the connections to the nodes when the simulator stops."""
+
+    def __init__(self, commands: Core0ClientCommands) -> None:
+        self.commands = commands
+
+    def stopService(self) -> Any:
+        super().stopService()
+        return self.commands.close()
+
+
 def makeService(options: Options) -> MultiService:
     top = MultiService()
+    commands = Core0ClientCommands(timeout=options["command-timeout"])
+    _Connections(commands).setServiceParent(top)
     sim = Simulator(
-        RedisNodeCommands(timeout=options["command-timeout"]),
+        commands,
         default_repository=options["repo"],
         job_timeout=options["job-timeout"],
         wait_timeout=options["wait-timeout"],

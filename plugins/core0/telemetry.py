@@ -1,0 +1,68 @@
+"""
+What the core0 client reports to ``rpoold.metrics``: each call it makes to a
+node (by command and outcome) and its open Redis connections (by node).
+
+A call's ``command`` label is the core0 command it runs (``info.mem``,
+``corex.list``), ``corex.dispatch/<command>`` for a command run inside a
+container, ``job.peek`` for reading another job's result: names written in
+code, never ids, so the label set stays small.  Its ``outcome`` is that of
+``rpoold.metrics.outcome_of`` for a call that failed (``unavailable``,
+``timeout``, ``cancelled``, ...); for a call that got its result, ``ok``
+when the command succeeded, ``timeout`` when the agent stopped it at its
+time limit, ``error`` for any other final state (``ERROR``, ``KILLED``,
+``UNKNOWN_CMD``, ...).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, TypeVar
+
+from twisted.internet.defer import Deferred
+from twisted.python.failure import Failure
+
+from plugins.core0.protocol import SUCCESS, TIMEOUT, Result
+from rpoold import metrics
+
+T = TypeVar("T")
+
+#: ``backend`` label of calls made by the core0 backend.
+BACKEND = "core0"
+
+
+def result_outcome(result: Any) -> str:
+    """The outcome of a call that ended with ``result``."""
+    if isinstance(result, Failure):
+        return metrics.outcome_of(result)
+    if isinstance(result, Result) and result.state != SUCCESS:
+        return "timeout" if result.state == TIMEOUT else "error"
+    return "ok"
+
+
+def track(backend: str, command: str, d: Deferred[T]) -> Deferred[T]:
+    """
+    Count the call ``d`` stands for when it fires (its result passes
+    through unchanged).
+
+    :param backend: the ``backend`` label (the plugin making the call).
+    :param command: the ``command`` label (see the module docstring).
+    :returns: ``d``.
+    """
+    started = time.monotonic()
+
+    def done(result: Any) -> Any:
+        metrics.record_backend_call(backend, command, result_outcome(result), time.monotonic() - started)
+        return result
+
+    d.addBoth(done)
+    return d
+
+
+def connection_opened(node: str) -> None:
+    """A Redis connection to ``node`` is open and usable."""
+    metrics.redis_connection_opened(node)
+
+
+def connection_closed(node: str) -> None:
+    """A usable Redis connection to ``node`` closed (or was lost)."""
+    metrics.redis_connection_closed(node)

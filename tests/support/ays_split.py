@@ -1,0 +1,321 @@
+"""
+The original's deployment, as real processes on loopback: ``twistd
+core0sim`` (simulated nodes on its own ``redis-server`` children),
+``twistd ayssim`` (AYS acting on those nodes over the core0 protocol) and
+``twistd rpoold`` configured like ``etc/ays-split.toml``: AYS for the
+AYS-based families, core0 for the direct ones, nodes from AYS.
+
+``SplitEnvironment`` starts and stops the three; ``Sim`` drives the AYS
+simulator's test controls (``/_sim/``) and reads its AYS API, over HTTP
+from the test's reactor.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import treq
+
+from tests.support.processes import ROOT, Child, free_port, port_open, python_env, twistd, wait_until
+
+REPO = "objstor"
+#: Whether the core0 backend is installed (the direct families need it).
+CORE0 = importlib.util.find_spec("plugins.backend_core0") is not None
+AYS_FAMILIES = frozenset({
+    "nodes", "bridges", "storagepools", "filesystems", "zerotiers", "containers", "vms",
+    "storageclusters", "vdisks",
+})
+DIRECT_FAMILIES = frozenset({
+    "node_info", "node_jobs", "node_processes", "container_info", "container_jobs",
+    "container_processes", "container_files", "vm_info",
+})
+
+
+def http_json(url: str, method: str = "GET", body: Any = None, timeout: float = 10) -> tuple[int, Any]:
+    """A blocking request, for set-up code outside the reactor."""
+    data = json.dumps(body).encode() if body is not None else None
+    headers = {"Content-Type": "application/json"} if data is not None else {}
+    request = urllib.request.Request(url, data=data, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            raw, code = response.read(), response.status
+    except urllib.error.HTTPError as e:
+        raw, code = e.read(), e.code
+    except OSError:
+        return 0, None
+    try:
+        return code, json.loads(raw) if raw else None
+    except ValueError:
+        return code, raw.decode("utf-8", "replace")
+
+
+def start_child(name: str, port: int, args: list[str], timeout: float = 30) -> Child:
+    child = Child(twistd(name, *args), env=python_env(), cwd=ROOT)
+    try:
+        wait_until(lambda: port_open(port), timeout, name, child.process)
+    except Exception:
+        output = child.output()
+        child.stop()
+        raise RuntimeError(f"{name} did not start:\n{output}") from None
+    return child
+
+
+def ays_options(url: str, **overrides: Any) -> dict[str, Any]:
+    """The ``[backends.ays]`` table the tests use (short waits)."""
+    return {"plugin": "ays", "url": url, "repository": REPO, "request_timeout": 5,
+            "run_timeout": 15, "poll_interval": 0.02, "poll_max_interval": 0.2,
+            "startup_retry_interval": 0.1, "startup_retry_max_interval": 0.5,
+            "follow_timeout": 60, **overrides}
+
+
+def toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    raise TypeError(f"cannot write {value!r} as TOML")
+
+
+def toml(config: dict[str, Any]) -> str:
+    """A configuration (tables of scalars, nested one level for backends) as TOML text."""
+    lines: list[str] = []
+
+    def table(name: str, values: dict[str, Any]) -> None:
+        lines.append(f"[{name}]")
+        for key, value in values.items():
+            lines.append(f"{key} = {toml_value(value)}")
+        lines.append("")
+
+    for section, values in config.items():
+        if section == "backends":
+            for instance, options in values.items():
+                table(f"backends.{instance}", options)
+        else:
+            table(section, values)
+    return "\n".join(lines)
+
+
+def split_config(ays_url: str, nodes_file: str | None = None, core0: bool = True,
+                 **ays: Any) -> dict[str, Any]:
+    """
+    rpoold's configuration: AYS for its families; the direct families on
+    core0 (nodes from AYS, or from ``nodes_file``) or, with ``core0=False``,
+    on the mock.
+    """
+    backends: dict[str, Any] = {"ays": ays_options(ays_url, **ays)}
+    families: dict[str, str] = dict.fromkeys(sorted(AYS_FAMILIES), "ays")
+    if core0:
+        source = {"nodes_file": nodes_file} if nodes_file else {"registry": "ays:ays"}
+        backends["core0"] = {"plugin": "core0", "timeout": 5, **source}
+        families.update(dict.fromkeys(sorted(DIRECT_FAMILIES), "core0"))
+    else:
+        backends["mock"] = {"plugin": "mock"}
+        families.update(dict.fromkeys(sorted(DIRECT_FAMILIES), "mock"))
+    return {"server": {"request_timeout": 30}, "backends": backends, "families": families}
+
+
+class SplitEnvironment:
+    """
+    core0sim + ayssim + rpoold on free loopback ports.
+
+    :param core0: serve the direct families with the core0 backend (else
+        the mock, when the core0 backend is not available).
+    :param ays: overrides of the AYS backend options.
+    """
+
+    def __init__(self, nodes: int = 2, core0: bool = CORE0, **ays: Any) -> None:
+        self.nodes = nodes
+        self.core0 = core0
+        self.ays = ays
+        self.dir = Path(tempfile.mkdtemp(prefix="ays-split-"))
+        self.nodes_file = self.dir / "nodes.toml"
+        self.config_file = self.dir / "rpoold.toml"
+        self.core0sim: Child | None = None
+        self.ayssim: Child | None = None
+        self.rpoold: Child | None = None
+        self.ays_port = free_port()
+        self.ays_url = f"http://127.0.0.1:{self.ays_port}"
+        self.url = ""
+
+    def start(self, rpoold: bool = True) -> SplitEnvironment:
+        try:
+            self.start_core0sim()
+            self.start_ayssim()
+            if rpoold:
+                self.start_rpoold()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def start_core0sim(self) -> None:
+        self.core0sim = Child(twistd(
+            "core0sim", "--nodes", str(self.nodes), "--config-out", str(self.nodes_file),
+            "--reboot-seconds", "0.3"), env=python_env(), cwd=ROOT)
+        try:
+            wait_until(self.nodes_file.exists, 60, "core0sim node list", self.core0sim.process)
+        except Exception as e:
+            raise RuntimeError(f"core0sim did not start ({e}):\n{self.core0sim.output()}") from None
+
+    def start_ayssim(self) -> None:
+        self.ayssim = start_child("ayssim", self.ays_port, [
+            "--port", f"tcp:{self.ays_port}:interface=127.0.0.1",
+            "--nodes-file", str(self.nodes_file), "--command-timeout", "5", "--wait-timeout", "10"])
+        self.wait_for_nodes()
+
+    def wait_for_nodes(self) -> None:
+        def seeded() -> bool:
+            code, body = http_json(f"{self.ays_url}/ays/repository/{REPO}/service/node.g8os")
+            return code == 200 and len(body) >= self.nodes
+
+        wait_until(seeded, 30, "ayssim seeding the nodes", self.ayssim.process if self.ayssim else None)
+
+    def write_config(self, nodes_file: bool = False, **ays: Any) -> str:
+        """
+        :param nodes_file: the core0 backend takes its nodes from core0sim's
+            list instead of AYS.
+        """
+        config = split_config(self.ays_url, str(self.nodes_file) if nodes_file else None,
+                              core0=self.core0, **{**self.ays, **ays})
+        self.config_file.write_text(toml(config))
+        return str(self.config_file)
+
+    def start_rpoold(self, wait_ready: bool = True, nodes_file: bool = False, **ays: Any) -> None:
+        port = free_port()
+        self.url = f"http://127.0.0.1:{port}"
+        config = self.write_config(nodes_file=nodes_file, **ays)
+        self.rpoold = start_child("rpoold", port, [
+            "--port", f"tcp:{port}:interface=127.0.0.1", "--config", config])
+        if wait_ready:
+            wait_until(lambda: http_json(f"{self.url}/nodes")[0] == 200, 30,
+                       "rpoold reaching AYS", self.rpoold.process)
+
+    def stop_ayssim(self) -> None:
+        if self.ayssim is not None:
+            self.ayssim.stop()
+            self.ayssim = None
+
+    def stop(self) -> None:
+        for child in (self.rpoold, self.ayssim, self.core0sim):
+            if child is not None:
+                child.stop()
+        self.rpoold = self.ayssim = self.core0sim = None
+
+    def output(self) -> str:
+        """What the children logged, for failure messages."""
+        parts = []
+        for name, child in (("rpoold", self.rpoold), ("ayssim", self.ayssim),
+                            ("core0sim", self.core0sim)):
+            if child is not None:
+                parts.append(f"--- {name}\n{child.output()[-4000:]}")
+        return "\n".join(parts)
+
+
+class Sim:
+    """The AYS simulator over HTTP, from tests running on the reactor."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    async def request(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        data = json.dumps(body).encode() if body is not None else None
+        response = await treq.request(method, self.url + path, data=data, persistent=False)
+        raw = await response.content()
+        try:
+            return response.code, json.loads(raw) if raw else None
+        except ValueError:
+            return response.code, raw.decode("utf-8", "replace")
+
+    async def service(self, role: str, name: str) -> dict[str, Any] | None:
+        code, body = await self.request("GET", f"/ays/repository/{REPO}/service/{role}/{name}")
+        return body if code == 200 else None
+
+    async def fail_action(self, actor: str, action: str, instance: str | None = None,
+                          error: str | None = None, delay: float = 0, times: int = 1) -> None:
+        spec: dict[str, Any] = {"actor": actor, "action": action, "times": times}
+        if instance:
+            spec["instance"] = instance
+        if error:
+            spec["error"] = error
+        if delay:
+            spec["delay"] = delay
+        code, body = await self.request("POST", "/_sim/faults/actions", spec)
+        assert code in (200, 201), (code, body)
+
+    async def fail_endpoint(self, path: str, **spec: Any) -> None:
+        code, body = await self.request("POST", "/_sim/faults/endpoints", {"path": path, **spec})
+        assert code in (200, 201), (code, body)
+
+    async def clear_faults(self) -> None:
+        code, body = await self.request("DELETE", "/_sim/faults")
+        assert code in (200, 204), (code, body)
+
+    async def blueprints(self) -> list[dict[str, Any]]:
+        code, body = await self.request("GET", "/_sim/blueprints")
+        assert code == 200, (code, body)
+        return list(body)
+
+    async def runs(self) -> list[dict[str, Any]]:
+        code, body = await self.request("GET", "/_sim/runs")
+        assert code == 200, (code, body)
+        return list(body)
+
+
+def wait_http(url: str, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while http_json(url)[0] == 0:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{url} does not answer")
+        time.sleep(0.02)
+
+
+def node_entries(nodes_file: Path) -> dict[str, dict[str, Any]]:
+    """core0sim's node list, by node id."""
+    import tomllib
+
+    with open(nodes_file, "rb") as f:
+        return {n["id"]: n for n in tomllib.load(f).get("nodes", [])}
+
+
+async def on_node(nodes_file: Path, nodeid: str, command: str,
+                  arguments: dict[str, Any] | None = None) -> Any:
+    """
+    Ask a simulated node directly, with the published g8core 1.0.0 client
+    (in a thread: it blocks), what it runs: the decoded result data.
+    """
+    from twisted.internet.threads import deferToThread
+
+    entry = node_entries(nodes_file)[nodeid]
+
+    def ask() -> Any:
+        import g8core
+
+        client = g8core.Client(entry["host"], port=entry["port"], db=entry.get("db", 0),
+                               password=entry.get("password", ""))
+        result = client.sync(command, arguments or {})
+        data = result.data
+        return json.loads(data) if data else None
+
+    return await deferToThread(ask)
+
+
+async def containers_on_node(nodes_file: Path, nodeid: str) -> dict[str, int]:
+    """The node's corex containers (``corex.list``): first tag -> container id."""
+    listing = await on_node(nodes_file, nodeid, "corex.list")
+    found = {}
+    for cid, info in (listing or {}).items():
+        tags = ((info.get("container") or {}).get("arguments") or {}).get("tags") or []
+        if tags:
+            found[tags[0]] = int(cid)
+    return found

@@ -1,0 +1,130 @@
+"""
+``etc/production.toml`` loads for real: ``twistd rpoold --config`` with a
+copy of it, the identity provider's public key supplied next to it as an
+operator would, AYS pointed at ayssim (core0sim's nodes behind it).  It
+starts, refuses requests without credentials, and serves a JWT carrying
+a known scope, with the role that scope maps to.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from rpoold.config import ConfigError, load
+from tests.support.ays_split import SplitEnvironment
+from tests.support.client import call
+from tests.support.deployments import AYS_URL_LINE, copy_config, value
+from tests.support.processes import Child, start_rpoold, wait_until
+from tests.support.scenario import N
+
+READ_SCOPE = "user:memberof:example-org"
+
+
+class Production:
+    def __init__(self, env: SplitEnvironment, rpoold: Child, url: str,
+                 key: ec.EllipticCurvePrivateKey) -> None:
+        self.env = env
+        self.rpoold = rpoold
+        self.url = url
+        self.key = key
+
+    def token(self, scope: str, **claims: Any) -> dict[str, str]:
+        now = int(time.time())
+        payload = {"iss": "itsyouonline", "aud": "rpoold-production", "iat": now, "exp": now + 300,
+                   "scope": [scope], **claims}
+        return {"Authorization": "Bearer " + jwt.encode(payload, self.key, algorithm="ES384")}
+
+
+def write_production(directory: Path, ays_url: str) -> tuple[Path, ec.EllipticCurvePrivateKey]:
+    """The production configuration and the public key file it names, in ``directory``."""
+    key = ec.generate_private_key(ec.SECP384R1())
+    (directory / "itsyouonline.pem").write_bytes(key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    config = copy_config("production.toml", directory, {AYS_URL_LINE: f'url = "{ays_url}"'})
+    return config, key
+
+
+@pytest.fixture(scope="module")
+def production(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Production]:
+    env = SplitEnvironment(nodes=2).start(rpoold=False)
+    try:
+        config, key = write_production(tmp_path_factory.mktemp("production"), env.ays_url)
+        child, url = start_rpoold(str(config))
+        try:
+            wait_until(lambda: call(url, "GET", "/health").json()["status"] == "ok", 30,
+                       "rpoold reaching AYS and the nodes", child.process)
+            yield Production(env, child, url, key)
+        finally:
+            child.stop()
+    finally:
+        env.stop()
+
+
+def test_refuses_to_start_without_the_operator_files(tmp_path: Path) -> None:
+    config = copy_config("production.toml", tmp_path)
+    with pytest.raises(ConfigError) as caught:
+        load(str(config))
+    assert len(caught.value.problems) == 1
+    assert "at 'auth.jwt.public_key_file': cannot read" in caught.value.problems[0]
+
+
+def test_health_is_public_and_sees_both_backends(production: Production) -> None:
+    report = call(production.url, "GET", "/health").json()
+    assert report["backends"]["ays"]["ok"] is True
+    assert report["backends"]["core0"]["answering"] == 2
+    assert sorted(report["families"]) == sorted(report["backends"]["ays"]["families"]
+                                                + report["backends"]["core0"]["families"])
+
+
+@pytest.mark.parametrize("path", ["/nodes", f"/nodes/{N}/mem", "/metrics"])
+def test_no_credentials_401(production: Production, path: str) -> None:
+    reply = call(production.url, "GET", path)
+    assert reply.status == 401
+    assert reply.header("WWW-Authenticate") == 'Bearer realm="rpoold"'
+    assert "error" in reply.json()
+    reply = call(production.url, "GET", path, headers={"Authorization": "Bearer not-a-token"})
+    assert reply.status == 401
+
+
+def test_a_jwt_with_a_known_scope_gets_its_role(production: Production) -> None:
+    read = production.token(READ_SCOPE)
+    nodes = call(production.url, "GET", "/nodes", headers=read)
+    assert nodes.status == 200 and {n["id"] for n in nodes.json()} >= {N}
+    assert call(production.url, "GET", f"/nodes/{N}/mem", headers=read).status == 200
+    text = call(production.url, "GET", "/metrics", headers=read).body.decode()
+    assert value(text, "rpoold_backend_calls_total", backend="ays", outcome="ok") >= 1
+    assert value(text, "rpoold_backend_calls_total", backend="core0", command="info.mem", outcome="ok") >= 1
+    reply = call(production.url, "POST", f"/nodes/{N}/reboot", headers=read)
+    assert reply.status == 403 and "needs role 'operate'" in reply.json()["error"]
+    other = production.token(READ_SCOPE, aud="someone-else")
+    assert call(production.url, "GET", "/nodes", headers=other).status == 401
+
+
+def test_json_logs_and_a_clean_stop(production: Production) -> None:
+    assert call(production.url, "GET", "/health", headers={"X-Request-Id": "prod-probe-1"}).status == 200
+
+    def logged() -> list[dict[str, Any]]:
+        events = []
+        for line in production.rpoold.output().splitlines():
+            if line.startswith("{"):
+                event = json.loads(line)
+                if event.get("request_id") == "prod-probe-1":
+                    events.append(event)
+        return events
+
+    wait_until(lambda: bool(logged()), 10, "the access log event")
+    production.rpoold.signal(signal.SIGTERM)
+    assert production.rpoold.process.wait(30) == 0
+    output = production.rpoold.output()
+    assert "closed the connections to AYS and the nodes" in output
+    assert "core0: closed the connections" in output
