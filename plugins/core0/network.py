@@ -12,16 +12,12 @@ from typing import Any
 
 from plugins.core0.access import NodeAccess, deferred
 from plugins.core0.client import NodeClient
-from plugins.core0.protocol import ERROR, CommandFailed
+from plugins.core0.protocol import CommandFailed, refused_as_bad_request
 from plugins.model import rest
-from rpoold.errors import BadRequest, Conflict, NotFound
+from rpoold.errors import Conflict, NotFound
 
 #: The bridge core0 makes for containers; not one of the API's bridges.
 DEFAULT_BRIDGE = "core0"
-
-
-def _bad(e: CommandFailed) -> Exception:
-    return BadRequest(e.detail or str(e)) if e.state == ERROR else e
 
 
 class NetworkFamilies(NodeAccess):
@@ -46,7 +42,7 @@ class NetworkFamilies(NodeAccess):
             await client.call("bridge.create", {"name": body["name"], "hwaddr": body["hwaddr"],
                                                 "network": network})
         except CommandFailed as e:
-            raise _bad(e) from None
+            raise refused_as_bad_request(e) from None
         self.bridge_networks[(nodeid, body["name"])] = network
 
     @deferred
@@ -95,7 +91,7 @@ class NetworkFamilies(NodeAccess):
         try:
             await client.call("zerotier.join", {"network": body["nwid"]})
         except CommandFailed as e:
-            raise _bad(e) from None
+            raise refused_as_bad_request(e) from None
 
     @deferred
     async def get_zerotier(self, nodeid: str, zerotierid: str) -> dict[str, Any]:

@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from rpoold.errors import BackendError, BackendTimeout
+from rpoold.errors import BackendError, BackendTimeout, BadRequest
 
 #: The command queue every node's agent pops (``BLPOP``).
 QUEUE = "core:default"
@@ -76,6 +76,14 @@ class CommandFailed(BackendError):
         else:
             text = f"node '{node}': '{result.command}' failed: {self.detail or result.state}"
         super().__init__(text)
+
+
+def refused_as_bad_request(error: CommandFailed) -> Exception:
+    """
+    A command the node refused (``ERROR``: bad arguments for its state) as
+    a bad request, with the agent's message; other failures stay as they are.
+    """
+    return BadRequest(error.detail or str(error)) if error.state == ERROR else error
 
 
 class CommandTimedOut(BackendTimeout):

@@ -17,18 +17,13 @@ from typing import Any
 
 from plugins.core0.access import NodeAccess, deferred, gather
 from plugins.core0.client import NodeClient
-from plugins.core0.protocol import ERROR, CommandFailed
+from plugins.core0.protocol import CommandFailed, refused_as_bad_request
 from plugins.model import rest
 from rpoold.errors import BadRequest, Conflict, NotFound
 
 MIB = 1024**2
 #: Directories a size walk may visit before it stops counting.
 SIZE_WALK_LIMIT = 1000
-
-
-def _bad(e: CommandFailed) -> Exception:
-    """A command the node refused is a bad request; other failures stay what they are."""
-    return BadRequest(e.detail or str(e)) if e.state == ERROR else e
 
 
 class _Pool:
@@ -125,7 +120,7 @@ class StorageFamilies(NodeAccess):
                 "label": rest.pool_label(name), "devices": partitions,
                 "metadata": body["metadataProfile"], "data": body["dataProfile"], "overwrite": True})
         except CommandFailed as e:
-            raise _bad(e) from None
+            raise refused_as_bad_request(e) from None
         mountpoint = rest.pool_mount(name)
         await client.call("disk.mount", {"source": partitions[0], "target": mountpoint, "options": ""})
         for directory in ("filesystems", "snapshots"):
@@ -181,7 +176,7 @@ class StorageFamilies(NodeAccess):
             try:
                 await client.call("btrfs.device_add", {"mountpoint": pool.mountpoint, "devices": partitions})
             except CommandFailed as e:
-                raise _bad(e) from None
+                raise refused_as_bad_request(e) from None
 
     async def _device(self, client: NodeClient, pool: _Pool, deviceuuid: str) -> tuple[str, dict[str, Any]]:
         disk_list = await client.call("disk.list") or {}
@@ -206,7 +201,7 @@ class StorageFamilies(NodeAccess):
         try:
             await client.call("btrfs.device_remove", {"mountpoint": pool.mountpoint, "devices": [path]})
         except CommandFailed as e:
-            raise _bad(e) from None
+            raise refused_as_bad_request(e) from None
 
     # Filesystems and snapshots ---------------------------------------------------------------------
 
@@ -257,7 +252,7 @@ class StorageFamilies(NodeAccess):
         try:
             await client.call("btrfs.subvol_create", {"path": path})
         except CommandFailed as e:
-            raise _bad(e) from None
+            raise refused_as_bad_request(e) from None
         await client.call("btrfs.subvol_quota", {"path": path, "limit": body["quota"]})
         self.subvolume_records[(nodeid, path)] = {"quota": body["quota"], "readOnly": body["readOnly"]}
 

@@ -16,7 +16,7 @@ from twisted.logger import Logger
 
 from plugins.core0.access import NodeAccess, deferred
 from plugins.core0.client import NodeClient
-from plugins.core0.protocol import ERROR, CommandFailed
+from plugins.core0.protocol import CommandFailed, refused_as_bad_request
 from plugins.model import rest
 from rpoold.errors import BadRequest, Conflict, NotFound
 
@@ -95,9 +95,7 @@ class VMFamilies(NodeAccess):
             await self._boot(client, vm)
         except CommandFailed as e:
             del self.vms[(nodeid, body["id"])]
-            if e.state != ERROR:
-                raise
-            raise BadRequest(e.detail or str(e)) from None
+            raise refused_as_bad_request(e) from None
         except BaseException:
             self.vms.pop((nodeid, body["id"]), None)
             raise
