@@ -1,7 +1,13 @@
 """
-What every family of the core0 backend shares: the node registry, one
-``NodeClient`` per node, and the few lookups built on them (a node's
-display facts, a container by name, a command inside it).
+What the families of the core0 backend share.
+
+``CommandFamilies`` is the base of every family: the clock, what the
+nodes cannot tell (kept in memory, lost when rpoold restarts), and the
+lookups made of commands alone.  The families made of node commands only
+(storage, networks, VMs) need nothing else but a node's
+``CommandClient``: the core0 backend (``NodeAccess``: the node registry
+and one ``NodeClient`` per node) sends the commands over Redis, the mock
+runs them on its model in process, so that both answer alike.
 """
 
 from __future__ import annotations
@@ -9,14 +15,14 @@ from __future__ import annotations
 import functools
 import ipaddress
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import Any, Protocol
 
 from twisted.internet.defer import Deferred, DeferredList, FirstError, ensureDeferred, fail, gatherResults
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from plugins.core0.client import NodeClient
-from plugins.core0.protocol import SUCCESS, Result, check
+from plugins.core0.protocol import Result, check
 from plugins.core0.registry import INodeRegistry, NodeAddress, resolve
 from plugins.model import rest
 from rpoold.errors import NotFound
@@ -25,10 +31,13 @@ log = Logger()
 
 
 def deferred(f: Callable[..., Coroutine[Any, Any, Any]]) -> Callable[..., Deferred[Any]]:
-    """Make an ``async def`` method return a Deferred, as the interfaces say."""
+    """
+    Make an ``async def`` method return a Deferred, as the interfaces say;
+    the backend's ``counted`` sees it.
+    """
     @functools.wraps(f)
-    def wrapper(*args: Any, **kwargs: Any) -> Deferred[Any]:
-        return ensureDeferred(f(*args, **kwargs))
+    def wrapper(self: CommandFamilies, *args: Any, **kwargs: Any) -> Deferred[Any]:
+        return self.counted(f.__name__, ensureDeferred(f(self, *args, **kwargs)))
 
     return wrapper
 
@@ -49,24 +58,32 @@ def is_loopback(host: str) -> bool:
         return host == "localhost"
 
 
-class NodeAccess:
+class CommandClient(Protocol):
+    """A node as the families made of commands see it."""
+
+    #: The node's id.
+    node: str
+
+    def call(self, command: str, arguments: dict[str, Any] | None = None) -> Deferred[Any]:
+        """
+        Run a core0 command on the node.
+
+        :returns: Deferred firing with its decoded payload.
+        :raises CommandFailed: the command ended in another state than
+            ``SUCCESS``.
+        """
+
+
+class CommandFamilies:
     """
-    :param options: the backend's options (see ``plugins.backend_core0``).
+    :param options: the backend's options; ``transition_seconds`` is how
+        long a VM stays in a passing state such as ``halting``.
     :param context: the ``IBackendContext``.
     """
 
     def __init__(self, options: dict[str, Any], context: Any) -> None:
         self.reactor = context.reactor
-        self.registry: INodeRegistry = resolve(options, context)
-        self._lookup: Callable[[str], NodeAddress] | None = getattr(self.registry, "lookup", None)
-        self.pool_size = int(options.get("pool_size", 8))
-        self.timeout = float(options.get("timeout", 10.0))
-        self.ping_timeout = float(options.get("ping_timeout", 1.0))
-        self.health_timeout = float(options.get("health_timeout", 2.0))
-        self.container_cache_seconds = float(options.get("container_cache_seconds", 300.0))
-        self.clients: dict[str, NodeClient] = {}
-        #: node id -> (hostname, ip address) as the node reported them.
-        self._facts: dict[str, tuple[str, str]] = {}
+        self.transition_seconds = float(options.get("transition_seconds", 0.1))
         # What the nodes cannot tell, kept in memory (lost when rpoold restarts):
         #: (node id, container name) -> the CreateContainer body of containers made here.
         self.container_records: dict[tuple[str, str], dict[str, Any]] = {}
@@ -77,6 +94,68 @@ class NodeAccess:
         self.subvolume_records: dict[tuple[str, str], dict[str, Any]] = {}
         #: (node id, vm id) -> VM record.
         self.vms: dict[tuple[str, str], dict[str, Any]] = {}
+
+    async def client(self, nodeid: str) -> CommandClient:
+        """
+        :raises NotFound: unknown node.
+        """
+        raise NotImplementedError
+
+    async def node_facts(self, client: Any) -> tuple[str, str]:
+        """:returns: the node's hostname and address, as ``GET /nodes`` shows them."""
+        raise NotImplementedError
+
+    def counted(self, method: str, d: Deferred[Any]) -> Deferred[Any]:
+        """
+        Called with each interface method's Deferred (for metrics).
+
+        :returns: ``d``.
+        """
+        return d
+
+    def forget_node_records(self, nodeid: str) -> None:
+        """Drop what the backend keeps about a node's containers, bridges, ..."""
+        for records in (self.container_records, self.bridge_networks, self.subvolume_records, self.vms):
+            for key in [k for k in records if k[0] == nodeid]:
+                del records[key]
+
+    # Storage pools (containers mount their filesystems) -----------------------------------------
+
+    async def storage_pool(self, client: CommandClient, name: str) -> dict[str, Any] | None:
+        """The ``btrfs.list`` entry of the pool labelled for ``name``, if any."""
+        for entry in await client.call("btrfs.list") or []:
+            if entry.get("label") == rest.pool_label(name):
+                result: dict[str, Any] = entry
+                return result
+        return None
+
+    async def subvolumes(self, client: CommandClient, pool: str) -> list[str]:
+        """Absolute paths of the subvolumes of a pool (mounted where pools are)."""
+        mount = rest.pool_mount(pool)
+        entries = await client.call("btrfs.subvol_list", {"path": mount}) or []
+        return sorted(f"{mount}/{e['Path']}" for e in entries)
+
+
+class NodeAccess(CommandFamilies):
+    """
+    The nodes of the registry, each reached over Redis by its ``NodeClient``.
+
+    :param options: the backend's options (see ``plugins.backend_core0``).
+    :param context: the ``IBackendContext``.
+    """
+
+    def __init__(self, options: dict[str, Any], context: Any) -> None:
+        super().__init__(options, context)
+        self.registry: INodeRegistry = resolve(options, context)
+        self._lookup: Callable[[str], NodeAddress] | None = getattr(self.registry, "lookup", None)
+        self.pool_size = int(options.get("pool_size", 8))
+        self.timeout = float(options.get("timeout", 10.0))
+        self.ping_timeout = float(options.get("ping_timeout", 1.0))
+        self.health_timeout = float(options.get("health_timeout", 2.0))
+        self.container_cache_seconds = float(options.get("container_cache_seconds", 300.0))
+        self.clients: dict[str, NodeClient] = {}
+        #: node id -> (hostname, ip address) as the node reported them.
+        self._facts: dict[str, tuple[str, str]] = {}
 
     # Nodes and their clients -------------------------------------------------------------
 
@@ -148,12 +227,6 @@ class NodeAccess:
             client.close()
         self._facts.pop(nodeid, None)
 
-    def forget_node_records(self, nodeid: str) -> None:
-        """Drop what the backend keeps about a node's containers, bridges, ..."""
-        for records in (self.container_records, self.bridge_networks, self.subvolume_records, self.vms):
-            for key in [k for k in records if k[0] == nodeid]:
-                del records[key]
-
     async def node_facts(self, client: NodeClient) -> tuple[str, str]:
         """
         What ``GET /nodes`` shows of a node besides its status: the
@@ -212,23 +285,3 @@ class NodeAccess:
         """A command inside a container; its decoded payload (``CommandFailed`` otherwise)."""
         result: Result = await self.in_container(nodeid, name, command, arguments)
         return check(result, nodeid).value()
-
-    @staticmethod
-    def succeeded(result: Result) -> bool:
-        return result.state == SUCCESS
-
-    # Storage pools (containers mount their filesystems) -----------------------------------------
-
-    async def storage_pool(self, client: NodeClient, name: str) -> dict[str, Any] | None:
-        """The ``btrfs.list`` entry of the pool labelled for ``name``, if any."""
-        for entry in await client.call("btrfs.list") or []:
-            if entry.get("label") == rest.pool_label(name):
-                result: dict[str, Any] = entry
-                return result
-        return None
-
-    async def subvolumes(self, client: NodeClient, pool: str) -> list[str]:
-        """Absolute paths of the subvolumes of a pool (mounted where pools are)."""
-        mount = rest.pool_mount(pool)
-        entries = await client.call("btrfs.subvol_list", {"path": mount}) or []
-        return sorted(f"{mount}/{e['Path']}" for e in entries)

@@ -1,5 +1,6 @@
 """
-Bridges and ZeroTier networks of a node (``IBridges``, ``IZerotiers``).
+Bridges and ZeroTier networks of a node (``IBridges``, ``IZerotiers``),
+here and in the mock (which runs the commands on its model).
 
 ``bridge.list`` gives names only: the settings a bridge was created with
 are kept in memory for the bridges made here (empty otherwise, e.g. after
@@ -10,8 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from plugins.core0.access import NodeAccess, deferred
-from plugins.core0.client import NodeClient
+from plugins.core0.access import CommandClient, CommandFamilies, deferred
 from plugins.core0.protocol import CommandFailed, refused_as_bad_request
 from plugins.model import rest
 from rpoold.errors import Conflict, NotFound
@@ -20,15 +20,15 @@ from rpoold.errors import Conflict, NotFound
 DEFAULT_BRIDGE = "core0"
 
 
-class NetworkFamilies(NodeAccess):
+class NetworkFamilies(CommandFamilies):
     """Bridges and ZeroTier networks."""
 
     # Bridges ----------------------------------------------------------------------------------
 
-    async def _bridges(self, client: NodeClient) -> list[str]:
+    async def _bridges(self, client: CommandClient) -> list[str]:
         return sorted(str(name) for name in await client.call("bridge.list") or [])
 
-    async def _bridge(self, client: NodeClient, name: str) -> None:
+    async def _bridge(self, client: CommandClient, name: str) -> None:
         if name == DEFAULT_BRIDGE or name not in await self._bridges(client):
             raise NotFound(f"bridge '{name}' does not exist on node '{client.node}'")
 
@@ -66,13 +66,13 @@ class NetworkFamilies(NodeAccess):
 
     # ZeroTier -----------------------------------------------------------------------------------
 
-    async def _networks(self, client: NodeClient) -> dict[str, dict[str, Any]]:
+    async def _networks(self, client: CommandClient) -> dict[str, dict[str, Any]]:
         value = await client.call("zerotier.list")
         if isinstance(value, str):
             value = rest.parse_zerotier_list(value)
         return {str(n["nwid"]): n for n in value or []}
 
-    async def _network(self, client: NodeClient, nwid: str) -> dict[str, Any]:
+    async def _network(self, client: CommandClient, nwid: str) -> dict[str, Any]:
         network = (await self._networks(client)).get(nwid)
         if network is None:
             raise NotFound(f"node '{client.node}' is not in zerotier network '{nwid}'")

@@ -111,6 +111,18 @@ class Result:
         """
         try:
             raw = json.loads(text)
+        except (ValueError, TypeError) as e:
+            raise ProtocolError(f"node '{node}' sent an unreadable result: {e}") from None
+        return cls.from_object(raw, node)
+
+    @classmethod
+    def from_object(cls, raw: Any, node: str) -> Result:
+        """
+        A result object already decoded from JSON.
+
+        :raises ProtocolError: not a result object.
+        """
+        try:
             if not isinstance(raw, dict):
                 raise ValueError("not an object")
             streams = raw.get("streams")

@@ -1,7 +1,7 @@
 """
 Storage pools with their devices, filesystems and snapshots
 (``IStoragePools``, ``IFilesystems``), made of ``disk.*`` and ``btrfs.*``
-commands as the mock makes them of the model: a pool is a btrfs filesystem
+commands alone (the mock runs them on its model): a pool is a btrfs filesystem
 labelled ``sp_<name>`` over one partition per disk, mounted at
 ``/mnt/storagepools/<name>``; a filesystem is the subvolume
 ``<mount>/filesystems/<fs>``; a snapshot is ``<mount>/snapshots/<fs>/<snap>``.
@@ -15,8 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from plugins.core0.access import NodeAccess, deferred, gather
-from plugins.core0.client import NodeClient
+from plugins.core0.access import CommandClient, CommandFamilies, deferred, gather
 from plugins.core0.protocol import CommandFailed, refused_as_bad_request
 from plugins.model import rest
 from rpoold.errors import BadRequest, Conflict, NotFound
@@ -43,7 +42,7 @@ class _Pool:
         return self.total // rest.GIB, max(0, self.total - self.used) // rest.GIB
 
 
-class StorageFamilies(NodeAccess):
+class StorageFamilies(CommandFamilies):
     """Storage pools, devices, filesystems and snapshots."""
 
     # Lookups ---------------------------------------------------------------------------------
@@ -55,7 +54,7 @@ class StorageFamilies(NodeAccess):
                 return str(mount.get("mountpoint") or "")
         return ""
 
-    async def _pools(self, client: NodeClient) -> dict[str, _Pool]:
+    async def _pools(self, client: CommandClient) -> dict[str, _Pool]:
         entries, mounts = await gather(client.call("btrfs.list"), client.call("info.disk"))
         pools = {}
         for entry in entries or []:
@@ -65,13 +64,13 @@ class StorageFamilies(NodeAccess):
                 pools[name] = _Pool(name, entry, self._mountpoint(mounts or [], devices))
         return pools
 
-    async def _pool(self, client: NodeClient, name: str) -> _Pool:
+    async def _pool(self, client: CommandClient, name: str) -> _Pool:
         pool = (await self._pools(client)).get(name)
         if pool is None:
             raise NotFound(f"storage pool '{name}' does not exist on node '{client.node}'")
         return pool
 
-    async def _free_disks(self, client: NodeClient, devices: list[str]) -> list[dict[str, Any]]:
+    async def _free_disks(self, client: CommandClient, devices: list[str]) -> list[dict[str, Any]]:
         """The disks named by ``devices``; each must be a disk of the node with no partition in use."""
         disk_list, mounts, entries = await gather(
             client.call("disk.list"), client.call("info.disk"), client.call("btrfs.list"))
@@ -88,7 +87,7 @@ class StorageFamilies(NodeAccess):
             found.append(disks[device])
         return found
 
-    async def _partition(self, client: NodeClient, disk: dict[str, Any]) -> str:
+    async def _partition(self, client: CommandClient, disk: dict[str, Any]) -> str:
         """Give ``disk`` one partition spanning it; its device path."""
         await client.call("disk.mktable", {"disk": disk["name"], "table_type": "gpt"})
         await client.call("disk.mkpart", {"disk": disk["name"], "start": "1m", "end": "100%",
@@ -155,7 +154,7 @@ class StorageFamilies(NodeAccess):
         for key in [k for k in self.subvolume_records if k[0] == nodeid and k[1].startswith(prefix)]:
             del self.subvolume_records[key]
 
-    async def _devices(self, client: NodeClient, pool: _Pool) -> list[dict[str, Any]]:
+    async def _devices(self, client: CommandClient, pool: _Pool) -> list[dict[str, Any]]:
         disk_list = await client.call("disk.list") or {}
         return [rest.pool_device(disk_list, path) for path in pool.devices]
 
@@ -178,7 +177,8 @@ class StorageFamilies(NodeAccess):
             except CommandFailed as e:
                 raise refused_as_bad_request(e) from None
 
-    async def _device(self, client: NodeClient, pool: _Pool, deviceuuid: str) -> tuple[str, dict[str, Any]]:
+    async def _device(self, client: CommandClient, pool: _Pool,
+                      deviceuuid: str) -> tuple[str, dict[str, Any]]:
         disk_list = await client.call("disk.list") or {}
         for path in pool.devices:
             if (rest.block_device(disk_list, path) or {}).get("partuuid") == deviceuuid:
@@ -205,11 +205,11 @@ class StorageFamilies(NodeAccess):
 
     # Filesystems and snapshots ---------------------------------------------------------------------
 
-    async def _subvolumes(self, client: NodeClient, pool: str) -> list[str]:
+    async def _subvolumes(self, client: CommandClient, pool: str) -> list[str]:
         await self._pool(client, pool)
         return await self.subvolumes(client, pool)
 
-    async def _filesystem(self, client: NodeClient, pool: str, name: str) -> list[str]:
+    async def _filesystem(self, client: CommandClient, pool: str, name: str) -> list[str]:
         """The pool's subvolumes, once the filesystem is known to be one of them."""
         subvolumes = await self._subvolumes(client, pool)
         if rest.filesystem_path(pool, name) not in subvolumes:
@@ -221,7 +221,7 @@ class StorageFamilies(NodeAccess):
         names = (p[len(prefix):] for p in subvolumes if p.startswith(prefix))
         return sorted(name for name in names if name and "/" not in name)
 
-    async def _size_mib(self, client: NodeClient, path: str) -> int:
+    async def _size_mib(self, client: CommandClient, path: str) -> int:
         """What the files under ``path`` hold, in MiB (``filesystem.list``, recursively)."""
         total, todo, visited = 0, [path], 0
         while todo and visited < SIZE_WALK_LIMIT:
@@ -288,7 +288,7 @@ class StorageFamilies(NodeAccess):
         subvolumes = await self._filesystem(client, storagepoolname, filesystemname)
         return self._children(subvolumes, rest.snapshot_path(storagepoolname, filesystemname, ""))
 
-    async def _snapshot(self, client: NodeClient, pool: str, filesystem: str, name: str) -> str:
+    async def _snapshot(self, client: CommandClient, pool: str, filesystem: str, name: str) -> str:
         subvolumes = await self._filesystem(client, pool, filesystem)
         path = rest.snapshot_path(pool, filesystem, name)
         if path not in subvolumes:

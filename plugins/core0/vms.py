@@ -1,9 +1,10 @@
 """
-Virtual machines (``IVMs``, ``IVMInfo``) as the mock keeps them: a VM record
-(what was asked: cpu, memory, nics, disks, cloud-init, and the status with
-its passing states) in memory, and on the node a KVM domain named after the
-VM id while it runs (``kvm.*`` commands).  Records are lost when rpoold
-restarts; the domains stay on their nodes.
+Virtual machines (``IVMs``, ``IVMInfo``), here and in the mock (which runs
+the commands on its model): a VM record (what was asked: cpu, memory,
+nics, disks, cloud-init, and the status with its passing states) in
+memory, and on the node a KVM domain named after the VM id while it runs
+(``kvm.*`` commands).  Records are lost when rpoold restarts; the domains
+stay on their nodes.
 """
 
 from __future__ import annotations
@@ -14,8 +15,7 @@ from typing import Any
 from twisted.internet.defer import ensureDeferred
 from twisted.logger import Logger
 
-from plugins.core0.access import NodeAccess, deferred
-from plugins.core0.client import NodeClient
+from plugins.core0.access import CommandClient, CommandFamilies, deferred
 from plugins.core0.protocol import CommandFailed, refused_as_bad_request
 from plugins.model import rest
 from rpoold.errors import BadRequest, Conflict, NotFound
@@ -23,12 +23,8 @@ from rpoold.errors import BadRequest, Conflict, NotFound
 log = Logger()
 
 
-class VMFamilies(NodeAccess):
+class VMFamilies(CommandFamilies):
     """VMs and their statistics."""
-
-    def __init__(self, options: dict[str, Any], context: Any) -> None:
-        super().__init__(options, context)
-        self.transition_seconds = float(options.get("transition_seconds", 0.1))
 
     # Lookups ------------------------------------------------------------------------------------
 
@@ -39,7 +35,7 @@ class VMFamilies(NodeAccess):
         return vm
 
     @staticmethod
-    async def _domain(client: NodeClient, name: str) -> dict[str, Any] | None:
+    async def _domain(client: CommandClient, name: str) -> dict[str, Any] | None:
         for domain in await client.call("kvm.list") or []:
             if domain.get("name") == name:
                 result: dict[str, Any] = domain
@@ -55,7 +51,7 @@ class VMFamilies(NodeAccess):
 
         self.reactor.callLater(self.transition_seconds, run)
 
-    async def _boot(self, client: NodeClient, vm: dict[str, Any]) -> None:
+    async def _boot(self, client: CommandClient, vm: dict[str, Any]) -> None:
         """Create the domain; the vm is ``running`` after a moment."""
         if await self._domain(client, vm["id"]) is None:
             await client.call("kvm.create", {
@@ -68,7 +64,7 @@ class VMFamilies(NodeAccess):
 
         self._later(settle)
 
-    async def _halt(self, client: NodeClient, vm: dict[str, Any], command: str = "kvm.destroy") -> None:
+    async def _halt(self, client: CommandClient, vm: dict[str, Any], command: str = "kvm.destroy") -> None:
         domain = await self._domain(client, vm["id"])
         if domain is not None:
             await client.call(command, {"uuid": domain["uuid"]})
@@ -153,7 +149,7 @@ class VMFamilies(NodeAccess):
         client = await self.client(nodeid)
         await self._halt(client, self._vm(nodeid, vmid))
 
-    async def _domain_uuid(self, client: NodeClient, vmid: str) -> str:
+    async def _domain_uuid(self, client: CommandClient, vmid: str) -> str:
         domain = await self._domain(client, vmid)
         if domain is None:
             raise NotFound(f"no running vm '{vmid}' on node '{client.node}'")
@@ -195,7 +191,7 @@ class VMFamilies(NodeAccess):
         client = await self.client(nodeid)
         vm = self._vm(nodeid, vmid)
         target = await self.client(body["nodeid"])
-        if target is client:
+        if target.node == client.node:
             return
         domain = await self._domain(client, vmid)
         if domain is not None:
