@@ -1,6 +1,5 @@
 """
-The core0 simulator's node list (TOML, ``[[nodes]]`` tables with ``id``,
-``host`` and optional ``port`` (6379), ``db``, ``hostname``, ``password``) turned
+The core0 simulator's node list (``plugins.core0.sim.nodelist``) turned
 into ``node.g8os`` services, as the bootstrap service of a real AYS would
 register discovered nodes.  The file is watched: it may appear after
 start-up, and a change re-seeds.  Containers the nodes already run with
@@ -10,8 +9,6 @@ the seed's tag get a matching ``container`` service.
 from __future__ import annotations
 
 import os
-import tomllib
-from dataclasses import dataclass
 from typing import Any
 
 from twisted.application.service import Service
@@ -25,61 +22,11 @@ from plugins.ays.sim.handlers.containers import tagged
 from plugins.ays.sim.node_commands import CommandFailed
 from plugins.ays.sim.simulator import Simulator
 from plugins.ays.sim.templates import SchemaError
+from plugins.core0.sim.nodelist import NodeListError, read
 from plugins.model import rest
 from plugins.model.pool import SEED_CONTAINER
 
 log = Logger()
-
-
-class NodeListError(Exception):
-    """The node list cannot be read or has a bad entry."""
-
-
-@dataclass(frozen=True)
-class NodeEntry:
-    id: str
-    host: str
-    port: int
-    db: int = 0
-    hostname: str = ""
-    password: str = ""
-
-
-def read_node_list(path: str) -> list[NodeEntry]:
-    """:raises NodeListError: naming the file and the entry at fault."""
-    try:
-        with open(path, "rb") as f:
-            document = tomllib.load(f)
-    except (OSError, tomllib.TOMLDecodeError) as e:
-        raise NodeListError(f"{path}: {e}") from None
-    nodes = document.get("nodes", [])
-    if not isinstance(nodes, list):
-        raise NodeListError(f"{path}: 'nodes' must be an array of tables")
-    entries = []
-    for n, node in enumerate(nodes):
-        where = f"{path}: nodes[{n}]"
-        if not isinstance(node, dict):
-            raise NodeListError(f"{where}: not a table")
-        try:
-            entries.append(NodeEntry(
-                id=_typed(node, "id", str, where), host=_typed(node, "host", str, where),
-                port=_typed(node, "port", int, where, 6379), db=_typed(node, "db", int, where, 0),
-                hostname=_typed(node, "hostname", str, where, ""),
-                password=_typed(node, "password", str, where, "")))
-        except KeyError as e:
-            raise NodeListError(f"{where}: {e.args[0]} is required") from None
-    return entries
-
-
-def _typed(table: dict[str, Any], key: str, kind: type, where: str, default: Any = None) -> Any:
-    if key not in table:
-        if default is None:
-            raise KeyError(key)
-        return default
-    value = table[key]
-    if not isinstance(value, kind) or isinstance(value, bool):
-        raise NodeListError(f"{where}: {key} must be {'an integer' if kind is int else 'a string'}")
-    return value
 
 
 def seed_container_arguments(node: str, arguments: dict[str, Any]) -> dict[str, Any]:
@@ -155,7 +102,7 @@ class NodeListSeeder(Service):
 
     def _seed(self) -> None:
         try:
-            entries = read_node_list(self.path)
+            entries = read(self.path)
         except NodeListError as e:
             log.error("node list not used: {error}", error=str(e))
             return

@@ -12,7 +12,9 @@ node::
     password = "..."  # only when set
 
 It is written to a temporary file next to the target and renamed over it,
-so a reader sees either no file or a whole one.
+so a reader sees either no file or a whole one.  The AYS simulator reads
+it (``read``) to register the nodes; the core0 backend reads it as a
+``nodes_file`` with its configuration checks.
 """
 
 from __future__ import annotations
@@ -23,18 +25,25 @@ import tempfile
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+DEFAULT_PORT = 6379
+
+
+class NodeListError(Exception):
+    """The node list cannot be read or has a bad entry."""
 
 
 @dataclass(frozen=True)
 class NodeEntry:
-    """One simulated node and where its Redis is."""
+    """One simulated node and where its Redis is (no password: empty)."""
 
     id: str
     host: str
-    port: int
+    port: int = DEFAULT_PORT
     db: int = 0
     hostname: str = ""
-    password: str | None = None
+    password: str = ""
 
 
 def _string(value: str) -> str:
@@ -79,17 +88,38 @@ def write(path: str | Path, entries: list[NodeEntry]) -> None:
 
 
 def read(path: str | Path) -> list[NodeEntry]:
-    """Parse a node list file."""
-    with open(path, "rb") as f:
-        document = tomllib.load(f)
-    return [
-        NodeEntry(
-            id=str(item["id"]),
-            host=str(item["host"]),
-            port=int(item["port"]),
-            db=int(item.get("db", 0)),
-            hostname=str(item.get("hostname", "")),
-            password=item.get("password"),
-        )
-        for item in document.get("nodes", [])
-    ]
+    """
+    Parse a node list file.
+
+    :raises NodeListError: naming the file and the entry at fault.
+    """
+    try:
+        with open(path, "rb") as f:
+            document = tomllib.load(f)
+    except (OSError, tomllib.TOMLDecodeError) as e:
+        raise NodeListError(f"{path}: {e}") from None
+    nodes = document.get("nodes", [])
+    if not isinstance(nodes, list):
+        raise NodeListError(f"{path}: 'nodes' must be an array of tables")
+    entries = []
+    for n, node in enumerate(nodes):
+        where = f"{path}: nodes[{n}]"
+        if not isinstance(node, dict):
+            raise NodeListError(f"{where}: not a table")
+        entries.append(NodeEntry(
+            id=_typed(node, "id", str, where), host=_typed(node, "host", str, where),
+            port=_typed(node, "port", int, where, DEFAULT_PORT), db=_typed(node, "db", int, where, 0),
+            hostname=_typed(node, "hostname", str, where, ""),
+            password=_typed(node, "password", str, where, "")))
+    return entries
+
+
+def _typed(table: dict[str, Any], key: str, kind: type, where: str, default: Any = None) -> Any:
+    if key not in table:
+        if default is None:
+            raise NodeListError(f"{where}: {key} is required")
+        return default
+    value = table[key]
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise NodeListError(f"{where}: {key} must be {'an integer' if kind is int else 'a string'}")
+    return value

@@ -100,7 +100,7 @@ class Core0SimService(MultiService):
             self.agents.append(agent)
             self.entries.append(nodelist.NodeEntry(
                 id=node.node_id, host=endpoint.host, port=endpoint.port, db=endpoint.db,
-                hostname=node.hostname, password=self.password))
+                hostname=node.hostname, password=self.password or ""))
         await gatherResults([agent.when_ready() for agent in self.agents])
         if self.config_out:
             nodelist.write(self.config_out, self.entries)
