@@ -251,17 +251,20 @@ class _Builder:
         return self.built[name]
 
 
-def read_file(path: str) -> dict[str, Any]:
+def read_file(path: str, where: str | None = None) -> dict[str, Any]:
     """
+    :param where: names the file in messages (default: ``configuration
+        file '<path>'``).
     :raises ConfigError: the file cannot be read or is not TOML.
     """
+    where = where or f"configuration file '{path}'"
     try:
         with open(path, "rb") as f:
             return tomllib.load(f)
     except OSError as e:
-        raise ConfigError([f"configuration file '{path}': cannot read it: {e.strerror}"]) from None
+        raise ConfigError([f"{where}: cannot read it: {e.strerror}"]) from None
     except tomllib.TOMLDecodeError as e:
-        raise ConfigError([f"configuration file '{path}': not valid TOML: {e}"]) from None
+        raise ConfigError([f"{where}: not valid TOML: {e}"]) from None
 
 
 def load(path: str | None, port: str | None = None) -> Settings:

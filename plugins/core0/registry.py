@@ -22,7 +22,6 @@ after a restart.
 from __future__ import annotations
 
 import os
-import tomllib
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,7 +29,7 @@ from twisted.internet.defer import Deferred, fail, succeed
 from twisted.logger import Logger
 from zope.interface import Interface, implementer
 
-from rpoold.config import ConfigError, check, key_path
+from rpoold.config import ConfigError, check, key_path, read_file
 from rpoold.errors import NotFound
 from rpoold.schemas import PATH_PARAMETERS
 
@@ -223,13 +222,7 @@ class FileRegistry(_Forgetting):
 
     def _read(self) -> dict[str, NodeAddress]:
         where = f"node file '{self.path}' (nodes_file)"
-        try:
-            with open(self.path, "rb") as f:
-                data = tomllib.load(f)
-        except OSError as e:
-            raise ConfigError([f"{where}: cannot read it: {e.strerror}"]) from None
-        except tomllib.TOMLDecodeError as e:
-            raise ConfigError([f"{where}: not valid TOML: {e}"]) from None
+        data = read_file(self.path, where)
         problems = check({"type": "object", "properties": {"nodes": {"type": "array"}}},
                          data, [], where)
         if problems:
