@@ -17,7 +17,7 @@ from typing import Any
 
 from twisted.internet.defer import Deferred, succeed
 
-from plugins.model import facts
+from plugins.model import facts, rest
 from plugins.model.agent import Agent, accepted_arguments
 from plugins.model.container import DEFAULT_STORAGE, Container
 from plugins.model.jobs import SUCCESS, CommandError, Job, ProgramRunner
@@ -434,14 +434,8 @@ class Node(Agent):
         raise CommandError(f"disk '{name}' not found")
 
     def block_device(self, path: str) -> dict[str, Any] | None:
-        """The disk or partition at ``/dev/<kname>``, if any."""
-        for disk in self.disks:
-            if f"/dev/{disk['kname']}" == path:
-                return disk
-            for part in disk.get("children") or []:
-                if f"/dev/{part['kname']}" == path:
-                    return part
-        return None
+        """The disk or partition at ``/dev/<kname>``, if any (the model's own entry)."""
+        return rest.block_device({"blockdevices": self.disks}, path)
 
     def disk_getinfo(self, disk: str, part: str = "") -> dict[str, Any]:
         entry = self._disk(disk)
