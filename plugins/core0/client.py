@@ -44,6 +44,7 @@ from plugins.core0.protocol import (
     result_key,
 )
 from plugins.core0.registry import NodeAddress
+from plugins.model import rest
 from rpoold.deadlines import Deadlines
 from rpoold.errors import BackendError, BackendTimeout, BackendUnavailable, RpoolError
 
@@ -515,10 +516,9 @@ class NodeClient:
         if self.listing_observer is not None:
             self.listing_observer(listing)
         names: dict[str, int] = {}
-        for key in sorted(listing, key=_int_key):
-            arguments = ((listing[key] or {}).get("container") or {}).get("arguments") or {}
+        for container_id, arguments in rest.listed_containers(listing):
             for tag in arguments.get("tags") or []:
-                names.setdefault(str(tag), int(key))
+                names.setdefault(str(tag), container_id)
         self._containers = names
         self._containers_until = self.reactor.seconds() + self.container_cache_seconds
 
@@ -547,12 +547,3 @@ class NodeClient:
                     raise
                 self.forget_containers()
         raise AssertionError("unreachable")
-
-
-def _int_key(key: str) -> int:
-    try:
-        return int(key)
-    except ValueError:
-        return 0
-
-

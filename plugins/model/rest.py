@@ -303,23 +303,28 @@ def container_record(name: str, arguments: dict[str, Any]) -> dict[str, Any]:
             "storage": view["storage"]}
 
 
+def listed_containers(listing: dict[str, Any]) -> list[tuple[int, dict[str, Any]]]:
+    """The running containers of a ``corex.list`` answer by id: each id and its create arguments."""
+    found = [(int(key), ((entry or {}).get("container") or {}).get("arguments") or {})
+             for key, entry in listing.items()]
+    return sorted(found, key=lambda item: item[0])
+
+
 def container_tagged(listing: dict[str, Any], name: str) -> tuple[int, dict[str, Any]] | None:
     """
     The running container of a ``corex.list`` answer tagged ``name`` (the
     first by id, as the original picked it): its id and create arguments.
     """
-    for key in sorted(listing, key=lambda k: int(k) if str(k).isdigit() else 0):
-        arguments = ((listing[key] or {}).get("container") or {}).get("arguments") or {}
+    for container_id, arguments in listed_containers(listing):
         if name in (arguments.get("tags") or []):
-            return int(key), arguments
+            return container_id, arguments
     return None
 
 
 def container_names(listing: dict[str, Any]) -> list[str]:
     """The name (first tag) of each running container of a ``corex.list`` answer."""
     names: list[str] = []
-    for key in sorted(listing, key=lambda k: int(k) if str(k).isdigit() else 0):
-        arguments = ((listing[key] or {}).get("container") or {}).get("arguments") or {}
+    for _, arguments in listed_containers(listing):
         for tag in (arguments.get("tags") or [])[:1]:
             if tag not in names:
                 names.append(tag)

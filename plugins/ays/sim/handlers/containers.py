@@ -11,12 +11,8 @@ from plugins.model import rest
 
 def tagged(listing: Any, tag: str) -> list[int]:
     """Ids of the containers of a ``corex.list`` answer tagged ``tag``."""
-    ids = []
-    for cid, entry in (listing or {}).items():
-        arguments = ((entry or {}).get("container") or {}).get("arguments") or {}
-        if tag in (arguments.get("tags") or []):
-            ids.append(int(cid))
-    return sorted(ids)
+    return [cid for cid, arguments in rest.listed_containers(listing or {})
+            if tag in (arguments.get("tags") or [])]
 
 
 async def container_ids(ctx: ActionContext, container: Service) -> list[int]:
