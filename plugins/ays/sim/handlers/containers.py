@@ -37,17 +37,8 @@ def create_arguments(ctx: ActionContext) -> dict[str, Any]:
     for mount in data["mounts"]:
         filesystem = ctx.require("filesystem", mount["filesystem"])
         mounts[filesystem_path(filesystem)] = mount["target"]
-    return {
-        "root": data["flist"],
-        "mount": mounts or None,
-        "host_network": data["hostNetworking"],
-        "nics": rest.nic_arguments(data["nics"]),
-        "port": rest.ports_to_map(data["ports"]),
-        "privileged": False,
-        "hostname": data["hostname"],
-        "storage": data["storage"],
-        "tags": [ctx.service.name],
-    }
+    # The service's data has the fields of a CreateContainer body.
+    return rest.container_arguments({**data, "name": ctx.service.name}, mounts)
 
 
 @handles("container", "install")
