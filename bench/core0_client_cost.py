@@ -15,9 +15,6 @@ in between).
 from __future__ import annotations
 
 import argparse
-import re
-import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -25,6 +22,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from bench.callgrind import instruction_counts  # noqa: E402
 
 MEM = {"active": 197136384, "available": 1454743552, "buffers": 0, "cached": 372428800,
        "free": 1521983488, "inactive": 323203072, "total": 2102710272, "used": 647966720,
@@ -85,19 +84,10 @@ def run(concurrency: int, batches: int, rounds: int) -> list[float]:
 
 def callgrind(concurrency: int) -> int:
     """:returns: the instructions per call, from two runs under callgrind."""
-    if shutil.which("valgrind") is None:
-        raise SystemExit("valgrind is not installed (Debian package 'valgrind')")
-    counts = []
-    for batches in (20, 120):
-        out = subprocess.run(
-            ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable, __file__,
-             "--concurrency", str(concurrency), "--batches", str(batches), "--rounds", "0"],
-            capture_output=True, text=True, check=True)
-        found = re.search(r"Collected : (\d+)", out.stderr)
-        if found is None:
-            raise SystemExit(f"no instruction count in valgrind's output:\n{out.stderr[-2000:]}")
-        counts.append(int(found.group(1)))
-    return (counts[1] - counts[0]) // (100 * concurrency)
+    small, large = instruction_counts(__file__, [
+        ["--concurrency", str(concurrency), "--batches", str(batches), "--rounds", "0"]
+        for batches in (20, 120)])
+    return (large - small) // (100 * concurrency)
 
 
 def main() -> None:

@@ -21,9 +21,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
-import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,6 +29,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from bench.callgrind import instruction_counts  # noqa: E402
 
 SEED_NODE = "525400123456"
 MOCK = """
@@ -106,19 +105,10 @@ def measure(site: Any, path: str, requests: int, rounds: int, warm_up: int) -> l
 
 def callgrind(argv: list[str]) -> int:
     """:returns: the instructions per request, from two runs under callgrind."""
-    if shutil.which("valgrind") is None:
-        raise SystemExit("valgrind is not installed (Debian package 'valgrind')")
-    counts = []
-    for requests in (100, 1100):
-        out = subprocess.run(
-            ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable, __file__,
-             *argv, "--requests", str(requests), "--rounds", "1", "--warm-up", "200"],
-            capture_output=True, text=True, check=True)
-        found = re.search(r"Collected : (\d+)", out.stderr)
-        if found is None:
-            raise SystemExit(f"no instruction count in valgrind's output:\n{out.stderr[-2000:]}")
-        counts.append(int(found.group(1)))
-    return (counts[1] - counts[0]) // 1000
+    small, large = instruction_counts(__file__, [
+        [*argv, "--requests", str(requests), "--rounds", "1", "--warm-up", "200"]
+        for requests in (100, 1100)])
+    return (large - small) // 1000
 
 
 def main() -> None:
