@@ -37,7 +37,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.support.processes import Child, free_port, port_open, python_env, start_rpoold, twistd  # noqa: E402
+from bench.procfs import cpu_seconds, rss_kib  # noqa: E402
+from tests.support.core0sim import children_of  # noqa: E402
+from tests.support.processes import (  # noqa: E402
+    Child,
+    free_port,
+    port_open,
+    python_env,
+    start_rpoold,
+    twistd,
+    wait_until,
+)
 
 SEED_NODE = "525400123456"
 
@@ -61,16 +71,6 @@ def serve_bare(port: int, body_file: str) -> None:
     reactor.run()  # type: ignore[attr-defined]
 
 
-def wait_for(predicate: object, timeout: float, what: str, child: Child | None = None) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():  # type: ignore[operator]
-        if child is not None and not child.alive():
-            raise SystemExit(f"{what} exited:\n{child.output()}")
-        if time.monotonic() > deadline:
-            raise SystemExit(f"{what}: not ready after {timeout} s")
-        time.sleep(0.05)
-
-
 def wrk(url: str, connections: int, duration: float,
         watch: dict[str, list[int]] | None = None) -> dict[str, float]:
     """
@@ -92,38 +92,6 @@ def wrk(url: str, connections: int, duration: float,
            for name, pids in (watch or {}).items()}
     return {"rps": rate, "p50": latency.get("50", 0.0), "p99": latency.get("99", 0.0),
             "errors": float(errors.group(1)) if errors else 0.0, **cpu}
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    """User and system CPU time used so far by ``pids``."""
-    total = 0.0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return total
-
-
-def children_of(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            if ppid == pid:
-                found.append(int(entry.name))
-    return found
-
-
-def rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def get(url: str, timeout: float = 120) -> tuple[float, bytes]:
@@ -161,7 +129,7 @@ def main() -> None:
                 env=python_env(), cwd=ROOT)
     children = [sim]
     try:
-        wait_for(node_file.exists, 600, "core0sim", sim)
+        wait_until(node_file.exists, 600, "core0sim", sim.process)
         access_log = "false" if args.no_access_log else "true"
         config = work / "core0.toml"
         config.write_text(
@@ -177,7 +145,7 @@ def main() -> None:
         bare_port = free_port()
         bare = Child([sys.executable, __file__, "--bare", str(bare_port), str(work / "mem.json")], cwd=ROOT)
         children.append(bare)
-        wait_for(lambda: port_open(bare_port), 30, "bare klein", bare)
+        wait_until(lambda: port_open(bare_port), 30, "bare klein", bare.process)
         _, bare_body = get(f"http://127.0.0.1:{bare_port}/mem")
         assert bare_body == body, "the baseline must answer the same JSON"
 
@@ -219,14 +187,14 @@ def main() -> None:
         print("CPU ms per request (user+system):")
         for line in cpu_lines:
             print(line)
-        print(f"rpoold RSS after the runs: {rss_mib(rpoold.process.pid):.1f} MiB")
+        print(f"rpoold RSS after the runs: {rss_kib(rpoold.process.pid) / 1024:.1f} MiB")
         first, listing = get(f"{base}/nodes")
         second, _ = get(f"{base}/nodes")
         nodes = json.loads(listing)
         running = sum(1 for n in nodes if n["status"] == "running")
         print(f"GET /nodes with {len(nodes)} nodes ({running} running): first {first * 1000:.0f} ms, "
               f"second {second * 1000:.0f} ms")
-        print(f"rpoold RSS after GET /nodes: {rss_mib(rpoold.process.pid):.1f} MiB")
+        print(f"rpoold RSS after GET /nodes: {rss_kib(rpoold.process.pid) / 1024:.1f} MiB")
     finally:
         for child in reversed(children):
             child.stop()

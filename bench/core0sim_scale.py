@@ -34,40 +34,12 @@ import redis
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.procfs import cpu_seconds, memory_kib  # noqa: E402
 from plugins.core0.sim import nodelist  # noqa: E402
+from tests.support.core0sim import children_of  # noqa: E402
 from tests.support.processes import Child, python_env, twistd, wait_until  # noqa: E402
 
 IDLE_SECONDS = 5.0
-
-
-def children_of(pid: int) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            found.append(int(entry))
-    return found
-
-
-def memory_kib(pid: int) -> tuple[int, int]:
-    """(RSS, PSS) of one process in KiB."""
-    rss = pss = 0
-    try:
-        with open(f"/proc/{pid}/smaps_rollup") as f:
-            for line in f:
-                if line.startswith("Rss:"):
-                    rss = int(line.split()[1])
-                elif line.startswith("Pss:"):
-                    pss = int(line.split()[1])
-    except OSError:
-        pass
-    return rss, pss
 
 
 def ping_all(entries: list[nodelist.NodeEntry]) -> tuple[float, float]:
@@ -111,12 +83,6 @@ def ping_all(entries: list[nodelist.NodeEntry]) -> tuple[float, float]:
     for connection in connections.values():
         connection.close()
     return pushed, elapsed
-
-
-def cpu_seconds(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def throughput(entry: nodelist.NodeEntry, clients: int, seconds: float) -> tuple[float, float, float]:
@@ -167,10 +133,10 @@ def run(nodes: int, per_redis: int, clients: int, seconds: float) -> None:
         redis_mem = [memory_kib(pid) for pid in pids]
         redis_rss = sum(m[0] for m in redis_mem)
         redis_pss = sum(m[1] for m in redis_mem)
-        cpu_before = sum(cpu_seconds(pid) for pid in [child.process.pid, *pids])
+        cpu_before = cpu_seconds([child.process.pid, *pids])
         idle_began = time.monotonic()
         time.sleep(IDLE_SECONDS)
-        idle_cpu = (sum(cpu_seconds(pid) for pid in [child.process.pid, *pids]) - cpu_before) \
+        idle_cpu = (cpu_seconds([child.process.pid, *pids]) - cpu_before) \
             / (time.monotonic() - idle_began)
         pushed, ping = ping_all(entries)
         _, ping_again = ping_all(entries)
@@ -184,11 +150,11 @@ def run(nodes: int, per_redis: int, clients: int, seconds: float) -> None:
         print(f"  ping all nodes       {ping * 1000:8.1f} ms (pushed after {pushed * 1000:.1f} ms; "
               f"again: {ping_again * 1000:.1f} ms)")
         if clients:
-            cpu_before = cpu_seconds(child.process.pid)
+            cpu_before = cpu_seconds([child.process.pid])
             began = time.monotonic()
             rate, p50, p99 = throughput(entries[0], clients, seconds)
             calls = rate * (time.monotonic() - began)
-            cpu = cpu_seconds(child.process.pid) - cpu_before
+            cpu = cpu_seconds([child.process.pid]) - cpu_before
             print(f"  info.mem, {clients} clients {rate:8.0f} calls/s  p50 {p50:.2f} ms  p99 {p99:.2f} ms")
             print(f"  simulator CPU        {cpu / calls * 1e6:8.0f} us per call")
         sys.stdout.flush()
