@@ -35,22 +35,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.procfs import rss_kib  # noqa: E402
 from tests.support.core0sim import Core0Sim  # noqa: E402
 from tests.support.processes import start_rpoold  # noqa: E402
+from tests.support.scenario import MOCK_CONFIG  # noqa: E402
 
-MOCK = """
-[server]
-access_log = {access_log}
-
-[backends.mock]
-plugin = "mock"
-nodes = 2
-transition_seconds = 0
-reboot_seconds = 0.2
-
-[families]
-default = "mock"
-"""
+#: The scenario's two-node mock pool (instant VM transitions), with the access log setting.
+MOCK = "[server]\naccess_log = {access_log}\n" + MOCK_CONFIG
 
 
 @dataclass(frozen=True)
@@ -152,14 +143,6 @@ class Load:
                     self.done += 1
         finally:
             writer.close()
-
-
-def rss_kib(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise RuntimeError("no VmRSS")
 
 
 async def run(load: Load, connections: int, pid: int) -> dict[str, float]:
