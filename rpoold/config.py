@@ -29,7 +29,7 @@ from zope.interface.verify import verifyObject
 
 from rpoold import auth
 from rpoold.auth import AUTH_SCHEMA, DISABLED, Authenticator
-from rpoold.interfaces import FAMILIES, FAMILIES_BY_NAME, IBackendContext, IBackendPlugin
+from rpoold.interfaces import FAMILIES, IBackendContext, IBackendPlugin
 
 log = Logger()
 
@@ -348,9 +348,6 @@ def build(raw: dict[str, Any], where: str, config_dir: str, port: str | None = N
     for key, instance in families.items():
         if instance not in tables:
             problems.append(f"{where} at 'families.{key}': no backend instance '{instance}' under [backends]")
-    if "default" not in families and set(FAMILIES_BY_NAME) - set(families):
-        unmapped = sorted(set(FAMILIES_BY_NAME) - set(families))
-        log.warn("families {families} are served by no backend", families=", ".join(unmapped))
     if problems:
         raise ConfigError(problems)
 
