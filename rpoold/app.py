@@ -30,7 +30,7 @@ from rpoold.auth import DISABLED, REQUIRED_ROLE, Authenticator, Role, Unauthenti
 from rpoold.deadlines import Deadlines
 from rpoold.errors import TIMEOUTS
 from rpoold.health import HealthReport
-from rpoold.interfaces import FAMILY_OF_OPERATION, Family, IFileReader
+from rpoold.interfaces import FAMILY_OF_OPERATION, IFileReader
 from rpoold.logs import REQUEST_ID, new_request_id
 from rpoold.openapi import openapi_document
 from rpoold.schemas import DOT_NAMES, PATH_PARAMETERS, PATTERN_NAMES, Contract, Operation, contract
@@ -300,8 +300,7 @@ class RpoolApi:
     @staticmethod
     def _answer_error(request: IRequest, status: int, message: str) -> bytes:
         request.setResponseCode(status)
-        for header in (b"Location",):
-            request.responseHeaders.removeHeader(header)
+        request.responseHeaders.removeHeader(b"Location")
         return _json_answer(request, json.dumps({"error": message}).encode())
 
     # Routing errors ----------------------------------------------------------
@@ -367,7 +366,7 @@ def _set_route(request: IRequest, template: str) -> None:
         request.route_template = template
 
 
-def _register(op: Operation, family: Family) -> None:
+def _register(op: Operation) -> None:
     for path in (op.path, *op.path_aliases):
 
         async def handler(
@@ -383,4 +382,4 @@ def _register(op: Operation, family: Family) -> None:
 
 
 for _op in contract().operations:
-    _register(_op, FAMILY_OF_OPERATION[_op.name])
+    _register(_op)
