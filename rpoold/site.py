@@ -308,8 +308,3 @@ class AccessLine:
             f"{self.method} {self.uri} {self.status} {self.sent} bytes {self.seconds:.3f} s "
             f"(request {self.request_id})"
         )
-
-
-def make_site(resource: Any, limits: Limits | None = None, access_log: bool = True) -> ApiSite:
-    """:returns: the ``ApiSite`` serving ``resource``."""
-    return ApiSite(resource, limits, access_log)

@@ -15,7 +15,7 @@ from rpoold.app import RpoolApi
 from rpoold.config import ConfigError, Settings, load
 from rpoold.logs import json_observer_for
 from rpoold.service import DaemonService
-from rpoold.site import Limits, make_site
+from rpoold.site import ApiSite, Limits
 
 
 class Options(usage.Options):
@@ -64,7 +64,7 @@ def makeService(options: Options) -> DaemonService:
         metrics_public=sections["metrics"]["public"],
     )
     limits = Limits(max_body=server["max_body_bytes"], max_upload=server["max_upload_bytes"])
-    site = make_site(api.resource(), limits, access_log=server["access_log"])
+    site = ApiSite(api.resource(), limits, access_log=server["access_log"])
     web: Any = strports.service(server["port"], site)
     observer = None
     if sections["log"]["format"] == "json":
