@@ -184,7 +184,7 @@ class Settings:
     """The checked configuration, and the backends it built."""
 
     source: str
-    server: dict[str, Any]
+    #: Every section of ``SECTIONS``, checked, with defaults filled in.
     sections: dict[str, dict[str, Any]]
     backends: dict[str, Any] = field(default_factory=dict)
     #: The backend serving each family, by family name (unserved: absent).
@@ -193,6 +193,11 @@ class Settings:
     plugin_of: dict[str, str] = field(default_factory=dict)
     #: Checks credentials (``[auth]``); disabled unless configured or needed.
     auth: Authenticator = field(default_factory=lambda: DISABLED)
+
+    @property
+    def server(self) -> dict[str, Any]:
+        """The ``[server]`` section."""
+        return self.sections["server"]
 
 
 @implementer(IBackendContext)
@@ -352,7 +357,7 @@ def build(raw: dict[str, Any], where: str, config_dir: str, port: str | None = N
         raise ConfigError(problems)
 
     builder = _Builder(where, tables, available, config_dir)
-    settings = Settings(source=where, server=sections["server"], sections=sections, auth=authenticator)
+    settings = Settings(source=where, sections=sections, auth=authenticator)
     used = set(families.values())
     for name in tables:
         if name not in used:
