@@ -287,12 +287,8 @@ class AysClient:
 
         :returns: ``True`` when it was created now, ``False`` when it existed.
         """
-        what = f"look up repository '{self.repository}'"
-        code, content = await self.request("GET", self._repo_path(), what, kind="GET repository")
-        if code == 200:
+        if await self.repository_exists():
             return False
-        if code != 404:
-            raise self.failure(what, code, content)
         what = f"create repository '{self.repository}'"
         code, content = await self.request(
             "POST", "/ays/repository", what, kind="POST repository",
