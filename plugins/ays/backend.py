@@ -416,9 +416,7 @@ class AysBackend(Service):
         await self._node(nodeid)
         step = Action(NODE, nodeid, "reboot")
         write = Write("node", nodeid, "reboot", blueprints.actions_only(step), ours=(step,))
-        async with self.writer.sequence():
-            run = await self.writer.post(write)
-        self.writer.watch(run, write)
+        self.writer.watch(await self.writer.post_alone(write), write)
 
     # Bridges ------------------------------------------------------------------------------
 
@@ -479,9 +477,8 @@ class AysBackend(Service):
         return [views.storage_pool_device(d) for d in views.pool_devices(service.get("data") or {})]
 
     async def _post_devices(self, pool: str, devices: list[dict[str, str]], verb: str) -> None:
-        write = Write("storagepool", pool, verb, blueprints.storage_pool_devices(pool, devices))
-        async with self.writer.sequence():
-            await self.writer.post(write)
+        await self.writer.post_alone(
+            Write("storagepool", pool, verb, blueprints.storage_pool_devices(pool, devices)))
 
     @operation
     async def create_storage_pool_devices(self, nodeid: str, storagepoolname: str,
@@ -750,8 +747,7 @@ class AysBackend(Service):
         if all(current[k] == wanted[k] for k in ("cpu", "memory", "nics", "disks")):
             return
         write = Write("vm", vmid, "update", blueprints.vm_update(vmid, body))
-        async with self.writer.sequence():
-            await self.writer.post(write)
+        await self.writer.post_alone(write)
 
         def applied(now: dict[str, Any]) -> bool:
             view = views.vm(vmid, now)
@@ -795,8 +791,7 @@ class AysBackend(Service):
         if target == nodeid:
             return
         write = Write("vm", vmid, "migrate", blueprints.vm_migrate(vmid, target))
-        async with self.writer.sequence():
-            await self.writer.post(write)
+        await self.writer.post_alone(write)
 
         def arrived(service: dict[str, Any]) -> bool:
             status = (service.get("data") or {}).get("status")
@@ -934,8 +929,7 @@ class AysBackend(Service):
         if new_size == size:
             return
         write = Write("vdisk", vdiskid, "resize", blueprints.vdisk_resize(vdiskid, new_size))
-        async with self.writer.sequence():
-            await self.writer.post(write)
+        await self.writer.post_alone(write)
         await self.writer.wait_for_data(
             "vdisk", vdiskid, lambda now: int(now.get("size") or 0) >= new_size,
             f"the resize of vdisk '{vdiskid}' to {new_size} GiB")
