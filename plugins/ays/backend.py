@@ -67,7 +67,6 @@ UINT16_MAX = 65535
 ZEROTIER_NWID = re.compile(r"^[0-9a-fA-F]{16}$")
 
 
-
 def operation(
     f: Callable[..., Coroutine[Any, Any, Any]],
 ) -> Callable[..., Deferred[Any]]:
@@ -865,16 +864,13 @@ class AysBackend(Service):
         names = [str(n) for n in data.get("ardbs") or []]
         try:
             services = await gatherResults(
-                [ensureDeferred(self._ardb(n)) for n in names], consumeErrors=True)
+                [ensureDeferred(self._service("ardb", n)) for n in names], consumeErrors=True)
         except FirstError as e:
             e.subFailure.raiseException()
         ardbs = [(n, s) for n, s in zip(names, services, strict=True) if s is not None]
         view = views.storage_cluster(data, ardbs)
         view["label"] = view["label"] or label
         return view
-
-    async def _ardb(self, name: str) -> dict[str, Any] | None:
-        return await self._service("ardb", name)
 
     @operation
     async def kill_cluster(self, label: str) -> None:
@@ -938,7 +934,6 @@ class AysBackend(Service):
     async def rollback_vdisk(self, vdiskid: str, body: dict[str, Any]) -> None:
         await self._vdisk(vdiskid)
         await self._act("vdisk", vdiskid, "rollback")
-
 
 
 def from_options(options: dict[str, Any], context: Any) -> AysBackend:
