@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from twisted.internet.defer import Deferred, DeferredList, ensureDeferred
+from twisted.internet.defer import DeferredList, ensureDeferred
 from twisted.internet.defer import TimeoutError as DeferredTimeout
 from twisted.internet.task import deferLater
 from twisted.logger import Logger
@@ -90,7 +90,6 @@ class Simulator:
         self.changes: list[dict[str, Any]] = []
         #: Called after ``reset`` (the node list re-seeds its nodes).
         self.reset_hooks: list[Callable[[], None]] = []
-        self._running: set[Deferred[None]] = set()
         self._setup()
 
     def _setup(self) -> None:
@@ -316,14 +315,10 @@ class Simulator:
         return run
 
     def _start(self, run: Run) -> None:
-        d = ensureDeferred(self._execute(run))
-        self._running.add(d)
+        def crashed(failure: Failure) -> None:
+            log.failure("run {key} crashed", failure, key=run.key)
 
-        def forget(result: Any) -> None:
-            self._running.discard(d)
-            if isinstance(result, Failure):
-                log.failure("run {key} crashed", result, key=run.key)
-        d.addBoth(forget)
+        ensureDeferred(self._execute(run)).addErrback(crashed)
 
     async def _execute(self, run: Run) -> None:
         run.state = "running"
@@ -377,10 +372,6 @@ class Simulator:
             service.rescheduled.discard(action)
             service.actions[action] = "scheduled"
         run.touch()
-
-    def wait_idle(self) -> Deferred[Any]:
-        """Fires when every run executing now has ended (for tests)."""
-        return DeferredList(list(self._running))
 
     # Seeding ----------------------------------------------------------------------------
 
