@@ -104,17 +104,7 @@ def bridge(nodeid: str, body: dict[str, Any]) -> dict[str, Any]:
 
 def container_nic(nic: dict[str, Any]) -> dict[str, Any]:
     """A REST container NIC for the template (``hwaddr`` dropped: not in its schema)."""
-    config = nic.get("config") or {}
-    return {
-        "type": nic["type"],
-        "id": nic.get("id") or "",
-        "config": {
-            "dhcp": bool(config.get("dhcp")),
-            "cidr": config.get("cidr") or "",
-            "gateway": config.get("gateway") or "",
-            "dns": list(config.get("dns") or []),
-        },
-    }
+    return {"type": nic["type"], "id": nic.get("id") or "", "config": rest.nic_config(nic.get("config"))}
 
 
 def init_process(process: dict[str, Any]) -> dict[str, Any]:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from plugins.model import rest
+
 
 def capacity(value: Any) -> int:
     """
@@ -158,16 +160,8 @@ def container_item(name: str, data: dict[str, Any]) -> dict[str, Any]:
 
 
 def container_nic(nic: dict[str, Any]) -> dict[str, Any]:
-    config = nic.get("config") or {}
-    item: dict[str, Any] = {
-        "type": nic.get("type") or "default",
-        "config": {
-            "dhcp": bool(config.get("dhcp")),
-            "cidr": config.get("cidr") or "",
-            "gateway": config.get("gateway") or "",
-            "dns": list(config.get("dns") or []),
-        },
-    }
+    item: dict[str, Any] = {"type": nic.get("type") or "default",
+                            "config": rest.nic_config(nic.get("config"))}
     if nic.get("id"):
         item["id"] = nic["id"]
     return item

@@ -219,20 +219,22 @@ def ports_from_map(port: dict[str, Any] | None) -> list[str]:
     return [f"{host}:{guest}" for host, guest in sorted((port or {}).items())]
 
 
+def nic_config(config: dict[str, Any] | None) -> dict[str, Any]:
+    """A container NIC's ``config`` with every field, as REST, core0 and AYS spell it."""
+    config = config or {}
+    return {
+        "dhcp": bool(config.get("dhcp")),
+        "cidr": config.get("cidr") or "",
+        "gateway": config.get("gateway") or "",
+        "dns": list(config.get("dns") or []),
+    }
+
+
 def nic_arguments(nics: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """REST ``ContainerNIC`` items as ``corex.create`` nics."""
     return [
-        {
-            "type": nic["type"],
-            "id": nic.get("id") or "",
-            "hwaddr": nic.get("hwaddr") or "",
-            "config": {
-                "dhcp": bool((nic.get("config") or {}).get("dhcp")),
-                "cidr": (nic.get("config") or {}).get("cidr") or "",
-                "gateway": (nic.get("config") or {}).get("gateway") or "",
-                "dns": list((nic.get("config") or {}).get("dns") or []),
-            },
-        }
+        {"type": nic["type"], "id": nic.get("id") or "", "hwaddr": nic.get("hwaddr") or "",
+         "config": nic_config(nic.get("config"))}
         for nic in nics
     ]
 

@@ -31,13 +31,9 @@ log = Logger()
 
 def seed_container_arguments(node: str, arguments: dict[str, Any]) -> dict[str, Any]:
     """A container service's data for a running corex container."""
-    nics = []
-    for nic in arguments.get("nics") or []:
-        config = nic.get("config") or {}
-        nics.append({"type": nic.get("type") or "default", "id": nic.get("id") or "",
-                     "config": {"dhcp": bool(config.get("dhcp")), "cidr": config.get("cidr") or "",
-                                "gateway": config.get("gateway") or "",
-                                "dns": list(config.get("dns") or [])}})
+    nics = [{"type": nic.get("type") or "default", "id": nic.get("id") or "",
+             "config": rest.nic_config(nic.get("config"))}
+            for nic in arguments.get("nics") or []]
     return {
         "node": node, "status": "running", "flist": arguments.get("root") or "",
         "hostname": arguments.get("hostname") or "", "hostNetworking": bool(arguments.get("host_network")),
