@@ -23,6 +23,7 @@ from typing import Any
 
 import yaml
 
+from plugins.ays import views
 from plugins.model import rest
 
 #: Actor (template) names, and the role each is listed and fetched under.
@@ -107,16 +108,6 @@ def container_nic(nic: dict[str, Any]) -> dict[str, Any]:
     return {"type": nic["type"], "id": nic.get("id") or "", "config": rest.nic_config(nic.get("config"))}
 
 
-def init_process(process: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "name": process["name"],
-        "pwd": process.get("pwd") or "",
-        "args": list(process.get("args") or []),
-        "environment": list(process.get("environment") or []),
-        "stdin": process.get("stdin") or "",
-    }
-
-
 def container_mounts(filesystems: list[str]) -> list[dict[str, str]]:
     """``"pool:fs"`` entries as template mounts (target ``/fs/<pool>/<fs>``)."""
     mounts = []
@@ -136,7 +127,7 @@ def container(nodeid: str, body: dict[str, Any]) -> dict[str, Any]:
         "ports": list(body.get("ports") or []),
         "nics": [container_nic(n) for n in body.get("nics") or []],
         "mounts": container_mounts(body.get("filesystems") or []),
-        "initProcesses": [init_process(p) for p in body.get("initProcesses") or []],
+        "initProcesses": [views.init_process(p) for p in body.get("initProcesses") or []],
     }
     return blueprint({("container", body["name"]): data},
                      [Action("container", body["name"], "install", force=False)])

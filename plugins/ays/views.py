@@ -189,6 +189,7 @@ def container_filesystems(data: dict[str, Any]) -> list[str]:
 
 
 def init_process(process: dict[str, Any]) -> dict[str, Any]:
+    """An init process with every field (the template's are the REST ``CoreSystem``'s)."""
     return {
         "name": process.get("name") or "",
         "pwd": process.get("pwd") or "",
