@@ -94,10 +94,7 @@ class ContainerFamilies(NodesFamilies):
     # Containers ------------------------------------------------------------------------------
 
     async def _start(self, client: NodeClient, record: dict[str, Any]) -> None:
-        mounts = {}
-        for entry in record["filesystems"]:
-            pool, _, filesystem = entry.partition(":")
-            mounts[rest.filesystem_path(pool, filesystem)] = rest.container_mount_target(pool, filesystem)
+        mounts = rest.container_mounts(record["filesystems"])
         try:
             container = await client.call("corex.create", rest.container_arguments(record, mounts))
         except CommandFailed as e:

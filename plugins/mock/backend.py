@@ -402,10 +402,7 @@ class MockBackend(StorageFamilies, NetworkFamilies, VMFamilies):
         return rest.container_view(arguments, running is not None, record)
 
     def _start(self, node: Node, record: dict[str, Any]) -> None:
-        mounts = {}
-        for entry in record["filesystems"]:
-            pool, _, filesystem = entry.partition(":")
-            mounts[rest.filesystem_path(pool, filesystem)] = rest.container_mount_target(pool, filesystem)
+        mounts = rest.container_mounts(record["filesystems"])
         try:
             container_id = node.corex_create(**rest.container_arguments(record, mounts))
         except CommandError as e:

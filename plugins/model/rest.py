@@ -48,6 +48,15 @@ def container_mount_target(pool: str, filesystem: str) -> str:
     return f"/fs/{pool}/{filesystem}"
 
 
+def container_mounts(filesystems: list[str]) -> dict[str, str]:
+    """A container's ``<pool>:<fs>`` entries as ``corex.create`` mounts (subvolume -> target)."""
+    mounts = {}
+    for entry in filesystems:
+        pool, _, filesystem = entry.partition(":")
+        mounts[filesystem_path(pool, filesystem)] = container_mount_target(pool, filesystem)
+    return mounts
+
+
 def filesystems_from_mounts(mount: dict[str, Any] | None) -> list[str]:
     """``corex.create`` mounts of pool filesystems back to ``<pool>:<fs>`` entries."""
     entries = []
