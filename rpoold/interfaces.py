@@ -23,8 +23,10 @@ Conventions for every method below:
   duplicate create; ``BadRequest`` for a request that the backend finds
   invalid against its state; ``BackendUnavailable`` when the node or
   orchestrator cannot be reached; ``BackendTimeout`` when it does not answer
-  in time; ``BackendError`` when the backend reports a failure.  Every
-  method may raise the last three; the docstrings list the others.
+  in time; ``BackendError`` when the backend reports a failure;
+  ``ServiceUnavailable`` while the backend is not ready (the AYS backend
+  until it has found its repository).  Every method may raise the last
+  four; the docstrings list the others.
 """
 
 from __future__ import annotations
@@ -178,6 +180,7 @@ class INodeProcesses(Interface):
 
         :returns: Deferred firing with ``None`` once the process is gone.
         :raises NotFound: unknown node or process.
+        :raises BadRequest: the agent refuses to kill this process (PID 1).
         :raises BackendError: the process survived SIGKILL.
         """
 
@@ -191,6 +194,7 @@ class IBridges(Interface):
         :returns: Deferred firing with ``None`` once the bridge exists.
         :raises NotFound: unknown node.
         :raises Conflict: a bridge of this name exists.
+        :raises BadRequest: the node refuses the bridge's settings.
         """
 
     def list_bridges(nodeid: str) -> Any:
@@ -228,7 +232,8 @@ class IStoragePools(Interface):
         :returns: Deferred firing with ``None``.
         :raises NotFound: unknown node.
         :raises Conflict: a pool of this name exists.
-        :raises BadRequest: a device is not a block device of the node.
+        :raises BadRequest: a device is not a disk of the node or is in
+            use, or the node refuses the pool.
         """
 
     def get_storage_pool_info(nodeid: str, storagepoolname: str) -> Any:
@@ -260,7 +265,8 @@ class IStoragePools(Interface):
         :param body: device paths, e.g. ``["/dev/sdc"]``.
         :returns: Deferred firing with ``None``.
         :raises NotFound: unknown node or pool.
-        :raises BadRequest: a device is not a block device of the node.
+        :raises BadRequest: a device is not a disk of the node or is in
+            use, or the node refuses it.
         """
 
     def get_storage_pool_device_info(
@@ -277,6 +283,7 @@ class IStoragePools(Interface):
         """
         :returns: Deferred firing with ``None``.
         :raises NotFound: unknown node, pool or device uuid.
+        :raises BadRequest: it is the pool's last device.
         """
 
 
@@ -297,6 +304,7 @@ class IFilesystems(Interface):
         :returns: Deferred firing with ``None``.
         :raises NotFound: unknown node or pool.
         :raises Conflict: a filesystem of this name exists.
+        :raises BadRequest: the node refuses the subvolume.
         """
 
     def get_filesystem_info(
@@ -375,6 +383,8 @@ class IZerotiers(Interface):
         :returns: Deferred firing with ``None`` once the node has joined.
         :raises NotFound: unknown node.
         :raises Conflict: the node is already in this network.
+        :raises BadRequest: ``nwid`` is not a network id (16 hexadecimal
+            digits).
         """
 
     def get_zerotier(nodeid: str, zerotierid: str) -> Any:
@@ -407,7 +417,8 @@ class IContainers(Interface):
         :raises NotFound: unknown node.
         :raises Conflict: a container of this name exists.
         :raises BadRequest: a ``pool:fs`` entry names an unknown pool or
-            filesystem.
+            filesystem, or the node refuses the container (e.g. a bridge
+            it names does not exist).
         """
 
     def delete_container(nodeid: str, containername: str) -> Any:
@@ -428,6 +439,7 @@ class IContainers(Interface):
         """
         :returns: Deferred firing with ``None`` once it runs.
         :raises NotFound: unknown node or container.
+        :raises BadRequest: the node refuses to start it.
         """
 
     def stop_container(nodeid: str, containername: str) -> Any:
@@ -542,6 +554,7 @@ class IContainerProcesses(Interface):
         :returns: Deferred firing with the id (``str``) of the job that runs
             the process.
         :raises NotFound: unknown node, or no such running container.
+        :raises BackendError: the process could not be started.
         """
 
     def get_container_process(
@@ -560,6 +573,7 @@ class IContainerProcesses(Interface):
 
         :returns: Deferred firing with ``None`` once the process is gone.
         :raises NotFound: unknown node, container or process.
+        :raises BadRequest: the agent refuses to kill this process (PID 1).
         :raises BackendError: the process survived SIGKILL.
         """
 
@@ -570,6 +584,7 @@ class IContainerProcesses(Interface):
         :param body: a ``ProcessSignal`` dict (``signal``).
         :returns: Deferred firing with ``None``.
         :raises NotFound: unknown node, container or process.
+        :raises BadRequest: the agent refuses the signal.
         """
 
 
@@ -605,6 +620,7 @@ class IContainerFiles(Interface):
             memory at once.
         :returns: Deferred firing with ``None`` once the file is written.
         :raises NotFound: unknown node, or no such running container.
+        :raises BadRequest: the file cannot be opened for writing.
         """
 
     def file_download(nodeid: str, containername: str, path: str) -> Any:
@@ -613,6 +629,7 @@ class IContainerFiles(Interface):
 
         :returns: Deferred firing with an ``IFileReader``.
         :raises NotFound: unknown node, container or file.
+        :raises BadRequest: the file cannot be opened for reading.
         """
 
     def file_delete(nodeid: str, containername: str, body: dict[str, Any]) -> Any:
@@ -638,6 +655,8 @@ class IVMs(Interface):
         :returns: Deferred firing with ``None`` once creation is under way.
         :raises NotFound: unknown node.
         :raises Conflict: a VM with this id exists.
+        :raises BadRequest: the node refuses the domain, or ``cpu`` or
+            ``memory`` is beyond what the backend can keep.
         """
 
     def delete_vm(nodeid: str, vmid: str) -> Any:
@@ -660,7 +679,7 @@ class IVMs(Interface):
         :returns: Deferred firing with ``None``.
         :raises NotFound: unknown node or VM.
         :raises BadRequest: ``cpu`` or ``memory`` changes while the VM is not
-            halted.
+            halted, or is beyond what the backend can keep.
         """
 
     def start_vm(nodeid: str, vmid: str) -> Any:
@@ -679,12 +698,14 @@ class IVMs(Interface):
         """
         :returns: Deferred firing with ``None`` once the pause is scheduled.
         :raises NotFound: unknown node or VM.
+        :raises BadRequest: the VM is not running.
         """
 
     def resume_vm(nodeid: str, vmid: str) -> Any:
         """
         :returns: Deferred firing with ``None`` once the resume is scheduled.
         :raises NotFound: unknown node or VM.
+        :raises BadRequest: the VM is not paused.
         """
 
     def shutdown_vm(nodeid: str, vmid: str) -> Any:
