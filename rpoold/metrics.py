@@ -164,13 +164,23 @@ def _request_series(route: str, method: str, status: int) -> tuple[Any, Any]:
 T = TypeVar("T")
 
 
+def _outcome_of_result(result: Any) -> str:
+    return outcome_of(result if isinstance(result, Failure) else None)
+
+
 def track_backend_call(
-    backend: str, command: str, d: Deferred[T], clock: Callable[[], float] = time.monotonic
+    backend: str,
+    command: str,
+    d: Deferred[T],
+    clock: Callable[[], float] = time.monotonic,
+    outcome: Callable[[Any], str] = _outcome_of_result,
 ) -> Deferred[T]:
     """
     Count a backend call when ``d`` fires, with its outcome and duration
     (from now until then).
 
+    :param outcome: the ``outcome`` label of what ``d`` fired with
+        (default: ``ok`` for a result, :func:`outcome_of` for a failure).
     :returns: ``d`` itself, so a call site reads
         ``return track_backend_call("core0", "core.ping", client.send(...))``.
         Its result or failure passes through unchanged.
@@ -178,8 +188,7 @@ def track_backend_call(
     started = clock()
 
     def done(result: Any) -> Any:
-        failure = result if isinstance(result, Failure) else None
-        record_backend_call(backend, command, outcome_of(failure), clock() - started)
+        record_backend_call(backend, command, outcome(result), clock() - started)
         return result
 
     d.addBoth(done)

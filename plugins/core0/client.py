@@ -326,7 +326,7 @@ class NodeClient:
         """
         seconds = self.timeout if timeout is None else timeout
         session = _Session(self, what, seconds, start)
-        return telemetry.track(telemetry.BACKEND, command or what, session.result)
+        return telemetry.track(command or what, session.result)
 
     def _server_timeout(self, timeout: float | None) -> int:
         """The ``BRPOPLPUSH`` timeout: after our own deadline, a safety net only."""

@@ -34,8 +34,8 @@ from twisted.internet.error import ConnectError
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from plugins.core0 import telemetry
 from plugins.core0.registry import NodeAddress
+from rpoold import metrics
 from rpoold.errors import BackendUnavailable
 
 log = Logger()
@@ -148,7 +148,7 @@ class NodePool:
             conn.usable = True
             self.ready += 1
             self.usable.add(conn)
-            telemetry.connection_opened(self.address.id)
+            metrics.redis_connection_opened(self.address.id)
             if self.closed:
                 conn.transport.loseConnection()
                 return
@@ -200,7 +200,7 @@ class NodePool:
         if conn.usable:
             self.ready -= 1
             self.usable.discard(conn)
-            telemetry.connection_closed(self.address.id)
+            metrics.redis_connection_closed(self.address.id)
         if conn in self.idle:
             self.idle.remove(conn)
         self._wake()

@@ -1,6 +1,6 @@
 """
-What the core0 client reports to ``rpoold.metrics``: each call it makes to a
-node (by command and outcome) and its open Redis connections (by node).
+How the core0 client's calls to a node count in ``rpoold.metrics`` (its
+open Redis connections count there too, by node).
 
 A call's ``command`` label is the core0 command it runs (``info.mem``,
 ``corex.list``), ``corex.dispatch/<command>`` for a command run inside a
@@ -15,7 +15,6 @@ time limit, ``error`` for any other final state (``ERROR``, ``KILLED``,
 
 from __future__ import annotations
 
-import time
 from typing import Any, TypeVar
 
 from twisted.internet.defer import Deferred
@@ -39,30 +38,12 @@ def result_outcome(result: Any) -> str:
     return "ok"
 
 
-def track(backend: str, command: str, d: Deferred[T]) -> Deferred[T]:
+def track(command: str, d: Deferred[T]) -> Deferred[T]:
     """
     Count the call ``d`` stands for when it fires (its result passes
     through unchanged).
 
-    :param backend: the ``backend`` label (the plugin making the call).
     :param command: the ``command`` label (see the module docstring).
     :returns: ``d``.
     """
-    started = time.monotonic()
-
-    def done(result: Any) -> Any:
-        metrics.record_backend_call(backend, command, result_outcome(result), time.monotonic() - started)
-        return result
-
-    d.addBoth(done)
-    return d
-
-
-def connection_opened(node: str) -> None:
-    """A Redis connection to ``node`` is open and usable."""
-    metrics.redis_connection_opened(node)
-
-
-def connection_closed(node: str) -> None:
-    """A usable Redis connection to ``node`` closed (or was lost)."""
-    metrics.redis_connection_closed(node)
+    return metrics.track_backend_call(BACKEND, command, d, outcome=result_outcome)
