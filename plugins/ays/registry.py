@@ -66,7 +66,7 @@ class AysNodeRegistry:
         self._outage_told = False
         return node
 
-    def _stale(self, error: Exception, nodeid: str | None = None) -> None:
+    def _stale(self, error: Exception) -> None:
         if not self._outage_told:
             log.warn("AYS unreachable, using the last known node addresses: {error}",
                      error=getattr(error, "message", str(error)))
@@ -95,7 +95,7 @@ class AysNodeRegistry:
         except OUTAGE as e:
             if cached is None:
                 raise
-            self._stale(e, nodeid)
+            self._stale(e)
             return cached[0]
         if service is None:
             self.known.pop(nodeid, None)
