@@ -270,7 +270,6 @@ class RpoolApi:
                 request.write(block)
         finally:
             await _deferred(reader.close())
-        return None
 
     def _answer(
         self,

@@ -88,7 +88,7 @@ def _operation(contract: Contract, op: Any, secured: bool) -> dict[str, Any]:
             },
         }
     elif op.request is not None:
-        schema = _relink(contract.body_schema(op.request, "request"), REQUEST_SUFFIX)
+        schema = _relink(contract.body_schema(op.request), REQUEST_SUFFIX)
         doc["requestBody"] = {
             "required": True,
             "content": {"application/json": {"schema": schema}},
@@ -104,7 +104,7 @@ def _operation(contract: Contract, op: Any, secured: bool) -> dict[str, Any]:
         else:
             success["content"] = {
                 "application/json": {
-                    "schema": _relink(contract.body_schema(op.response, "response"), "")
+                    "schema": _relink(contract.body_schema(op.response), "")
                 }
             }
     if op.location is not None:

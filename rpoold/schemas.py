@@ -126,7 +126,8 @@ class Operation:
         return re.findall(r"{(\w+)}", self.path)
 
 
-def _wrap_array(type_name: str, suffix: str) -> tuple[str, bool]:
+def _unwrap_array(type_name: str) -> tuple[str, bool]:
+    """``T[]`` -> ``(T, True)``; ``T`` -> ``(T, False)``."""
     if type_name.endswith("[]"):
         return type_name[:-2], True
     return type_name, False
@@ -266,14 +267,14 @@ class Contract:
                     names.append(name)
         return {name: self.type_schema(name, direction) for name in names}
 
-    def body_schema(self, type_ref: str, direction: str) -> dict[str, Any]:
+    def body_schema(self, type_ref: str) -> dict[str, Any]:
         """
         :param type_ref: a contract type name, ``T[]``, ``string[]`` or
             ``boolean``.
         :returns: the JSON Schema of a whole body, references pointing into
             ``#/$defs``.
         """
-        base, is_array = _wrap_array(type_ref, "")
+        base, is_array = _unwrap_array(type_ref)
         if base in self.types:
             inner: dict[str, Any] = {"$ref": f"#/$defs/{base}"}
         else:
@@ -294,7 +295,7 @@ class Contract:
         for op in self.operations:
             if op.request is None:
                 continue
-            schema = dict(self.body_schema(op.request, "request"))
+            schema = dict(self.body_schema(op.request))
             schema["$defs"] = self.request_definitions
             validators[op.name] = Draft202012Validator(
                 schema, format_checker=Draft202012Validator.FORMAT_CHECKER
@@ -307,7 +308,7 @@ class Contract:
         for op in self.operations:
             if op.response is None or op.response_media_type != "application/json":
                 continue
-            schema = dict(self.body_schema(op.response, "response"))
+            schema = dict(self.body_schema(op.response))
             schema["$defs"] = self.response_definitions
             validators[op.name] = Draft202012Validator(schema)
         return validators
@@ -388,7 +389,7 @@ class Contract:
             raise BadRequest(f"request body is not valid JSON: {e}") from None
         if value is None:
             raise BadRequest(f"request body is required: a JSON {_describe(op.request)}")
-        base, is_array = _wrap_array(op.request, "")
+        base, is_array = _unwrap_array(op.request)
         if base in self.types:
             if is_array and isinstance(value, list):
                 value = [self._prepare(base, v) for v in value]
@@ -435,7 +436,7 @@ class Contract:
         ``[]``, always-present fields are filled with zero values,
         extension fields are copied, unknown keys are dropped.
         """
-        base, is_array = _wrap_array(type_ref, "")
+        base, is_array = _unwrap_array(type_ref)
         if is_array:
             return [self._shape_object(base, v) for v in (value or [])]
         return self._shape_object(base, value)
@@ -558,7 +559,7 @@ CROSS_FIELD_CHECKS = {"DeployNewCluster": _servers_divisible}
 
 
 def _describe(type_ref: str) -> str:
-    base, is_array = _wrap_array(type_ref, "")
+    base, is_array = _unwrap_array(type_ref)
     return f"array of {base}" if is_array else f"object ({base})"
 
 
