@@ -119,6 +119,43 @@ class CommandFamilies:
             for key in [k for k in records if k[0] == nodeid]:
                 del records[key]
 
+    # Container records (containers are tagged with their name) ----------------------------
+
+    def remember_containers(self, nodeid: str, listing: dict[str, Any]) -> None:
+        """
+        Keep a record of every container seen running, as of one created
+        here, so that it stays listed (halted) however it stops (as the
+        original's orchestrator kept its container services).
+        """
+        for name in rest.container_names(listing):
+            if (nodeid, name) not in self.container_records:
+                found = rest.container_tagged(listing, name)
+                if found is not None:
+                    self.container_records[(nodeid, name)] = rest.container_record(name, found[1])
+
+    def container_names(self, nodeid: str, listing: dict[str, Any]) -> list[str]:
+        """The containers of a node: recorded ones, then the others a ``corex.list`` answer shows."""
+        names = [name for (n, name) in self.container_records if n == nodeid]
+        names += [name for name in rest.container_names(listing) if name not in names]
+        return names
+
+    def container_view(self, nodeid: str, listing: dict[str, Any], name: str) -> dict[str, Any]:
+        """
+        A ``Container`` from its record and a ``corex.list`` answer.
+
+        :raises NotFound: neither knows it.
+        """
+        record = self.container_records.get((nodeid, name))
+        running = rest.container_tagged(listing, name)
+        if running is None and record is None:
+            raise NotFound(f"container '{name}' does not exist on node '{nodeid}'")
+        return rest.container_view(running[1] if running else {}, running is not None, record)
+
+    def missing_container(self, nodeid: str, name: str) -> NotFound:
+        if (nodeid, name) in self.container_records:
+            return NotFound(f"container '{name}' is not running on node '{nodeid}'")
+        return NotFound(f"container '{name}' does not exist on node '{nodeid}'")
+
     # Storage pools (containers mount their filesystems) -----------------------------------------
 
     async def storage_pool(self, client: CommandClient, name: str) -> dict[str, Any] | None:
@@ -178,19 +215,6 @@ class NodeAccess(CommandFamilies):
         something that may stop them all.
         """
         client.index_containers(await client.call("corex.list") or {})
-
-    def remember_containers(self, nodeid: str, listing: dict[str, Any]) -> None:
-        """
-        Keep a record of every container seen running, as of one created
-        here, so that it stays listed (halted) however it stops, as the
-        mock keeps its seed containers (and as the original's orchestrator
-        kept its container services).
-        """
-        for name in rest.container_names(listing):
-            if (nodeid, name) not in self.container_records:
-                found = rest.container_tagged(listing, name)
-                if found is not None:
-                    self.container_records[(nodeid, name)] = rest.container_record(name, found[1])
 
     async def client(self, nodeid: str) -> NodeClient:
         """
@@ -261,11 +285,6 @@ class NodeAccess(CommandFamilies):
         return hostname, ip
 
     # Containers ------------------------------------------------------------------------------
-
-    def missing_container(self, nodeid: str, name: str) -> NotFound:
-        if (nodeid, name) in self.container_records:
-            return NotFound(f"container '{name}' is not running on node '{nodeid}'")
-        return NotFound(f"container '{name}' does not exist on node '{nodeid}'")
 
     async def in_container(self, nodeid: str, name: str, command: str,
                            arguments: dict[str, Any] | None = None, *, wait: bool = True) -> Any:

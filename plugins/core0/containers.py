@@ -72,18 +72,6 @@ class ContainerFamilies(NodesFamilies):
         client.index_containers(listing)
         return listing
 
-    def _names(self, nodeid: str, listing: dict[str, Any]) -> list[str]:
-        names = [name for (n, name) in self.container_records if n == nodeid]
-        names += [name for name in rest.container_names(listing) if name not in names]
-        return names
-
-    def _view(self, nodeid: str, listing: dict[str, Any], name: str) -> dict[str, Any]:
-        record = self.container_records.get((nodeid, name))
-        running = rest.container_tagged(listing, name)
-        if running is None and record is None:
-            raise NotFound(f"container '{name}' does not exist on node '{nodeid}'")
-        return rest.container_view(running[1] if running else {}, running is not None, record)
-
     def container_runner(self, nodeid: str, name: str) -> Runner:
         async def run(command: str, arguments: dict[str, Any]) -> Result:
             result: Result = await self.in_container(nodeid, name, command, arguments)
@@ -109,8 +97,8 @@ class ContainerFamilies(NodesFamilies):
     async def list_containers(self, nodeid: str) -> list[dict[str, Any]]:
         client = await self.client(nodeid)
         listing = await self.listing(client)
-        return [rest.container_list_item(name, self._view(nodeid, listing, name))
-                for name in self._names(nodeid, listing)]
+        return [rest.container_list_item(name, self.container_view(nodeid, listing, name))
+                for name in self.container_names(nodeid, listing)]
 
     @deferred
     async def create_container(self, nodeid: str, body: dict[str, Any]) -> None:
@@ -119,7 +107,7 @@ class ContainerFamilies(NodesFamilies):
         for other, known in self.container_records:
             if known == name:
                 raise Conflict(f"a container named '{name}' exists (node '{other}')")
-        if name in self._names(nodeid, await self.listing(client)):
+        if name in self.container_names(nodeid, await self.listing(client)):
             raise Conflict(f"a container named '{name}' exists (node '{nodeid}')")
         for entry in body["filesystems"]:
             pool, _, filesystem = entry.partition(":")
@@ -134,7 +122,7 @@ class ContainerFamilies(NodesFamilies):
     async def delete_container(self, nodeid: str, containername: str) -> None:
         client = await self.client(nodeid)
         listing = await self.listing(client)
-        self._view(nodeid, listing, containername)
+        self.container_view(nodeid, listing, containername)
         running = rest.container_tagged(listing, containername)
         if running is not None:
             await client.call("corex.terminate", {"container": running[0]})
@@ -144,13 +132,13 @@ class ContainerFamilies(NodesFamilies):
     @deferred
     async def get_container(self, nodeid: str, containername: str) -> dict[str, Any]:
         client = await self.client(nodeid)
-        return self._view(nodeid, await self.listing(client), containername)
+        return self.container_view(nodeid, await self.listing(client), containername)
 
     @deferred
     async def start_container(self, nodeid: str, containername: str) -> None:
         client = await self.client(nodeid)
         listing = await self.listing(client)
-        self._view(nodeid, listing, containername)
+        self.container_view(nodeid, listing, containername)
         if rest.container_tagged(listing, containername) is None:
             await self._start(client, self.container_records[(nodeid, containername)])
 
@@ -158,7 +146,7 @@ class ContainerFamilies(NodesFamilies):
     async def stop_container(self, nodeid: str, containername: str) -> None:
         client = await self.client(nodeid)
         listing = await self.listing(client)
-        self._view(nodeid, listing, containername)
+        self.container_view(nodeid, listing, containername)
         running = rest.container_tagged(listing, containername)
         if running is not None:
             key = (nodeid, containername)

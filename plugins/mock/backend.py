@@ -92,13 +92,8 @@ class MockBackend(StorageFamilies, NetworkFamilies, VMFamilies):
         )
         self.clusters: dict[str, dict[str, Any]] = {}
         self.vdisks: dict[str, dict[str, Any]] = {}
-        # The seed's containers are known like created ones, so that they
-        # stay listed (halted) however they stop.
         for node in self.pool.nodes.values():
-            for container in node.containers.values():
-                for name in container.tags[:1]:
-                    self.container_records[(node.node_id, name)] = rest.container_record(
-                        name, container.arguments)
+            self.remember_containers(node.node_id, node.corex_list())
 
     # Lookups ------------------------------------------------------------------
 
@@ -126,12 +121,10 @@ class MockBackend(StorageFamilies, NetworkFamilies, VMFamilies):
 
     async def _container(self, nodeid: str, name: str) -> Container:
         node = await self._live(nodeid)
-        for container in node.containers.values():
-            if name in container.tags:
-                return container
-        if (nodeid, name) in self.container_records:
-            raise NotFound(f"container '{name}' is not running on node '{nodeid}'")
-        raise NotFound(f"container '{name}' does not exist on node '{nodeid}'")
+        running = self._running(node, name)
+        if running is None:
+            raise self.missing_container(nodeid, name)
+        return running
 
     # Nodes ------------------------------------------------------------------------
 
@@ -383,23 +376,13 @@ class MockBackend(StorageFamilies, NetworkFamilies, VMFamilies):
     # Containers --------------------------------------------------------------------------
 
     def _container_names(self, node: Node) -> list[str]:
-        names = [name for (nodeid, name) in self.container_records if nodeid == node.node_id]
-        for container in node.containers.values():
-            for tag in container.tags[:1]:
-                if tag not in names:
-                    names.append(tag)
-        return names
+        return self.container_names(node.node_id, node.corex_list())
 
     def _running(self, node: Node, name: str) -> Container | None:
         return next((c for c in node.containers.values() if name in c.tags), None)
 
     def _container_view(self, node: Node, name: str) -> dict[str, Any]:
-        record = self.container_records.get((node.node_id, name))
-        running = self._running(node, name)
-        if running is None and record is None:
-            raise NotFound(f"container '{name}' does not exist on node '{node.node_id}'")
-        arguments = running.arguments if running is not None else {}
-        return rest.container_view(arguments, running is not None, record)
+        return self.container_view(node.node_id, node.corex_list(), name)
 
     def _start(self, node: Node, record: dict[str, Any]) -> None:
         mounts = rest.container_mounts(record["filesystems"])
