@@ -248,6 +248,19 @@ class AysClient:
         said = f": {text}" if text else " without explanation"
         return BackendError(f"AYS could not {what} (HTTP {code}){said}")
 
+    def _unknown(self, what: str, code: int, content: bytes) -> bool:
+        """
+        Whether AYS answered that it does not know what was named (404).
+
+        :raises RepositoryMissing: the 404 is for the repository itself.
+        """
+        if code != 404:
+            return False
+        error = self.failure(what, code, content)
+        if isinstance(error, RepositoryMissing):
+            raise error
+        return True
+
     @staticmethod
     def _json(what: str, content: bytes) -> Any:
         try:
@@ -412,10 +425,7 @@ class AysClient:
         code, body = await self.request(
             "GET", self._repo_path("service", _segment(role), _segment(name)), what,
             timeout=timeout, kind="GET service/{role}/{name}")
-        if code == 404:
-            error = self.failure(what, code, body)
-            if isinstance(error, RepositoryMissing):
-                raise error
+        if self._unknown(what, code, body):
             return None
         if code != 200:
             raise self.failure(what, code, body)
@@ -434,10 +444,7 @@ class AysClient:
         code, body = await self.request(
             "DELETE", self._repo_path("service", _segment(role), _segment(name)), what,
             kind="DELETE service/{role}/{name}")
-        if code == 404:
-            error = self.failure(what, code, body)
-            if isinstance(error, RepositoryMissing):
-                raise error
+        if self._unknown(what, code, body):
             return False
         if code not in (200, 204):
             raise self.failure(what, code, body)
