@@ -396,9 +396,9 @@ class MockBackend(StorageFamilies, NetworkFamilies, VMFamilies):
 
     @deferred
     async def list_containers(self, nodeid: str) -> list[dict[str, Any]]:
-        node = self._node(nodeid)
-        return [rest.container_list_item(name, self._container_view(node, name))
-                for name in self._container_names(node)]
+        listing = self._node(nodeid).corex_list()
+        return [rest.container_list_item(name, self.container_view(nodeid, listing, name))
+                for name in self.container_names(nodeid, listing)]
 
     @deferred
     async def create_container(self, nodeid: str, body: dict[str, Any]) -> None:
