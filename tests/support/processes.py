@@ -45,10 +45,23 @@ def wait_until(predicate: Callable[[], bool], timeout: float, what: str,
         time.sleep(0.02)
 
 
+def _default_stop_signals() -> None:
+    """
+    Run in the child before it executes its program: SIGINT and SIGQUIT
+    back to their default action.  A shell without job control starts a
+    background command with both ignored, an ignored signal stays ignored
+    across ``exec``, and twistd only takes over SIGINT when it is not
+    ignored: a suite started that way would see its daemons ignore SIGINT.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGQUIT, signal.SIG_DFL)
+
+
 class Child:
     """
     A child process whose output goes to a temporary file, readable at
-    any time with ``output()``.
+    any time with ``output()``.  It starts with the default action for
+    every stop signal, however this process was started.
     """
 
     def __init__(self, argv: list[str], env: dict[str, str] | None = None,
@@ -57,9 +70,12 @@ class Child:
         self.log = tempfile.NamedTemporaryFile(prefix="child-", suffix=".log", delete=False)  # noqa: SIM115
         full_env = dict(os.environ)
         full_env.update(env or {})
+        ignored = signal.SIG_IGN in (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGQUIT))
         self.process = subprocess.Popen(
             argv, stdout=self.log, stderr=subprocess.STDOUT, env=full_env,
             cwd=str(cwd) if cwd else None, start_new_session=True,
+            # Only when needed: a function to run before exec costs a full fork.
+            preexec_fn=_default_stop_signals if ignored else None,
         )
 
     def output(self) -> str:
