@@ -24,7 +24,7 @@ from rpoold import auth
 from rpoold.auth import REQUIRED_ROLE, Role, hash_token, listens_on_loopback_only
 from rpoold.config import ConfigError, build
 from rpoold.schemas import contract
-from tests.support.client import call
+from tests.support.api import call
 from tests.support.processes import start_rpoold
 from tests.support.scenario import MOCK_CONFIG, STEPS
 

@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
+from tests.support.api import call
 from tests.support.ays_split import REPO, http_json
-from tests.support.client import call
 from tests.support.deployments import ETC, Core0Deployment, SplitDeployment, samples, scrape, value
 from tests.support.processes import Child, start_rpoold, wait_until
 from tests.support.scenario import N2, N
