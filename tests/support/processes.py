@@ -116,6 +116,25 @@ def twistd(*args: str) -> list[str]:
     return [*launcher, "--nodaemon", "--pidfile=", *args]
 
 
+def start_twistd(plugin: str, port: int, *args: str, timeout: float = 30.0) -> Child:
+    """
+    Start ``twistd PLUGIN ARGS`` from this checkout and wait until ``port``
+    on loopback accepts connections (the plugin's ``--port`` is among
+    ``args``).
+
+    :raises RuntimeError: it exited or did not listen in time; the message
+        holds its output.
+    """
+    child = Child(twistd(plugin, *args), env=python_env(), cwd=ROOT)
+    try:
+        wait_until(lambda: port_open(port), timeout, plugin, child.process)
+    except Exception:
+        output = child.output()
+        child.stop()
+        raise RuntimeError(f"{plugin} did not start:\n{output}") from None
+    return child
+
+
 def start_rpoold(config: str | None = None, port: int | None = None,
                  extra: tuple[str, ...] = (), timeout: float = 30.0) -> tuple[Child, str]:
     """
@@ -124,17 +143,10 @@ def start_rpoold(config: str | None = None, port: int | None = None,
     :returns: the child and the base URL (``http://127.0.0.1:PORT``).
     """
     port = port or free_port()
-    args = ["rpoold", "--port", f"tcp:{port}:interface=127.0.0.1"]
+    args = ["--port", f"tcp:{port}:interface=127.0.0.1"]
     if config:
         args += ["--config", config]
-    child = Child(twistd(*args, *extra), env=python_env(), cwd=ROOT)
-    try:
-        wait_until(lambda: port_open(port), timeout, "rpoold", child.process)
-    except Exception:
-        output = child.output()
-        child.stop()
-        raise RuntimeError(f"rpoold did not start:\n{output}") from None
-    return child, f"http://127.0.0.1:{port}"
+    return start_twistd("rpoold", port, *args, *extra, timeout=timeout), f"http://127.0.0.1:{port}"
 
 
 class RedisServer:
