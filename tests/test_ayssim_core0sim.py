@@ -21,7 +21,8 @@ from plugins.core0.sim.service import Core0SimService
 from plugins.model import rest
 from plugins.model.node import Node
 from plugins.model.pool import SEED_CONTAINER
-from tests.support.ayssim import REPO, Served, wait_for
+from tests.support.ayssim import REPO, Served
+from tests.support.polling import wait_for
 from tests.support.processes import free_port
 
 NODE = "525400123456"

@@ -16,7 +16,8 @@ from plugins.ays.sim.simulator import Simulator
 from plugins.ays.sim.store import Repository, Service
 from plugins.model import rest
 from plugins.model.node import Node
-from tests.support.ayssim import REPO, model_sim, wait_for
+from tests.support.ayssim import REPO, model_sim
+from tests.support.polling import wait_for
 
 NODE = "525400123456"
 OTHER = "525400123457"

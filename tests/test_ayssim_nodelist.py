@@ -15,7 +15,8 @@ from twisted.internet import reactor
 from plugins.ays.sim.nodelist import NodeEntry, NodeListError, NodeListSeeder, read_node_list
 from plugins.ays.sim.simulator import Simulator
 from plugins.model.pool import SEED_CONTAINER, SEED_FLIST, Pool
-from tests.support.ayssim import FIRST_PORT, REPO, ModelNodeCommands, wait_for
+from tests.support.ayssim import FIRST_PORT, REPO, ModelNodeCommands
+from tests.support.polling import wait_for
 
 NODES = f"""
 [[nodes]]

@@ -15,7 +15,8 @@ from plugins.ays.sim.controls import ActionFault
 from plugins.ays.sim.runs import Run
 from plugins.ays.sim.simulator import Simulator
 from plugins.ays.sim.store import Repository, Service
-from tests.support.ayssim import REPO, model_sim, wait_for
+from tests.support.ayssim import REPO, model_sim
+from tests.support.polling import wait_for
 
 NODE = "525400123456"
 

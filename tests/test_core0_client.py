@@ -23,7 +23,8 @@ from plugins.core0.protocol import CommandFailed, CommandTimedOut, Result
 from plugins.core0.registry import NodeAddress
 from plugins.model.pool import SEED_CONTAINER, SEED_JOB, Pool
 from rpoold.errors import BackendTimeout, BackendUnavailable
-from tests.support.core0_agent import AgentOnRedis, eventually, result
+from tests.support.core0_agent import AgentOnRedis, result
+from tests.support.polling import wait_for
 from tests.support.processes import Child, RedisServer, free_port, port_open, wait_until
 
 NODE = "525400123456"
@@ -157,7 +158,7 @@ async def test_no_answer_times_out(redis_server: RedisServer, script_agent: Agen
         e = await failure_of(client.call("silent"))
         assert isinstance(e, BackendTimeout) and "did not answer 'silent' within 0.3 s" in str(e)
         # The connection that was waiting is closed, not reused.
-        await eventually(lambda: our_connections(redis_server.port) == 0, 5, "connection closed")
+        await wait_for(lambda: our_connections(redis_server.port) == 0, "connection closed")
         assert await client.call("ok") == {"a": 1}
     finally:
         await client.close()
@@ -235,7 +236,7 @@ async def test_cancelled_call_releases_its_connection(redis_server: RedisServer,
     client = client_for(redis_server.port, pool_size=1, timeout=30)
     try:
         blocked = client.call("silent")
-        await eventually(lambda: our_connections(redis_server.port) == 1, 5, "connected")
+        await wait_for(lambda: our_connections(redis_server.port) == 1, "connected")
         blocked.cancel()
         e = await failure_of(blocked)
         assert isinstance(e, CancelledError)
@@ -321,12 +322,12 @@ async def test_shared_run_nobody_waits_for_is_dropped(redis_server: RedisServer)
     client = client_for(redis_server.port, timeout=30)
     try:
         waiting = [client.execute("info.os") for _ in range(3)]
-        await eventually(lambda: our_connections(redis_server.port) == 1, 5, "connected")
+        await wait_for(lambda: our_connections(redis_server.port) == 1, "connected")
         for d in waiting:
             d.cancel()
         for d in waiting:
             assert isinstance(await failure_of(d), CancelledError)
-        await eventually(lambda: our_connections(redis_server.port) == 0, 5, "connection closed")
+        await wait_for(lambda: our_connections(redis_server.port) == 0, "connection closed")
         # A caller's own deadline holds even while it waits behind another run.
         e = await failure_of(client.execute("info.os", timeout=0.3))
         assert isinstance(e, BackendTimeout) and "within 0.3 s" in str(e)

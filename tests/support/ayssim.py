@@ -7,13 +7,11 @@ an in-process HTTP listener on loopback, and small JSON helpers.
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import treq
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred, ensureDeferred
-from twisted.internet.task import deferLater
 from twisted.web.server import Site
 from zope.interface import implementer
 
@@ -23,6 +21,7 @@ from plugins.ays.sim.simulator import Simulator
 from plugins.core0.protocol import SUCCESS, Result
 from plugins.model.node import Node
 from plugins.model.pool import Pool
+from tests.support.polling import eventually
 
 REPO = "objstor"
 FIRST_PORT = 7000
@@ -111,30 +110,6 @@ def model_sim(nodes: int = 2, **kwargs: Any) -> tuple[Simulator, Pool, ModelNode
     return sim, pool, commands
 
 
-async def wait_for(predicate: Callable[[], Any], what: str, timeout: float = 10.0) -> Any:
-    """Poll ``predicate`` on the reactor until it is truthy."""
-    deadline = reactor.seconds() + timeout  # type: ignore[attr-defined]
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if reactor.seconds() > deadline:  # type: ignore[attr-defined]
-            raise TimeoutError(f"{what}: not after {timeout} s")
-        await deferLater(reactor, 0.01, lambda: None)
-
-
-async def eventually(check: Callable[[], Awaitable[Any]], what: str, timeout: float = 10.0) -> Any:
-    """Await ``check()`` until it returns something truthy."""
-    deadline = reactor.seconds() + timeout  # type: ignore[attr-defined]
-    while True:
-        value = await check()
-        if value:
-            return value
-        if reactor.seconds() > deadline:  # type: ignore[attr-defined]
-            raise TimeoutError(f"{what}: not after {timeout} s")
-        await deferLater(reactor, 0.01, lambda: None)
-
-
 class Served:
     """A simulator's API listening on a loopback port of this process."""
 
@@ -177,12 +152,11 @@ class Served:
         code, run, _ = await self.request("POST", f"/ays/repository/{repo}/aysrun")
         assert code == 200, (code, run)
         key = run["key"]
-        deadline = reactor.seconds() + 10  # type: ignore[attr-defined]
-        while True:
-            code, final, _ = await self.request("GET", f"/ays/repository/{repo}/aysrun/{key}")
-            assert code == 200
-            if final["state"] not in ("new", "running"):
-                return final
-            if reactor.seconds() > deadline:  # type: ignore[attr-defined]
-                raise TimeoutError(f"run {key} still {final['state']}")
-            await deferLater(reactor, 0.01, lambda: None)
+
+        async def state() -> dict[str, Any]:
+            code, answer, _ = await self.request("GET", f"/ays/repository/{repo}/aysrun/{key}")
+            assert code == 200, (code, answer)
+            return dict(answer)
+
+        return await eventually(state, lambda r: r["state"] not in ("new", "running"), 10.0,
+                                f"run {key} ending")
