@@ -5,13 +5,11 @@ endpoint faults, read-back of blueprints and runs, reset.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import pytest_twisted
 from twisted.internet.defer import ensureDeferred
 
-from tests.support.ayssim import REPO, Served, model_sim
+from tests.support.ayssim import REPO, Served
 from tests.support.polling import eventually, wait_for
 
 R = f"/ays/repository/{REPO}"
@@ -20,14 +18,6 @@ BRIDGE = f"""
 bridge__br0: {{node: "{NODE}"}}
 actions: [{{action: install, actor: bridge, service: br0}}]
 """
-
-
-@pytest.fixture
-def served() -> Iterator[Served]:
-    sim, _, _ = model_sim()
-    served = Served(sim)
-    yield served
-    pytest_twisted.blockon(served.stop())
 
 
 @pytest_twisted.ensureDeferred

@@ -1,14 +1,18 @@
 """
 Support for the AYS simulator's tests: a node-command seam served by an
 in-process model pool (fast unit tests of the engine and the handlers),
-an in-process HTTP listener on loopback, and small JSON helpers.
+an in-process HTTP listener on loopback (the ``served`` fixture), and
+small helpers to read the simulator's repository and the model nodes.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
+import pytest
+import pytest_twisted
 import treq
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred, ensureDeferred
@@ -18,6 +22,7 @@ from zope.interface import implementer
 from plugins.ays.sim.api import AysSimulatorApi
 from plugins.ays.sim.node_commands import CommandFailed, INodeCommands, NodeAddress
 from plugins.ays.sim.simulator import Simulator
+from plugins.ays.sim.store import Repository, Service
 from plugins.core0.protocol import SUCCESS, Result
 from plugins.model.node import Node
 from plugins.model.pool import Pool
@@ -110,6 +115,28 @@ def model_sim(nodes: int = 2, **kwargs: Any) -> tuple[Simulator, Pool, ModelNode
     return sim, pool, commands
 
 
+def repo(sim: Simulator) -> Repository:
+    """The simulator's default repository."""
+    return sim.repositories[REPO]
+
+
+def service(sim: Simulator, role: str, name: str) -> Service:
+    """The service ``role!name`` of the default repository (fails the test if there is none)."""
+    found = repo(sim).find(role, name)
+    assert found is not None, f"{role}!{name} missing"
+    return found
+
+
+def act(action: str, actor: str, name: str) -> str:
+    """A blueprint scheduling ``action`` of ``actor!name`` (forced)."""
+    return f"actions: [{{action: {action}, actor: {actor}, service: '{name}', force: true}}]\n"
+
+
+def tagged(node: Node, tag: str) -> list[Any]:
+    """The containers of a model node tagged ``tag``."""
+    return [c for c in node.containers.values() if tag in c.tags]
+
+
 class Served:
     """A simulator's API listening on a loopback port of this process."""
 
@@ -160,3 +187,12 @@ class Served:
 
         return await eventually(state, lambda r: r["state"] not in ("new", "running"), 10.0,
                                 f"run {key} ending")
+
+
+@pytest.fixture
+def served() -> Iterator[Served]:
+    """A simulator over an in-process pool, its API on a loopback port."""
+    sim, _, _ = model_sim()
+    listening = Served(sim)
+    yield listening
+    pytest_twisted.blockon(listening.stop())
