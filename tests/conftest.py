@@ -17,6 +17,7 @@ import pytest
 import pytest_twisted
 
 from tests.support.api import Api
+from tests.support.ayssim import served  # noqa: F401  (fixture: the AYS simulator's API over a model pool)
 from tests.support.backends import ALL_FAMILIES, HARNESSES, Harness
 from tests.support.core0sim import core0sim  # noqa: F401  (fixture: a twistd core0sim per module)
 from tests.support.processes import RedisServer

@@ -24,7 +24,7 @@ from rpoold import auth
 from rpoold.auth import REQUIRED_ROLE, Role, hash_token, listens_on_loopback_only
 from rpoold.config import ConfigError, build
 from rpoold.schemas import contract
-from tests.support.client import call
+from tests.support.api import call
 from tests.support.processes import start_rpoold
 from tests.support.scenario import MOCK_CONFIG, STEPS
 
@@ -174,7 +174,8 @@ def _with_headers(kwargs: dict[str, Any], headers: dict[str, str]) -> dict[str, 
 def test_jwt_over_http(secured: str) -> None:
     admin = make_jwt(["user:memberof:pool.admins"])
     reader = make_jwt(["user:memberof:pool.readers", "user:memberof:elsewhere"])
-    assert call(secured, "GET", "/nodes", headers=_bearer(reader)).status == 200
+    nodes = call(secured, "GET", "/nodes", headers=_bearer(reader))
+    assert nodes.status == 200 and "525400123456" in [n["id"] for n in nodes.json()]
     denied = call(secured, "POST", "/nodes/525400123456/reboot", headers=_bearer(reader))
     assert denied.status == 403
     assert 'error="insufficient_scope"' in (denied.header("WWW-Authenticate") or "")
@@ -188,13 +189,15 @@ def test_jwt_over_http(secured: str) -> None:
 
 
 def test_public_routes_and_metrics_setting(secured: str) -> None:
-    assert call(secured, "GET", "/health").status == 200
+    health = call(secured, "GET", "/health")
+    assert health.status == 200 and health.json()["status"] == "ok"
     document = call(secured, "GET", "/openapi.json").json()
     assert document["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
     assert document["security"] == [{"bearer": []}]
     assert "401" in document["paths"]["/nodes"]["get"]["responses"]
     assert call(secured, "GET", "/metrics").status == 401
-    assert call(secured, "GET", "/metrics", headers=_bearer(TOKENS[Role.read])).status == 200
+    metrics = call(secured, "GET", "/metrics", headers=_bearer(TOKENS[Role.read]))
+    assert metrics.status == 200 and b"rpoold_http_requests_total" in metrics.body
 
 
 def test_malformed_authorization_headers(secured: str) -> None:

@@ -97,14 +97,18 @@ async def test_seed_examples(api: Api, nodes_file: Path) -> None:
 
         processes = body_of(await api.get(f"/nodes/{SEED_NODE}/containers/{name}/processes"),
                             "ListContainerProcesses")
-        assert isinstance(processes, list)
+        assert [p["cmdline"].split()[0] for p in processes] == ["/coreX"]
 
         reply = expect(await api.post(f"/nodes/{SEED_NODE}/containers/{name}/processes", json={
             "name": "/bin/dnsmasq", "pwd": "", "args": ["--conf-file=/etc/dnsmasq.conf", "-d"],
             "env": []}), 202)
-        job = (reply.header("location") or "").rsplit("/", 1)[-1]
-        assert job
-        no_content(await api.delete(f"/nodes/{SEED_NODE}/containers/{name}/jobs/{job}"))
+        location = reply.header("location") or ""
+        assert location.startswith(f"/nodes/{SEED_NODE}/containers/{name}/jobs/"), reply.headers
+        assert body_of(await api.get(location), "GetContainerJob")["state"] == "running"
+        processes = body_of(await api.get(f"/nodes/{SEED_NODE}/containers/{name}/processes"),
+                            "ListContainerProcesses")
+        assert "/bin/dnsmasq --conf-file=/etc/dnsmasq.conf -d" in [p["cmdline"] for p in processes]
+        no_content(await api.delete(location))
     finally:
         no_content(await api.delete(f"/nodes/{SEED_NODE}/containers/{name}"))
 

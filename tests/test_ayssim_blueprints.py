@@ -13,21 +13,11 @@ import pytest_twisted
 from plugins.ays.sim.blueprints import BlueprintError, parse
 from plugins.ays.sim.controls import ActionFault
 from plugins.ays.sim.simulator import Simulator
-from plugins.ays.sim.store import Repository, Service
 from plugins.ays.sim.templates import Catalogue, Template
-from tests.support.ayssim import REPO, model_sim, wait_for
+from tests.support.ayssim import model_sim, repo, service
+from tests.support.polling import wait_for
 
 NODE = "525400123456"
-
-
-def repo(sim: Simulator) -> Repository:
-    return sim.repositories[REPO]
-
-
-def service(sim: Simulator, role: str, name: str) -> Service:
-    found = repo(sim).find(role, name)
-    assert found is not None, f"{role}!{name} missing"
-    return found
 
 
 async def execute(sim: Simulator, content: str) -> None:

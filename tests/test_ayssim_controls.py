@@ -5,13 +5,12 @@ endpoint faults, read-back of blueprints and runs, reset.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import pytest_twisted
 from twisted.internet.defer import ensureDeferred
 
-from tests.support.ayssim import REPO, Served, eventually, model_sim, wait_for
+from tests.support.ayssim import REPO, Served
+from tests.support.polling import eventually, wait_for
 
 R = f"/ays/repository/{REPO}"
 NODE = "525400123456"
@@ -19,14 +18,6 @@ BRIDGE = f"""
 bridge__br0: {{node: "{NODE}"}}
 actions: [{{action: install, actor: bridge, service: br0}}]
 """
-
-
-@pytest.fixture
-def served() -> Iterator[Served]:
-    sim, _, _ = model_sim()
-    served = Served(sim)
-    yield served
-    pytest_twisted.blockon(served.stop())
 
 
 @pytest_twisted.ensureDeferred
@@ -106,7 +97,7 @@ async def test_action_delay_keeps_the_job_running(served: Served) -> None:
         seen.append(current["state"])
         return current["state"] in ("ok", "error")
 
-    await eventually(ended, "run end")
+    await eventually(ended, bool, 10.0, "run end")
     assert "running" in seen and seen[-1] == "ok"
 
 
@@ -219,6 +210,6 @@ vm__vm1: {{node: "{NODE}", memory: 512}}
         _, body, _ = await served.request("GET", "/_sim/changes")
         return body if body and body[-1]["state"] != "running" else None
 
-    body = await eventually(changed, "processChange")
+    body = await eventually(changed, bool, 10.0, "processChange")
     assert body[-1]["service"] == "vm!vm1" and body[-1]["arguments"] == {"memory": 1024}
     assert body[-1]["state"] == "ok"

@@ -21,7 +21,8 @@ from plugins.core0.sim.service import Core0SimService
 from plugins.model import rest
 from plugins.model.node import Node
 from plugins.model.pool import SEED_CONTAINER
-from tests.support.ayssim import REPO, Served, wait_for
+from tests.support.ayssim import REPO, Served, act, tagged
+from tests.support.polling import wait_for
 from tests.support.processes import free_port
 
 NODE = "525400123456"
@@ -41,6 +42,7 @@ def core0sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Core0SimServi
 
 @pytest.fixture
 def served(core0sim: Core0SimService) -> Iterator[Served]:
+    """Here (instead of the model pool's): the simulator acting on core0sim's nodes over Redis."""
     commands = Core0ClientCommands(timeout=5.0)
     sim = Simulator(commands, default_repository=REPO, wait_timeout=5.0, poll_interval=0.05)
     assert core0sim.config_out is not None
@@ -58,20 +60,12 @@ def model(core0sim: Core0SimService, node: str = NODE) -> Node:
     return core0sim.pool.nodes[node]
 
 
-def tagged(node: Node, tag: str) -> list[Any]:
-    return [c for c in node.containers.values() if tag in c.tags]
-
-
 async def apply(served: Served, name: str, content: str) -> dict[str, Any]:
     code, body = await served.post_blueprint(name, content)
     assert code == 200, body
     run = await served.run()
     assert run["state"] == "ok", [j["logs"] for s in run["steps"] for j in s["jobs"] if j["state"] != "ok"]
     return run
-
-
-def act(action: str, actor: str, name: str) -> str:
-    return f"actions: [{{action: {action}, actor: {actor}, service: '{name}', force: true}}]\n"
 
 
 @pytest_twisted.ensureDeferred

@@ -5,61 +5,48 @@ list appearing later, the write sequence of a blueprint and its run.
 
 from __future__ import annotations
 
-import json
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.support.processes import ROOT, Child, free_port, port_open, python_env, twistd, wait_until
+from tests.support.ays_split import http_json
+from tests.support.core0sim import Core0Sim
+from tests.support.processes import ROOT, Child, free_port, python_env, start_twistd, twistd, wait_until
 
 REPO = "objstor"
 R = f"/ays/repository/{REPO}"
 
 
-class Http:
+class Ays:
+    """ayssim's API at ``url``: ``ays(method, path, body)`` answers the status and the decoded body."""
+
     def __init__(self, url: str) -> None:
         self.url = url
 
     def __call__(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-        data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(self.url + path, data=data, method=method)
-        try:
-            with urllib.request.urlopen(request, timeout=10) as response:
-                raw, code = response.read(), response.status
-        except urllib.error.HTTPError as e:
-            raw, code = e.read(), e.code
-        try:
-            return code, json.loads(raw) if raw else None
-        except ValueError:
-            return code, raw.decode()
+        return http_json(self.url + path, method, body)
 
     def until(self, method: str, path: str, check: Any, what: str, timeout: float = 10.0) -> Any:
-        deadline = time.monotonic() + timeout
-        while True:
-            code, body = self(method, path)
-            if check(code, body):
-                return body
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{what}: last answer {code} {body}")
-            time.sleep(0.02)
+        """Ask again until ``check(status, body)`` holds; returns that body."""
+        last: list[tuple[int, Any]] = []
+
+        def done() -> bool:
+            last[:] = [self(method, path)]
+            return bool(check(*last[0]))
+
+        try:
+            wait_until(done, timeout, what)
+        except TimeoutError as e:
+            raise TimeoutError(f"{e}; last answer: {last}") from None
+        return last[0][1]
 
 
-def start_ayssim(*args: str) -> tuple[Child, Http]:
+def start_ayssim(*args: str) -> tuple[Child, Ays]:
     port = free_port()
-    child = Child(twistd("ayssim", "--port", f"tcp:{port}:interface=127.0.0.1", *args),
-                  env=python_env(), cwd=ROOT)
-    try:
-        wait_until(lambda: port_open(port), 30, "ayssim", child.process)
-    except Exception:
-        output = child.output()
-        child.stop()
-        raise RuntimeError(f"ayssim did not start:\n{output}") from None
-    return child, Http(f"http://127.0.0.1:{port}")
+    child = start_twistd("ayssim", port, "--port", f"tcp:{port}:interface=127.0.0.1", *args)
+    return child, Ays(f"http://127.0.0.1:{port}")
 
 
 @pytest.fixture
@@ -68,14 +55,14 @@ def nodes_file(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def ayssim(nodes_file: Path) -> Iterator[Http]:
+def ayssim(nodes_file: Path) -> Iterator[Ays]:
     child, http = start_ayssim("--nodes-file", str(nodes_file), "--command-timeout", "2")
     yield http
     assert child.alive(), child.output()
     child.stop()
 
 
-def test_node_list_appearing_later_is_seeded(ayssim: Http, nodes_file: Path) -> None:
+def test_node_list_appearing_later_is_seeded(ayssim: Ays, nodes_file: Path) -> None:
     assert ayssim("GET", "/")[0] == 200
     assert ayssim("GET", R)[0] == 200
     assert ayssim("GET", f"{R}/service/node") == (200, [])
@@ -91,7 +78,7 @@ def test_node_list_appearing_later_is_seeded(ayssim: Http, nodes_file: Path) -> 
     assert data["525400123457"]["hostname"] == ""
 
 
-def test_write_sequence_against_an_unreachable_node(ayssim: Http, nodes_file: Path) -> None:
+def test_write_sequence_against_an_unreachable_node(ayssim: Ays, nodes_file: Path) -> None:
     nodes_file.write_text(f'[[nodes]]\nid = "525400123456"\nhost = "127.0.0.1"\nport = {free_port()}\n')
     ayssim.until("GET", f"{R}/service/node/525400123456", lambda code, _: code == 200, "node seeded")
     content = ('container__web1:\n  node: "525400123456"\n  flist: https://hub.example.org/u.flist\n'
@@ -119,20 +106,18 @@ def test_write_sequence_against_an_unreachable_node(ayssim: Http, nodes_file: Pa
 def test_bad_options_stop_start_up(args: tuple[str, ...]) -> None:
     child = Child(twistd("ayssim", "--port", f"tcp:{free_port()}:interface=127.0.0.1", *args),
                   env=python_env(), cwd=ROOT)
-    child.process.wait(30)
-    assert child.process.returncode != 0
-    assert args[0] in child.output()
-    child.stop()
+    try:
+        assert child.process.wait(30) != 0
+        assert args[0] in child.output()
+    finally:
+        child.stop()
 
 
-def test_with_core0sim_processes(tmp_path: Path) -> None:
+def test_with_core0sim_processes(core0sim: Core0Sim) -> None:
     """core0sim and ayssim as processes: a container made through AYS is on the node."""
     from g8core import Client
 
-    nodes_file = tmp_path / "nodes.toml"
-    core0sim = Child(twistd("core0sim", "--nodes", "2", "--config-out", str(nodes_file)),
-                     env=python_env(), cwd=ROOT)
-    child, ayssim = start_ayssim("--nodes-file", str(nodes_file))
+    child, ayssim = start_ayssim("--nodes-file", str(core0sim.node_file))
     try:
         ayssim.until("GET", f"{R}/service/container/vfw_21", lambda code, _: code == 200,
                      "seed container registered", timeout=30)
@@ -154,4 +139,3 @@ def test_with_core0sim_processes(tmp_path: Path) -> None:
         assert ["web1"] in tags and ["vfw_21"] in tags
     finally:
         child.stop()
-        core0sim.stop()

@@ -5,31 +5,18 @@ same handlers over the core0 Redis protocol are covered with core0sim).
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 import pytest_twisted
 
 from plugins.ays.sim.blueprints import BlueprintError
 from plugins.ays.sim.runs import Run
 from plugins.ays.sim.simulator import Simulator
-from plugins.ays.sim.store import Repository, Service
 from plugins.model import rest
-from plugins.model.node import Node
-from tests.support.ayssim import REPO, model_sim, wait_for
+from tests.support.ayssim import act, model_sim, repo, service, tagged
+from tests.support.polling import wait_for
 
 NODE = "525400123456"
 OTHER = "525400123457"
-
-
-def repo(sim: Simulator) -> Repository:
-    return sim.repositories[REPO]
-
-
-def service(sim: Simulator, role: str, name: str) -> Service:
-    found = repo(sim).find(role, name)
-    assert found is not None, f"{role}!{name}"
-    return found
 
 
 async def apply(sim: Simulator, content: str) -> Run:
@@ -39,14 +26,6 @@ async def apply(sim: Simulator, content: str) -> Run:
     await wait_for(lambda: run.state in ("ok", "error"), "run")
     assert run.state == "ok", [(j.service.name, j.action, j.logs) for j in run.jobs if j.state == "error"]
     return run
-
-
-def act(action: str, actor: str, name: str) -> str:
-    return f"actions: [{{action: {action}, actor: {actor}, service: '{name}', force: true}}]\n"
-
-
-def tagged(node: Node, tag: str) -> list[Any]:
-    return [c for c in node.containers.values() if tag in c.tags]
 
 
 STORAGE = f"""

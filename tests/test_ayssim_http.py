@@ -6,12 +6,10 @@ bodies and shapes as AYS 8.2 answers them.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
 
-import pytest
 import pytest_twisted
 
-from tests.support.ayssim import REPO, Served, model_sim
+from tests.support.ayssim import REPO, Served
 
 R = f"/ays/repository/{REPO}"
 NODE = "525400123456"
@@ -25,17 +23,6 @@ container__web1:
 actions:
   - {{action: install, actor: container, service: web1, force: false}}
 """
-
-
-@pytest.fixture
-def served() -> Iterator[Served]:
-    sim, _, _ = model_sim()
-    served = Served(sim)
-    yield served
-    pytest_twisted.blockon(served.stop())
-
-
-# Liveness and repositories ------------------------------------------------------------
 
 
 @pytest_twisted.ensureDeferred

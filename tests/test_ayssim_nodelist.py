@@ -17,7 +17,8 @@ from plugins.ays.sim.simulator import Simulator
 from plugins.core0.sim.nodelist import NodeEntry, NodeListError
 from plugins.core0.sim.nodelist import read as read_node_list
 from plugins.model.pool import SEED_CONTAINER, SEED_FLIST, Pool
-from tests.support.ayssim import FIRST_PORT, REPO, ModelNodeCommands, wait_for
+from tests.support.ayssim import FIRST_PORT, REPO, ModelNodeCommands
+from tests.support.polling import wait_for
 
 NODES = f"""
 [[nodes]]

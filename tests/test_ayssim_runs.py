@@ -14,8 +14,8 @@ from twisted.internet.defer import Deferred
 from plugins.ays.sim.controls import ActionFault
 from plugins.ays.sim.runs import Run
 from plugins.ays.sim.simulator import Simulator
-from plugins.ays.sim.store import Repository, Service
-from tests.support.ayssim import REPO, model_sim, wait_for
+from tests.support.ayssim import model_sim, repo, service
+from tests.support.polling import wait_for
 
 NODE = "525400123456"
 
@@ -33,16 +33,6 @@ container__web1:
 actions:
   - {{action: install, actor: container, service: web1}}
 """
-
-
-def repo(sim: Simulator) -> Repository:
-    return sim.repositories[REPO]
-
-
-def service(sim: Simulator, role: str, name: str) -> Service:
-    found = repo(sim).find(role, name)
-    assert found is not None
-    return found
 
 
 async def finished(run: Run) -> Run:

@@ -21,7 +21,8 @@ from plugins.core0.connection import CLIENT_NAME
 from rpoold.config import build
 from rpoold.errors import BackendTimeout, BackendUnavailable
 from rpoold.metrics import REGISTRY
-from tests.support.core0_agent import AgentOnRedis, eventually, result
+from tests.support.core0_agent import AgentOnRedis, result
+from tests.support.polling import wait_for
 from tests.support.processes import RedisServer, free_port
 
 ANSWERING = "5254001234a1"
@@ -114,14 +115,14 @@ async def test_connections_counted_and_all_closed_on_stop(
     # (waiting for an answer that never comes) when the backend stops.
     pending = ensureDeferred(_expect_unavailable(client.call("job.list", {"id": "x"}, timeout=30)))
     assert await client.call("info.mem") == {"total": 1}
-    await eventually(lambda: sample("rpoold_redis_connections", node=ANSWERING) - base >= 2, 5,
-                     "connections counted")
+    await wait_for(lambda: sample("rpoold_redis_connections", node=ANSWERING) - base >= 2,
+                   "connections counted")
     open_now = sample("rpoold_redis_connections", node=ANSWERING) - base
     assert open_now == client.pool.ready == ours(servers[ANSWERING])
     await backend.stopService()
     assert sample("rpoold_redis_connections", node=ANSWERING) == base
     await pending
-    await eventually(lambda: ours(servers[ANSWERING]) == 0, 5, "server sees the connections closed")
+    await wait_for(lambda: ours(servers[ANSWERING]) == 0, "server sees the connections closed")
 
 
 async def _expect_unavailable(d: Any) -> None:

@@ -19,9 +19,8 @@ import pytest
 import pytest_twisted
 
 from tests.support.answers import body_of, error_of, expect, no_content
-from tests.support.api import Api, Reply
+from tests.support.api import Api, Reply, call
 from tests.support.backends import SEED_FLIST
-from tests.support.client import call
 from tests.support.processes import Child, start_rpoold, wait_until
 
 NODE = "525400123456"

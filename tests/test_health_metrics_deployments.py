@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
+from tests.support.api import call
 from tests.support.ays_split import REPO, http_json
-from tests.support.client import call
 from tests.support.deployments import ETC, Core0Deployment, SplitDeployment, samples, scrape, value
 from tests.support.processes import Child, start_rpoold, wait_until
 from tests.support.scenario import N2, N
@@ -81,6 +81,7 @@ class TestCore0:
         assert call(core0.url, "GET", "/health", query={"ready": "1"}).status == 200
 
     def test_metrics_count_commands_and_connections(self, core0: Core0Deployment) -> None:
+        assert health(core0.url)["backends"]["core0"]["answering"] == 2  # opens a connection per node
         before = scrape(core0.url)
         assert call(core0.url, "GET", f"/nodes/{N}/mem").status == 200
         assert call(core0.url, "GET", f"/nodes/{N}/containers/vfw_21/jobs").status == 200
@@ -97,7 +98,7 @@ class TestCore0:
         # Commands, never ids, as labels.
         commands = {labels["command"] for name, labels, _ in _core0_calls(text)}
         assert commands and all(" " not in c and "'" not in c for c in commands), commands
-        for node in (N, N2):  # the health checks of the previous test opened them
+        for node in (N, N2):
             assert value(text, "rpoold_redis_connections", node=node) >= 1
 
     def test_a_hung_node_is_down_within_the_ping_timeout(self, core0: Core0Deployment) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.client import Reply, call, multipart
+from tests.support.api import Reply, call, multipart_body
 from tests.support.processes import start_rpoold
 from tests.support.scenario import MOCK_CONFIG, N
 
@@ -114,13 +114,13 @@ def test_body_within_the_limit_is_served(daemon: str) -> None:
 
 
 def test_uploads_have_their_own_larger_limit(daemon: str) -> None:
-    content, ctype = multipart("file", "big.bin", b"u" * (MAX_BODY * 4))
+    content, ctype = multipart_body([("file", "big.bin", b"u" * (MAX_BODY * 4))])
     reply = call(daemon, "POST", C + "/filesystem", body=content, headers={"Content-Type": ctype},
                  query={"path": "/tmp/big.bin"})
     assert reply.status == 204, reply.body
     download = call(daemon, "GET", C + "/filesystem", query={"path": "/tmp/big.bin"})
     assert download.body == b"u" * (MAX_BODY * 4)
-    content, ctype = multipart("file", "huge.bin", b"u" * (MAX_UPLOAD + 1))
+    content, ctype = multipart_body([("file", "huge.bin", b"u" * (MAX_UPLOAD + 1))])
     reply = call(daemon, "POST", C + "/filesystem", body=content, headers={"Content-Type": ctype},
                  query={"path": "/tmp/huge.bin"})
     _assert_json_error(reply, 413)

@@ -7,16 +7,13 @@ tests use the job of a container they create.
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 import pytest_twisted
 
 from tests.support.answers import body_of, error_of, no_content
 from tests.support.api import Api
 from tests.support.backends import SEED_CONTAINER, SEED_NODE, Harness
-from tests.support.polling import eventually
-from tests.support.resources import container
+from tests.support.resources import container, container_halts
 
 FAMILY = "node_jobs"
 JOBS = f"/nodes/{SEED_NODE}/jobs"
@@ -57,11 +54,7 @@ async def test_kill_a_job(api: Api, harness: Harness) -> None:
         [jobid] = await new_jobs(api, before)
         no_content(await api.delete(f"{JOBS}/{jobid}"))
         assert jobid not in await listed(api)
-
-        async def status() -> Any:
-            return (await api.get(f"/nodes/{SEED_NODE}/containers/{name}")).json().get("status")
-
-        await eventually(status, lambda s: s == "halted", harness.patience, "container halted")
+        await container_halts(api, harness, SEED_NODE, name)
         result = body_of(await api.get(f"{JOBS}/{jobid}"), "GetNodeJob")
         assert result["state"] == "killed"
         error_of(await api.delete(f"{JOBS}/{jobid}"), 404, jobid)

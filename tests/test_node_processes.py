@@ -15,8 +15,7 @@ import pytest_twisted
 from tests.support.answers import body_of, error_of, no_content
 from tests.support.api import Api
 from tests.support.backends import SEED_NODE, Harness
-from tests.support.polling import eventually
-from tests.support.resources import container
+from tests.support.resources import container, container_halts
 
 FAMILY = "node_processes"
 PROCESSES = f"/nodes/{SEED_NODE}/processes"
@@ -47,11 +46,7 @@ async def test_kill_a_process(api: Api, harness: Harness) -> None:
         assert pid not in await listed(api)
         error_of(await api.get(f"{PROCESSES}/{pid}"), 404, str(pid))
         error_of(await api.delete(f"{PROCESSES}/{pid}"), 404, str(pid))
-
-        async def status() -> Any:
-            return (await api.get(f"/nodes/{SEED_NODE}/containers/{name}")).json().get("status")
-
-        await eventually(status, lambda s: s == "halted", harness.patience, "container halted")
+        await container_halts(api, harness, SEED_NODE, name)
 
 
 @pytest_twisted.ensureDeferred

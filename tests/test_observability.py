@@ -21,7 +21,7 @@ from rpoold.app import RpoolApi
 from rpoold.health import HealthReport
 from rpoold.interfaces import FAMILIES, IHealthCheck
 from rpoold.logs import REQUEST_ID, event_as_json, new_request_id
-from tests.support.client import call
+from tests.support.api import call
 from tests.support.processes import start_rpoold, wait_until
 from tests.support.scenario import MOCK_CONFIG, N
 

@@ -14,7 +14,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from tests.support.client import Reply, call
+from tests.support.api import Reply, call
 from tests.support.deployments import Core0Deployment
 from tests.support.processes import Child, port_open, start_rpoold, wait_until
 from tests.support.scenario import MOCK_CONFIG, N2, N

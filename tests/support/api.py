@@ -1,5 +1,5 @@
 """
-An HTTP client for tests that does not care where the API runs.
+The HTTP client of the tests: one ``Reply`` whichever way it was asked.
 
 Family tests talk to rpoold through an ``Api``: in memory (the real
 ``RpoolApi`` resource behind ``treq.testing``'s in-memory transport, no
@@ -10,11 +10,18 @@ Either way a request goes through the whole twisted.web stack and answers a
     api = Api.in_memory(RpoolApi(routing).resource())
     reply = await api.get("/nodes")
     assert reply.status == 200 and "525400123456" in [n["id"] for n in reply.json()]
+
+Tests that drive a daemon from the test's own thread (no reactor: set-up
+code, or many client threads at once) use the blocking ``call``:
+
+    reply = call("http://127.0.0.1:8080", "GET", "/nodes")
 """
 
 from __future__ import annotations
 
+import http.client
 import json as jsonlib
+import urllib.parse
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -77,6 +84,46 @@ class Reply:
 
     def __str__(self) -> str:
         return f"HTTP {self.status} {self.body[:500]!r}"
+
+
+def call(
+    base: str,
+    method: str,
+    path: str,
+    *,
+    json: Any = None,
+    body: bytes | None = None,
+    headers: Mapping[str, str] | None = None,
+    query: Mapping[str, str] | None = None,
+    timeout: float = 30.0,
+) -> Reply:
+    """
+    One blocking request on a fresh connection, the whole answer read.
+
+    :param base: e.g. ``http://127.0.0.1:8080``.
+    :param path: absolute path below it; the other parameters as for
+        ``Api.request`` (``query`` is its ``params``).
+    :raises OSError: no connection, or no answer within ``timeout`` seconds.
+    """
+    parsed = urllib.parse.urlsplit(base)
+    connection = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=timeout)
+    sent = dict(headers or {})
+    if json is not None:
+        assert body is None, "json= and body= are exclusive"
+        body = jsonlib.dumps(json).encode()
+        sent.setdefault("Content-Type", "application/json")
+    if query:
+        path += "?" + urllib.parse.urlencode(query)
+    try:
+        connection.request(method, path, body=body, headers=sent)
+        response = connection.getresponse()
+        content = response.read()
+    finally:
+        connection.close()
+    received: dict[str, tuple[str, ...]] = {}
+    for name, value in response.getheaders():
+        received[name.lower()] = (*received.get(name.lower(), ()), value)
+    return Reply(status=response.status, headers=received, body=content)
 
 
 def multipart_body(fields: Iterable[tuple[str, str, bytes]]) -> tuple[bytes, str]:

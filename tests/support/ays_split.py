@@ -14,16 +14,17 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import shutil
 import tempfile
-import time
-import urllib.error
-import urllib.request
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
 import treq
 
-from tests.support.processes import ROOT, Child, free_port, port_open, python_env, twistd, wait_until
+from tests.support.api import call
+from tests.support.core0sim import Core0Sim
+from tests.support.processes import Child, free_port, start_twistd, wait_until
 
 REPO = "objstor"
 #: Whether the core0 backend is installed (the direct families need it).
@@ -39,32 +40,22 @@ DIRECT_FAMILIES = frozenset({
 
 
 def http_json(url: str, method: str = "GET", body: Any = None, timeout: float = 10) -> tuple[int, Any]:
-    """A blocking request, for set-up code outside the reactor."""
-    data = json.dumps(body).encode() if body is not None else None
-    headers = {"Content-Type": "application/json"} if data is not None else {}
-    request = urllib.request.Request(url, data=data, method=method, headers=headers)
+    """
+    A blocking request, for set-up code outside the reactor.
+
+    :returns: the status and the body decoded as JSON (as text if it is
+        not JSON), or ``(0, None)`` when nothing answers.
+    """
+    parts = urllib.parse.urlsplit(url)
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            raw, code = response.read(), response.status
-    except urllib.error.HTTPError as e:
-        raw, code = e.read(), e.code
+        reply = call(f"{parts.scheme}://{parts.netloc}", method, path, json=body, timeout=timeout)
     except OSError:
         return 0, None
     try:
-        return code, json.loads(raw) if raw else None
+        return reply.status, json.loads(reply.body) if reply.body else None
     except ValueError:
-        return code, raw.decode("utf-8", "replace")
-
-
-def start_child(name: str, port: int, args: list[str], timeout: float = 30) -> Child:
-    child = Child(twistd(name, *args), env=python_env(), cwd=ROOT)
-    try:
-        wait_until(lambda: port_open(port), timeout, name, child.process)
-    except Exception:
-        output = child.output()
-        child.stop()
-        raise RuntimeError(f"{name} did not start:\n{output}") from None
-    return child
+        return reply.status, reply.body.decode("utf-8", "replace")
 
 
 def ays_options(url: str, **overrides: Any) -> dict[str, Any]:
@@ -139,9 +130,9 @@ class SplitEnvironment:
         self.core0 = core0
         self.ays = ays
         self.dir = Path(tempfile.mkdtemp(prefix="ays-split-"))
-        self.nodes_file = self.dir / "nodes.toml"
+        self.core0sim = Core0Sim(nodes, ("--reboot-seconds", "0.3"))
+        self.nodes_file = self.core0sim.node_file
         self.config_file = self.dir / "rpoold.toml"
-        self.core0sim: Child | None = None
         self.ayssim: Child | None = None
         self.rpoold: Child | None = None
         self.ays_port = free_port()
@@ -160,18 +151,12 @@ class SplitEnvironment:
         return self
 
     def start_core0sim(self) -> None:
-        self.core0sim = Child(twistd(
-            "core0sim", "--nodes", str(self.nodes), "--config-out", str(self.nodes_file),
-            "--reboot-seconds", "0.3"), env=python_env(), cwd=ROOT)
-        try:
-            wait_until(self.nodes_file.exists, 60, "core0sim node list", self.core0sim.process)
-        except Exception as e:
-            raise RuntimeError(f"core0sim did not start ({e}):\n{self.core0sim.output()}") from None
+        self.core0sim.start(timeout=60)
 
     def start_ayssim(self) -> None:
-        self.ayssim = start_child("ayssim", self.ays_port, [
-            "--port", f"tcp:{self.ays_port}:interface=127.0.0.1",
-            "--nodes-file", str(self.nodes_file), "--command-timeout", "5", "--wait-timeout", "10"])
+        self.ayssim = start_twistd(
+            "ayssim", self.ays_port, "--port", f"tcp:{self.ays_port}:interface=127.0.0.1",
+            "--nodes-file", str(self.nodes_file), "--command-timeout", "5", "--wait-timeout", "10")
         self.wait_for_nodes()
 
     def wait_for_nodes(self) -> None:
@@ -195,8 +180,8 @@ class SplitEnvironment:
         port = free_port()
         self.url = f"http://127.0.0.1:{port}"
         config = self.write_config(nodes_file=nodes_file, **ays)
-        self.rpoold = start_child("rpoold", port, [
-            "--port", f"tcp:{port}:interface=127.0.0.1", "--config", config])
+        self.rpoold = start_twistd("rpoold", port, "--port", f"tcp:{port}:interface=127.0.0.1",
+                                   "--config", config)
         if wait_ready:
             wait_until(lambda: http_json(f"{self.url}/nodes")[0] == 200, 30,
                        "rpoold reaching AYS", self.rpoold.process)
@@ -207,16 +192,21 @@ class SplitEnvironment:
             self.ayssim = None
 
     def stop(self) -> None:
-        for child in (self.rpoold, self.ayssim, self.core0sim):
-            if child is not None:
-                child.stop()
-        self.rpoold = self.ayssim = self.core0sim = None
+        """Stop the three (checking that no redis-server child of core0sim survives)."""
+        try:
+            for child in (self.rpoold, self.ayssim):
+                if child is not None:
+                    child.stop()
+            self.rpoold = self.ayssim = None
+            self.core0sim.stop()
+        finally:
+            shutil.rmtree(self.dir, ignore_errors=True)
 
     def output(self) -> str:
         """What the children logged, for failure messages."""
         parts = []
         for name, child in (("rpoold", self.rpoold), ("ayssim", self.ayssim),
-                            ("core0sim", self.core0sim)):
+                            ("core0sim", self.core0sim.child)):
             if child is not None:
                 parts.append(f"--- {name}\n{child.output()[-4000:]}")
         return "\n".join(parts)
@@ -270,14 +260,6 @@ class Sim:
         code, body = await self.request("GET", "/_sim/runs")
         assert code == 200, (code, body)
         return list(body)
-
-
-def wait_http(url: str, timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while http_json(url)[0] == 0:
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{url} does not answer")
-        time.sleep(0.02)
 
 
 def node_entries(nodes_file: Path) -> dict[str, dict[str, Any]]:

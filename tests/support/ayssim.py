@@ -1,28 +1,32 @@
 """
 Support for the AYS simulator's tests: a node-command seam served by an
 in-process model pool (fast unit tests of the engine and the handlers),
-an in-process HTTP listener on loopback, and small JSON helpers.
+an in-process HTTP listener on loopback (the ``served`` fixture), and
+small helpers to read the simulator's repository and the model nodes.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Iterator
 from typing import Any
 
+import pytest
+import pytest_twisted
 import treq
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred, ensureDeferred
-from twisted.internet.task import deferLater
 from twisted.web.server import Site
 from zope.interface import implementer
 
 from plugins.ays.sim.api import AysSimulatorApi
 from plugins.ays.sim.node_commands import CommandFailed, INodeCommands, NodeAddress
 from plugins.ays.sim.simulator import Simulator
+from plugins.ays.sim.store import Repository, Service
 from plugins.core0.protocol import SUCCESS, Result
 from plugins.model.node import Node
 from plugins.model.pool import Pool
+from tests.support.polling import eventually
 
 REPO = "objstor"
 FIRST_PORT = 7000
@@ -111,28 +115,26 @@ def model_sim(nodes: int = 2, **kwargs: Any) -> tuple[Simulator, Pool, ModelNode
     return sim, pool, commands
 
 
-async def wait_for(predicate: Callable[[], Any], what: str, timeout: float = 10.0) -> Any:
-    """Poll ``predicate`` on the reactor until it is truthy."""
-    deadline = reactor.seconds() + timeout  # type: ignore[attr-defined]
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if reactor.seconds() > deadline:  # type: ignore[attr-defined]
-            raise TimeoutError(f"{what}: not after {timeout} s")
-        await deferLater(reactor, 0.01, lambda: None)
+def repo(sim: Simulator) -> Repository:
+    """The simulator's default repository."""
+    return sim.repositories[REPO]
 
 
-async def eventually(check: Callable[[], Awaitable[Any]], what: str, timeout: float = 10.0) -> Any:
-    """Await ``check()`` until it returns something truthy."""
-    deadline = reactor.seconds() + timeout  # type: ignore[attr-defined]
-    while True:
-        value = await check()
-        if value:
-            return value
-        if reactor.seconds() > deadline:  # type: ignore[attr-defined]
-            raise TimeoutError(f"{what}: not after {timeout} s")
-        await deferLater(reactor, 0.01, lambda: None)
+def service(sim: Simulator, role: str, name: str) -> Service:
+    """The service ``role!name`` of the default repository (fails the test if there is none)."""
+    found = repo(sim).find(role, name)
+    assert found is not None, f"{role}!{name} missing"
+    return found
+
+
+def act(action: str, actor: str, name: str) -> str:
+    """A blueprint scheduling ``action`` of ``actor!name`` (forced)."""
+    return f"actions: [{{action: {action}, actor: {actor}, service: '{name}', force: true}}]\n"
+
+
+def tagged(node: Node, tag: str) -> list[Any]:
+    """The containers of a model node tagged ``tag``."""
+    return [c for c in node.containers.values() if tag in c.tags]
 
 
 class Served:
@@ -177,12 +179,20 @@ class Served:
         code, run, _ = await self.request("POST", f"/ays/repository/{repo}/aysrun")
         assert code == 200, (code, run)
         key = run["key"]
-        deadline = reactor.seconds() + 10  # type: ignore[attr-defined]
-        while True:
-            code, final, _ = await self.request("GET", f"/ays/repository/{repo}/aysrun/{key}")
-            assert code == 200
-            if final["state"] not in ("new", "running"):
-                return final
-            if reactor.seconds() > deadline:  # type: ignore[attr-defined]
-                raise TimeoutError(f"run {key} still {final['state']}")
-            await deferLater(reactor, 0.01, lambda: None)
+
+        async def state() -> dict[str, Any]:
+            code, answer, _ = await self.request("GET", f"/ays/repository/{repo}/aysrun/{key}")
+            assert code == 200, (code, answer)
+            return dict(answer)
+
+        return await eventually(state, lambda r: r["state"] not in ("new", "running"), 10.0,
+                                f"run {key} ending")
+
+
+@pytest.fixture
+def served() -> Iterator[Served]:
+    """A simulator over an in-process pool, its API on a loopback port."""
+    sim, _, _ = model_sim()
+    listening = Served(sim)
+    yield listening
+    pytest_twisted.blockon(listening.stop())

@@ -9,14 +9,12 @@ ids, silence) or from a ``plugins.model`` node.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
 from typing import Any
 
 import txredisapi
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred, ensureDeferred
-from twisted.internet.task import deferLater
 
 from plugins.model.jobs import Job
 from plugins.model.node import Node
@@ -117,12 +115,3 @@ class AgentOnRedis:
         d.addCallback(lambda _: self._push.rpush(key, json.dumps(answer)))
         d.addCallback(lambda _: self._push.expire(key, 300))
         d.addErrback(lambda f: None)
-
-
-async def eventually(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    """Poll ``predicate`` with the reactor running until it holds; fail after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{what}: not true after {timeout} s")
-        await deferLater(reactor, 0.02)

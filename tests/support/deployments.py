@@ -17,8 +17,8 @@ import signal
 import tempfile
 from pathlib import Path
 
+from tests.support.api import call
 from tests.support.ays_split import SplitEnvironment
-from tests.support.client import call
 from tests.support.core0sim import Core0Sim
 from tests.support.processes import ROOT, Child, start_rpoold, wait_until
 

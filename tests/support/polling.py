@@ -39,3 +39,22 @@ async def eventually(
         if time.monotonic() > deadline:
             raise AssertionError(f"{what}: not reached within {timeout:g} s; last: {value}")
         await deferLater(reactor, interval, lambda: None)
+
+
+async def wait_for(predicate: Callable[[], T], what: str, timeout: float = 10.0,
+                   interval: float = 0.02) -> T:
+    """
+    Call ``predicate`` (a plain function) until it answers something true,
+    letting the reactor run in between.
+
+    :returns: that answer.
+    :raises AssertionError: not true within ``timeout`` seconds.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not reached within {timeout:g} s; last: {value}")
+        await deferLater(reactor, interval, lambda: None)

@@ -45,10 +45,23 @@ def wait_until(predicate: Callable[[], bool], timeout: float, what: str,
         time.sleep(0.02)
 
 
+def _default_stop_signals() -> None:
+    """
+    Run in the child before it executes its program: SIGINT and SIGQUIT
+    back to their default action.  A shell without job control starts a
+    background command with both ignored, an ignored signal stays ignored
+    across ``exec``, and twistd only takes over SIGINT when it is not
+    ignored: a suite started that way would see its daemons ignore SIGINT.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGQUIT, signal.SIG_DFL)
+
+
 class Child:
     """
     A child process whose output goes to a temporary file, readable at
-    any time with ``output()``.
+    any time with ``output()``.  It starts with the default action for
+    every stop signal, however this process was started.
     """
 
     def __init__(self, argv: list[str], env: dict[str, str] | None = None,
@@ -57,9 +70,12 @@ class Child:
         self.log = tempfile.NamedTemporaryFile(prefix="child-", suffix=".log", delete=False)  # noqa: SIM115
         full_env = dict(os.environ)
         full_env.update(env or {})
+        ignored = signal.SIG_IGN in (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGQUIT))
         self.process = subprocess.Popen(
             argv, stdout=self.log, stderr=subprocess.STDOUT, env=full_env,
             cwd=str(cwd) if cwd else None, start_new_session=True,
+            # Only when needed: a function to run before exec costs a full fork.
+            preexec_fn=_default_stop_signals if ignored else None,
         )
 
     def output(self) -> str:
@@ -100,6 +116,25 @@ def twistd(*args: str) -> list[str]:
     return [*launcher, "--nodaemon", "--pidfile=", *args]
 
 
+def start_twistd(plugin: str, port: int, *args: str, timeout: float = 30.0) -> Child:
+    """
+    Start ``twistd PLUGIN ARGS`` from this checkout and wait until ``port``
+    on loopback accepts connections (the plugin's ``--port`` is among
+    ``args``).
+
+    :raises RuntimeError: it exited or did not listen in time; the message
+        holds its output.
+    """
+    child = Child(twistd(plugin, *args), env=python_env(), cwd=ROOT)
+    try:
+        wait_until(lambda: port_open(port), timeout, plugin, child.process)
+    except Exception:
+        output = child.output()
+        child.stop()
+        raise RuntimeError(f"{plugin} did not start:\n{output}") from None
+    return child
+
+
 def start_rpoold(config: str | None = None, port: int | None = None,
                  extra: tuple[str, ...] = (), timeout: float = 30.0) -> tuple[Child, str]:
     """
@@ -108,17 +143,10 @@ def start_rpoold(config: str | None = None, port: int | None = None,
     :returns: the child and the base URL (``http://127.0.0.1:PORT``).
     """
     port = port or free_port()
-    args = ["rpoold", "--port", f"tcp:{port}:interface=127.0.0.1"]
+    args = ["--port", f"tcp:{port}:interface=127.0.0.1"]
     if config:
         args += ["--config", config]
-    child = Child(twistd(*args, *extra), env=python_env(), cwd=ROOT)
-    try:
-        wait_until(lambda: port_open(port), timeout, "rpoold", child.process)
-    except Exception:
-        output = child.output()
-        child.stop()
-        raise RuntimeError(f"rpoold did not start:\n{output}") from None
-    return child, f"http://127.0.0.1:{port}"
+    return start_twistd("rpoold", port, *args, *extra, timeout=timeout), f"http://127.0.0.1:{port}"
 
 
 class RedisServer:

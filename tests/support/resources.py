@@ -16,7 +16,8 @@ from typing import Any
 
 from tests.support.answers import expect
 from tests.support.api import Api
-from tests.support.backends import SEED_FLIST, unique
+from tests.support.backends import SEED_FLIST, Harness, unique
+from tests.support.polling import eventually
 
 
 async def created(api: Api, path: str, body: Any, location: str) -> None:
@@ -53,6 +54,14 @@ async def container(api: Api, nodeid: str, **fields: Any) -> AsyncIterator[str]:
         yield name
     finally:
         await removed(api, f"/nodes/{nodeid}/containers/{name}")
+
+
+async def container_halts(api: Api, harness: Harness, nodeid: str, name: str) -> None:
+    """Wait, as long as ``harness`` is patient, for the container to be ``halted``."""
+    async def status() -> Any:
+        return (await api.get(f"/nodes/{nodeid}/containers/{name}")).json().get("status")
+
+    await eventually(status, lambda s: s == "halted", harness.patience, f"container {name} halted")
 
 
 @asynccontextmanager

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from tests.support.client import Reply, multipart
+from tests.support.api import Reply, multipart_body
 
 N = "525400123456"
 N2 = "525400123457"
@@ -44,12 +44,12 @@ class Step:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def request(self, ctx: dict[str, Any]) -> dict[str, Any]:
-        """:returns: keyword arguments of ``tests.support.client.call``."""
+        """:returns: keyword arguments of ``tests.support.api.call``."""
         kwargs: dict[str, Any] = {"query": self.query}
         if self.json is not None:
             kwargs["json"] = self.json
         if self.upload is not None:
-            body, ctype = multipart("file", "f.txt", self.upload)
+            body, ctype = multipart_body([("file", "f.txt", self.upload)])
             kwargs["body"] = body
             kwargs["headers"] = {"Content-Type": ctype}
         kwargs["path"] = self.path.format(N=N, N2=N2, C=SEED_CONTAINER, **ctx)
