@@ -128,6 +128,8 @@ async def test_devices(api: Api) -> None:
         assert [d["deviceName"] for d in await devices(api, name)] == ["/dev/sdb"]
         error_of(await api.get(f"{POOLS}/{name}/devices/{uuid}"), 404, uuid)
         error_of(await api.delete(f"{POOLS}/{name}/devices/{uuid}"), 404, uuid)
+        async with storage_pool(api, SECOND_NODE, ["/dev/sdc"]) as other:
+            assert other in await names(api)
 
 
 @pytest_twisted.ensureDeferred

@@ -202,6 +202,10 @@ class StorageFamilies(CommandFamilies):
             await client.call("btrfs.device_remove", {"mountpoint": pool.mountpoint, "devices": [path]})
         except CommandFailed as e:
             raise refused_as_bad_request(e) from None
+        part = rest.block_device(await client.call("disk.list") or {}, path)
+        if part is not None and part.get("pkname"):
+            # The disk is free again, as the disks of a deleted pool are.
+            await client.call("disk.mktable", {"disk": part["pkname"], "table_type": "gpt"})
 
     # Filesystems and snapshots ---------------------------------------------------------------------
 
