@@ -1,7 +1,7 @@
 """
 The app's own cost per request, without sockets: the daemon's site (as
-``twistd rpoold`` builds it, on the mock pool, with a text log observer
-like twistd's) is fed the same ``GET`` over and over on one in-memory
+``twistd rpoold`` builds it, on the mock pool, with the text log observer
+``twistd -n rpoold`` logs to stdout through) is fed the same ``GET`` over and over on one in-memory
 connection, and the CPU time per request is printed.  ``--bare`` measures
 a bare Klein app answering a fixed body on the same kind of route instead.
 
@@ -15,6 +15,7 @@ difference divided by 1,000.
     python bench/request_cost.py --callgrind           # instructions per request
     python bench/request_cost.py --callgrind --bare    # the same for bare Klein
     python bench/request_cost.py --no-access-log       # server.access_log = false
+    python bench/request_cost.py --twisted-observer    # twistd's own text observer instead
 """
 
 from __future__ import annotations
@@ -116,26 +117,35 @@ def main() -> None:
     parser.add_argument("--path", default=f"/nodes/{SEED_NODE}/mem", help="the GET to repeat")
     parser.add_argument("--bare", action="store_true", help="bare Klein instead of rpoold")
     parser.add_argument("--no-access-log", action="store_true", help="server.access_log = false")
+    parser.add_argument("--twisted-observer", action="store_true",
+                        help="log through twistd's own text observer, not rpoold's")
     parser.add_argument("--requests", type=int, default=5000, help="requests per round (default 5000)")
     parser.add_argument("--rounds", type=int, default=5, help="rounds (default 5)")
     parser.add_argument("--warm-up", type=int, default=1000, help="requests before measuring")
     parser.add_argument("--callgrind", action="store_true", help="count instructions with valgrind")
     args = parser.parse_args()
     what = "bare Klein" if args.bare else "rpoold (mock)" + (", no access log" if args.no_access_log else "")
+    if args.twisted_observer:
+        what += ", twistd's text observer"
     if args.callgrind:
         argv = ["--path", args.path]
         if args.bare:
             argv.append("--bare")
         if args.no_access_log:
             argv.append("--no-access-log")
+        if args.twisted_observer:
+            argv.append("--twisted-observer")
         print(f"{what}: GET {args.path}: {callgrind(argv):,} instructions per request")
         return
 
     from twisted.logger import globalLogBeginner, textFileLogObserver
 
-    # What twistd does with its log: every event formatted as text and written.
+    from rpoold.logs import TextLineObserver
+
+    # What twistd does with the log: every event formatted as text and written.
     with open(os.devnull, "w") as sink, tempfile.TemporaryDirectory() as work:
-        globalLogBeginner.beginLoggingTo([textFileLogObserver(sink)], redirectStandardIO=False)
+        observer = textFileLogObserver(sink) if args.twisted_observer else TextLineObserver(sink)
+        globalLogBeginner.beginLoggingTo([observer], redirectStandardIO=False)
         site = bare_site() if args.bare else rpoold_site(not args.no_access_log, Path(work))
         figures = measure(site, args.path, args.requests, args.rounds, args.warm_up)
     print(f"{what}: GET {args.path}: CPU us per request: best {min(figures) * 1e6:.1f}, rounds "

@@ -8,6 +8,11 @@ coroutines run: Twisted runs each coroutine in its own copy of the
 ``contextvars`` context, so every log event emitted by code the request
 awaits (the route, the backend's ``async`` methods) can be tagged with it.
 
+Text logs that ``twistd --nodaemon`` would write to stdout go through
+:class:`TextLineObserver`: the lines of twistd's own text observer, made
+cheaper (the timestamp once per second, a message that is one field
+without the format machinery), since every answered request logs one.
+
 The JSON output writes one JSON object per log event and line:
 ``time`` (ISO 8601, UTC), ``level``, ``namespace``, ``message`` (the
 formatted text), ``request_id`` when known, the event's other simple
@@ -26,7 +31,7 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import IO, Any
 
-from twisted.logger import ILogObserver, formatEvent
+from twisted.logger import ILogObserver, formatEvent, formatEventAsClassicLogText, formatTime
 from zope.interface import implementer
 
 #: The id of the request whose code is running, if any.
@@ -63,6 +68,95 @@ def current_request_id() -> str | None:
     return REQUEST_ID.get()
 
 
+#: A format that is one field and nothing else: ``"{line}"``.
+_ONE_FIELD = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def event_message(event: dict[str, Any]) -> str:
+    """
+    :returns: the event's message, as :func:`twisted.logger.formatEvent`
+        makes it; a format that is one field (``"{line}"``) is the field's
+        text, made without the format machinery.
+    """
+    form = event.get("log_format")
+    if isinstance(form, str) and "log_flattened" not in event:
+        one = _ONE_FIELD.fullmatch(form)
+        if one is not None and one.group(1) in event:
+            try:
+                return str(event[one.group(1)])
+            except Exception:
+                pass  # formatEvent says it is unformattable
+    return formatEvent(event)
+
+
+class _SecondClock:
+    """twistd's text timestamps, made once per second."""
+
+    def __init__(self) -> None:
+        self.second: int | None = None
+        self.text = ""
+
+    def __call__(self, when: float | None) -> str:
+        if when is None:
+            return formatTime(when)
+        second = int(when)
+        if second != self.second:
+            self.text = formatTime(second)
+            self.second = second
+        return self.text
+
+
+def classic_text(event: dict[str, Any], clock: _SecondClock) -> str | None:
+    """
+    :returns: the event as twistd's text observer writes it (time,
+        ``[system]``, message, continuation lines indented), or ``None``
+        for an event without text.
+    """
+    system = event.get("log_system")
+    if ("log_failure" in event or not isinstance(event.get("log_time"), (int, float))
+            or not isinstance(system, (str, type(None)))):
+        return formatEventAsClassicLogText(event, formatTime=clock)
+    text = event_message(event)
+    if not text:
+        return None
+    if system is None:
+        level = event.get("log_level")
+        system = f"{event.get('log_namespace', '-')}#{getattr(level, 'name', '-')}"
+    text = text.replace("\n", "\n\t")
+    return f"{clock(event['log_time'])} [{system}] {text}\n"
+
+
+@implementer(ILogObserver)
+class TextLineObserver:
+    """A log observer writing twistd's text lines to ``out``, cheaper."""
+
+    def __init__(self, out: IO[str]) -> None:
+        self.out = out
+        self.clock = _SecondClock()
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        text = classic_text(event, self.clock)
+        if text:
+            self.out.write(text)
+            self.out.flush()
+
+
+def text_observer_for(twistd_options: Any) -> TextLineObserver | None:
+    """
+    :param twistd_options: twistd's own options (the parent of rpoold's).
+    :returns: a :class:`TextLineObserver` on stdout when twistd would log
+        text to stdout (``--nodaemon``, no ``--logfile`` or ``--logfile=-``,
+        no ``--syslog``, no ``--logger``); else ``None`` (twistd's own
+        observer then writes where it was told to).
+    """
+    get = getattr(twistd_options, "get", None)
+    if get is None:
+        return None
+    if get("logger") or get("syslog") or not get("nodaemon") or get("logfile") not in (None, "", "-"):
+        return None
+    return TextLineObserver(sys.stdout)
+
+
 def event_as_json(event: dict[str, Any]) -> str:
     """:returns: one log event as one line of JSON (no newline)."""
     level = event.get("log_level")
@@ -72,7 +166,7 @@ def event_as_json(event: dict[str, Any]) -> str:
         if isinstance(when, (int, float)) else None,
         "level": getattr(level, "name", None) or ("error" if event.get("isError") else "info"),
         "namespace": event.get("log_namespace") or event.get("system"),
-        "message": formatEvent(event),
+        "message": event_message(event),
     }
     request_id = event.get("request_id") or REQUEST_ID.get()
     if request_id:

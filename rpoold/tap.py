@@ -13,7 +13,7 @@ from twisted.python import usage
 
 from rpoold.app import RpoolApi
 from rpoold.config import ConfigError, Settings, load
-from rpoold.logs import json_observer_for
+from rpoold.logs import json_observer_for, text_observer_for
 from rpoold.service import DaemonService
 from rpoold.site import ApiSite, Limits
 
@@ -66,9 +66,10 @@ def makeService(options: Options) -> DaemonService:
     limits = Limits(max_body=server["max_body_bytes"], max_upload=server["max_upload_bytes"])
     site = ApiSite(api.resource(), limits, access_log=server["access_log"])
     web: Any = strports.service(server["port"], site)
-    observer = None
     if sections["log"]["format"] == "json":
-        observer = json_observer_for(sections["log"]["file"])
+        observer: Any = json_observer_for(sections["log"]["file"])
+    else:
+        observer = text_observer_for(getattr(options, "parent", None))
     return DaemonService(
         web,
         site,

@@ -1,9 +1,11 @@
 """
-``/health``, ``/metrics``, request ids and the JSON log output.
+``/health``, ``/metrics``, request ids, the JSON log output and the text
+log lines.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import time
@@ -14,13 +16,15 @@ import pytest
 from treq.testing import StubTreq
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.task import Clock
+from twisted.logger import LogLevel, formatEventAsClassicLogText
+from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from rpoold import metrics
 from rpoold.app import RpoolApi
 from rpoold.health import HealthReport
 from rpoold.interfaces import FAMILIES, IHealthCheck
-from rpoold.logs import REQUEST_ID, event_as_json, new_request_id
+from rpoold.logs import REQUEST_ID, TextLineObserver, event_as_json, new_request_id, text_observer_for
 from tests.support.api import call
 from tests.support.processes import start_rpoold, wait_until
 from tests.support.scenario import MOCK_CONFIG, N
@@ -250,3 +254,59 @@ def test_request_ids() -> None:
     assert record["request_id"] == "ctx-7"
     assert record["who"] == "you"
     assert "obj" not in record
+
+
+# Text log lines ------------------------------------------------------------------------
+
+
+class _Unprintable:
+    def __str__(self) -> str:
+        raise ValueError("no text")
+
+
+def _text_events() -> list[dict[str, Any]]:
+    now = time.time()
+    base = {"log_time": now, "log_namespace": "rpoold.site", "log_level": LogLevel.info}
+    failure = Failure(ZeroDivisionError("division by zero"))
+    return [
+        {**base, "log_format": "{line}", "line": "GET /nodes 200 2 bytes 0.001 s"},
+        {**base, "log_format": "{line}", "line": "two\nlines"},
+        {**base, "log_format": "{line}", "line": 7},
+        {**base, "log_format": "{line}", "line": _Unprintable()},
+        {**base, "log_format": "{line}"},
+        {**base, "log_format": "{a} and {b!r}", "a": 1, "b": "x"},
+        {**base, "log_format": "{line}", "line": "x", "log_system": "HTTPChannel,3,127.0.0.1"},
+        {**base, "log_format": "{line}", "line": "x", "log_level": None},
+        {"log_format": "{line}", "line": "no time, no namespace"},
+        {**base, "log_format": "failed: {why}", "why": "boom", "log_failure": failure},
+        {**base, "log_format": None},
+        {**base, "log_format": "{line}", "line": ""},
+        {**base, "log_time": now + 1.5, "log_format": "{line}", "line": "a second later"},
+    ]
+
+
+def test_text_lines_are_twistds() -> None:
+    """The text observer writes what twistd's own text observer writes."""
+    out = io.StringIO()
+    observer = TextLineObserver(out)
+    expected = []
+    for event in _text_events():
+        observer(event)
+        expected.append(formatEventAsClassicLogText(event) or "")
+    assert out.getvalue() == "".join(expected)
+    assert "GET /nodes 200 2 bytes 0.001 s\n" in out.getvalue()
+
+
+@pytest.mark.parametrize(("twistd", "takes_over"), [
+    ({"nodaemon": True, "logfile": None}, True),
+    ({"nodaemon": True, "logfile": "-"}, True),
+    ({"nodaemon": True, "logfile": "/var/log/rpoold.log"}, False),
+    ({"nodaemon": False, "logfile": None}, False),
+    ({"nodaemon": True, "logfile": None, "syslog": True}, False),
+    ({"nodaemon": True, "logfile": None, "logger": "some.observer_factory"}, False),
+])
+def test_text_observer_only_where_twistd_writes_text_to_stdout(twistd: dict[str, Any],
+                                                               takes_over: bool) -> None:
+    observer = text_observer_for(twistd)
+    assert (observer is not None) == takes_over
+    assert text_observer_for(None) is None
