@@ -31,9 +31,10 @@ READ_SCOPE = "user:memberof:example-org"
 
 
 class Production:
-    def __init__(self, env: SplitEnvironment, rpoold: Child, url: str,
+    def __init__(self, env: SplitEnvironment, config: Path, rpoold: Child, url: str,
                  key: ec.EllipticCurvePrivateKey) -> None:
         self.env = env
+        self.config = config
         self.rpoold = rpoold
         self.url = url
         self.key = key
@@ -54,16 +55,26 @@ def write_production(directory: Path, ays_url: str) -> tuple[Path, ec.EllipticCu
     return config, key
 
 
+def start_production(config: Path) -> tuple[Child, str]:
+    """``twistd rpoold`` on ``config``, once it reaches AYS and the nodes."""
+    child, url = start_rpoold(str(config))
+    try:
+        wait_until(lambda: call(url, "GET", "/health").json()["status"] == "ok", 30,
+                   "rpoold reaching AYS and the nodes", child.process)
+    except BaseException:
+        child.stop()
+        raise
+    return child, url
+
+
 @pytest.fixture(scope="module")
 def production(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Production]:
     env = SplitEnvironment(nodes=2).start(rpoold=False)
     try:
         config, key = write_production(tmp_path_factory.mktemp("production"), env.ays_url)
-        child, url = start_rpoold(str(config))
+        child, url = start_production(config)
         try:
-            wait_until(lambda: call(url, "GET", "/health").json()["status"] == "ok", 30,
-                       "rpoold reaching AYS and the nodes", child.process)
-            yield Production(env, child, url, key)
+            yield Production(env, config, child, url, key)
         finally:
             child.stop()
     finally:
@@ -111,20 +122,25 @@ def test_a_jwt_with_a_known_scope_gets_its_role(production: Production) -> None:
 
 
 def test_json_logs_and_a_clean_stop(production: Production) -> None:
-    assert call(production.url, "GET", "/health", headers={"X-Request-Id": "prod-probe-1"}).status == 200
+    """A daemon of its own (the other tests keep the module's running)."""
+    rpoold, url = start_production(production.config)
+    try:
+        assert call(url, "GET", "/health", headers={"X-Request-Id": "prod-probe-1"}).status == 200
 
-    def logged() -> list[dict[str, Any]]:
-        events = []
-        for line in production.rpoold.output().splitlines():
-            if line.startswith("{"):
-                event = json.loads(line)
-                if event.get("request_id") == "prod-probe-1":
-                    events.append(event)
-        return events
+        def logged() -> list[dict[str, Any]]:
+            events = []
+            for line in rpoold.output().splitlines():
+                if line.startswith("{"):
+                    event = json.loads(line)
+                    if event.get("request_id") == "prod-probe-1":
+                        events.append(event)
+            return events
 
-    wait_until(lambda: bool(logged()), 10, "the access log event")
-    production.rpoold.signal(signal.SIGTERM)
-    assert production.rpoold.process.wait(30) == 0
-    output = production.rpoold.output()
+        wait_until(lambda: bool(logged()), 10, "the access log event")
+        rpoold.signal(signal.SIGTERM)
+        assert rpoold.process.wait(30) == 0
+        output = rpoold.output()
+    finally:
+        rpoold.stop()
     assert "closed the connections to AYS and the nodes" in output
     assert "core0: closed the connections" in output
