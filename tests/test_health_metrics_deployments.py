@@ -118,7 +118,12 @@ class TestCore0:
             os.kill(pid, signal.SIGCONT)
         wait_until(lambda: health(core0.url)["backends"]["core0"]["ok"] is True, 20, "node back")
 
-    def test_a_node_down(self, core0: Core0Deployment) -> None:
+    def test_a_node_down(self) -> None:
+        """On a deployment of its own: the node stays down."""
+        with Core0Deployment(nodes=2).start() as core0:
+            self._a_node_down(core0)
+
+    def _a_node_down(self, core0: Core0Deployment) -> None:
         before = scrape(core0.url)
         core0.kill_node(N2)
         reply = call(core0.url, "GET", f"/nodes/{N2}/mem")
@@ -196,8 +201,18 @@ class TestAysSplit:
         assert value(text, "rpoold_redis_connections", node=N) >= 1
 
     def test_ays_down(self, split: SplitDeployment) -> None:
+        # The nodes are known (from AYS) before AYS goes.
+        assert health(split.url)["backends"]["core0"]["ok"] is True
         before = scrape(split.url)
         split.env.stop_ayssim()
+        try:
+            self._ays_down(split, before)
+        finally:
+            # AYS is back (a fresh one, seeded with the nodes) for the class's other tests.
+            split.env.start_ayssim()
+            wait_until(lambda: health(split.url)["status"] == "ok", 30, "rpoold seeing AYS again")
+
+    def _ays_down(self, split: SplitDeployment, before: str) -> None:
         report = health(split.url)
         ays = report["backends"]["ays"]
         assert report["status"] == "degraded"

@@ -236,6 +236,8 @@ def test_json_logs_carry_the_request_id(daemon: Any) -> None:
     for line in child.output().splitlines():
         if line.strip():
             json.loads(line)  # every line of the output is one JSON object
+    # The node is back before the module's other tests use it.
+    wait_until(lambda: call(base, "GET", f"/nodes/{N}/state").status == 200, 15, "the node back")
 
 
 def test_request_ids() -> None:

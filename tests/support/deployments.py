@@ -107,6 +107,12 @@ class Core0Deployment:
             raise
         return self
 
+    def __enter__(self) -> Core0Deployment:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
     def kill_node(self, nodeid: str, sig: int = signal.SIGKILL) -> int:
         """Send ``sig`` to the node's redis-server; returns its pid."""
         assert self.sim is not None
