@@ -375,6 +375,9 @@ async def test_storage_pools_filesystems_snapshots(pair: Pair) -> None:
     await pair.mock.delete_storage_pool_device(nodeid=SEED_NODE, storagepoolname="data",
                                                deviceuuid=mock_uuid["uuid"])
     await pair.same("list_storage_pool_devices", nodeid=SEED_NODE, storagepoolname="data", drop=("uuid",))
+    # The removed disk is wiped (no partition left on it); the pool's are not.
+    node = pair.pool.nodes[SEED_NODE]
+    assert node.block_device("/dev/sdd1") is None and node.block_device("/dev/sdc1") is not None
 
     fs = body("CreateFilesystem", {"name": "fs1", "quota": 10, "readOnly": False})
     await pair.same("create_filesystem", nodeid=SEED_NODE, storagepoolname="data", body=fs)
