@@ -20,9 +20,9 @@ import pytest_twisted
 import yaml
 
 from tests.support.answers import body_of, error_of, expect, no_content
-from tests.support.api import Api
+from tests.support.api import Api, call
 from tests.support.ays_harness import environment
-from tests.support.ays_split import CORE0, Sim, SplitEnvironment, containers_on_node, on_node
+from tests.support.ays_split import CORE0, REPO, Sim, SplitEnvironment, containers_on_node, http_json, on_node
 from tests.support.backends import SECOND_NODE, SEED_CONTAINER, SEED_HOSTNAME, SEED_JOB, SEED_NODE
 from tests.support.polling import eventually
 
@@ -405,3 +405,28 @@ async def test_storage_cluster_and_vdisk_round_trip(api: Api, sim: Sim) -> None:
         no_content(await api.delete(f"/storageclusters/{label}"))
     error_of(await api.get(f"/storageclusters/{label}"), 404, label)
     assert label not in body_of(await api.get("/storageclusters"), "ListAllClusters")
+
+
+@needs_core0
+def test_delete_a_node() -> None:
+    """
+    ``DELETE /nodes/{id}`` through AYS (on an environment of its own: the
+    node stays gone): 204, then unknown to AYS, to the node list and to the
+    direct calls; the other nodes are still served.
+    """
+    env = SplitEnvironment(nodes=3).start()
+    try:
+        listed = {n["id"] for n in call(env.url, "GET", "/nodes").json()}
+        [third] = sorted(listed - {SEED_NODE, SECOND_NODE})
+        assert call(env.url, "GET", f"/nodes/{third}/mem").status == 200
+        assert call(env.url, "DELETE", f"/nodes/{third}").status == 204
+        code, _ = http_json(f"{env.ays_url}/ays/repository/{REPO}/service/node.g8os/{third}")
+        assert code == 404
+        assert call(env.url, "GET", f"/nodes/{third}").status == 404
+        assert third not in {n["id"] for n in call(env.url, "GET", "/nodes").json()}
+        reply = call(env.url, "GET", f"/nodes/{third}/mem")
+        assert reply.status == 404 and third in reply.json()["error"]
+        assert call(env.url, "DELETE", f"/nodes/{third}").status == 404
+        assert call(env.url, "GET", f"/nodes/{SEED_NODE}/mem").status == 200
+    finally:
+        env.stop()
