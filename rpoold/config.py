@@ -283,8 +283,8 @@ def load(path: str | None, port: str | None = None) -> Settings:
     if path is None:
         raw, where, config_dir = copy.deepcopy(DEFAULT_CONFIG), EMBEDDED, os.getcwd()
     else:
-        raw = read_file(path)
         where = f"configuration file '{path}'"
+        raw = read_file(path, where)
         config_dir = os.path.dirname(os.path.abspath(path))
     return build(raw, where, config_dir, port)
 
@@ -329,9 +329,8 @@ def build(raw: dict[str, Any], where: str, config_dir: str, port: str | None = N
     }
     if port is not None:
         sections["server"]["port"] = port
-    authenticator, problems = auth.build(sections["auth"], sections["server"]["port"], where, config_dir)
-    if problems:
-        raise ConfigError(problems)
+    authenticator, auth_problems = auth.build(sections["auth"], sections["server"]["port"], where, config_dir)
+    problems += auth_problems
 
     available = discover_plugins()
     tables: dict[str, Any] = raw["backends"]
