@@ -15,11 +15,9 @@ they show what the write lock and the run polling cost.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
-import urllib.request
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -27,22 +25,19 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from tests.support import api  # noqa: E402
 from tests.support.ays_split import SplitEnvironment  # noqa: E402
 
 NODE = "525400123456"
 
 
 def call(base: str, method: str, path: str, body: object = None, expect: int = 200) -> float:
-    data = json.dumps(body).encode() if body is not None else None
-    headers = {"Content-Type": "application/json"} if data is not None else {}
-    request = urllib.request.Request(base + path, data=data, method=method, headers=headers)
+    """:returns: the seconds the answer took (which must be ``expect``)."""
     began = time.perf_counter()
-    with urllib.request.urlopen(request, timeout=60) as response:
-        response.read()
-        status = response.status
+    reply = api.call(base, method, path, json=body, timeout=60)
     elapsed = time.perf_counter() - began
-    if status != expect:
-        raise RuntimeError(f"{method} {path}: {status}, expected {expect}")
+    if reply.status != expect:
+        raise RuntimeError(f"{method} {path}: {reply}, expected {expect}")
     return elapsed
 
 

@@ -24,20 +24,18 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import tempfile
 import threading
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from tests.support import api  # noqa: E402
 from tests.support.processes import Child, free_port, port_open, python_env, twistd, wait_until  # noqa: E402
 
 NODE = "525400123456"
@@ -46,14 +44,9 @@ R = f"/ays/repository/{REPO}"
 
 
 def call(url: str, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url + path, data=data, method=method)
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            raw, code = response.read(), response.status
-    except urllib.error.HTTPError as e:
-        raw, code = e.read(), e.code
-    return code, json.loads(raw) if raw else None
+    """:returns: the status and the decoded JSON body (``None`` when empty)."""
+    reply = api.call(url, method, path, json=body)
+    return reply.status, reply.json() if reply.body else None
 
 
 #: Serialises blueprint -> run creation between clients, as the AYS backend
