@@ -124,6 +124,7 @@ def run(nodes: int, per_redis: int, clients: int, seconds: float) -> None:
     began = time.monotonic()
     child = Child(twistd("core0sim", "--nodes", str(nodes), "--nodes-per-redis", str(per_redis),
                          "--config-out", str(out)), env=python_env(), cwd=ROOT)
+    pids: list[int] = []
     try:
         wait_until(out.exists, 600, "core0sim", child.process)
         startup = time.monotonic() - began
@@ -161,7 +162,7 @@ def run(nodes: int, per_redis: int, clients: int, seconds: float) -> None:
     finally:
         stopped = time.monotonic()
         child.stop(60)
-        survivors = [pid for pid in pids if os.path.exists(f"/proc/{pid}")] if "pids" in locals() else []
+        survivors = [pid for pid in pids if os.path.exists(f"/proc/{pid}")]
         print(f"  stop                 {time.monotonic() - stopped:8.2f} s, "
               f"surviving redis-servers: {len(survivors)}")
 
