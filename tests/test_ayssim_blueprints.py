@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 import pytest_twisted
+from twisted.internet import reactor
+from twisted.internet.task import deferLater
 
 from plugins.ays.sim.blueprints import BlueprintError, parse
 from plugins.ays.sim.controls import ActionFault
@@ -219,6 +221,8 @@ async def test_existing_service_data_is_not_overwritten() -> None:
     await execute(sim, f'bridge__br0: {{node: "{NODE}", nat: true}}')
     await execute(sim, f'bridge__br0: {{node: "{NODE}", nat: false}}')
     assert service(sim, "bridge", "br0").data["nat"] is True
+    # processChange would be called later by the reactor: give it the chance.
+    await deferLater(reactor, 0.01, lambda: None)
     assert sim.changes == []  # bridge has no processChange
 
 
