@@ -16,7 +16,7 @@ from plugins.ays.sim.blueprints import BlueprintError, parse
 from plugins.ays.sim.controls import ActionFault
 from plugins.ays.sim.simulator import Simulator
 from plugins.ays.sim.templates import Catalogue, Template
-from tests.support.ayssim import model_sim, repo, service
+from tests.support.ayssim import change_done, model_sim, repo, service
 from tests.support.polling import wait_for
 
 NODE = "525400123456"
@@ -243,8 +243,8 @@ async def test_changed_values_go_to_process_change() -> None:
     await wait_for(lambda: calls, "processChange")
     assert calls == [("d1", {"size": 20})]
     assert service(sim, "vdisk", "d1").data["size"] == 10
-    await wait_for(lambda: sim.changes and sim.changes[-1]["state"] == "ok", "change recorded")
-    assert sim.changes[-1]["service"] == "vdisk!d1"
+    change = await change_done(sim)
+    assert (change["state"], change["service"]) == ("ok", "vdisk!d1")
 
 
 # Scheduling -------------------------------------------------------------------------------------------
