@@ -370,11 +370,8 @@ class AysSimulatorApi:
 
     # Test controls -----------------------------------------------------------------------------
 
-    def _sim_repository(self, request: IRequest, body: Any = None) -> Repository:
-        name = self._arg(request, "repo")
-        if name is None and isinstance(body, dict) and isinstance(body.get("repo"), str):
-            name = body["repo"]
-        name = name or self.sim.default_repository
+    def _sim_repository(self, request: IRequest) -> Repository:
+        name = self._arg(request, "repo") or self.sim.default_repository
         if not name:
             raise _error(400, "name the repository with ?repo=")
         return self._repository(name)
