@@ -70,10 +70,6 @@ class ActionContext:
     def repository(self) -> Repository:
         return self.service.repository
 
-    @property
-    def clock(self) -> Any:
-        return self.sim.clock
-
     def now(self) -> int:
         return int(self.sim.clock.seconds())
 
