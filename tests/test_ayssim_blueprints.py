@@ -9,12 +9,14 @@ from typing import Any
 
 import pytest
 import pytest_twisted
+from twisted.internet import reactor
+from twisted.internet.task import deferLater
 
 from plugins.ays.sim.blueprints import BlueprintError, parse
 from plugins.ays.sim.controls import ActionFault
 from plugins.ays.sim.simulator import Simulator
 from plugins.ays.sim.templates import Catalogue, Template
-from tests.support.ayssim import model_sim, repo, service
+from tests.support.ayssim import change_done, model_sim, repo, service
 from tests.support.polling import wait_for
 
 NODE = "525400123456"
@@ -219,6 +221,8 @@ async def test_existing_service_data_is_not_overwritten() -> None:
     await execute(sim, f'bridge__br0: {{node: "{NODE}", nat: true}}')
     await execute(sim, f'bridge__br0: {{node: "{NODE}", nat: false}}')
     assert service(sim, "bridge", "br0").data["nat"] is True
+    # processChange would be called later by the reactor: give it the chance.
+    await deferLater(reactor, 0.01, lambda: None)
     assert sim.changes == []  # bridge has no processChange
 
 
@@ -239,8 +243,8 @@ async def test_changed_values_go_to_process_change() -> None:
     await wait_for(lambda: calls, "processChange")
     assert calls == [("d1", {"size": 20})]
     assert service(sim, "vdisk", "d1").data["size"] == 10
-    await wait_for(lambda: sim.changes and sim.changes[-1]["state"] == "ok", "change recorded")
-    assert sim.changes[-1]["service"] == "vdisk!d1"
+    change = await change_done(sim)
+    assert (change["state"], change["service"]) == ("ok", "vdisk!d1")
 
 
 # Scheduling -------------------------------------------------------------------------------------------

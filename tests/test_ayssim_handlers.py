@@ -12,7 +12,7 @@ from plugins.ays.sim.blueprints import BlueprintError
 from plugins.ays.sim.runs import Run
 from plugins.ays.sim.simulator import Simulator
 from plugins.model import rest
-from tests.support.ayssim import act, model_sim, repo, service, tagged
+from tests.support.ayssim import act, change_done, finished, model_sim, repo, service, tagged
 from tests.support.polling import wait_for
 
 NODE = "525400123456"
@@ -22,8 +22,7 @@ OTHER = "525400123457"
 async def apply(sim: Simulator, content: str) -> Run:
     """Execute a blueprint, run what it scheduled, expect success."""
     await sim.execute_blueprint(repo(sim), content)
-    run = await sim.create_run(repo(sim))
-    await wait_for(lambda: run.state in ("ok", "error"), "run")
+    run = await finished(await sim.create_run(repo(sim)))
     assert run.state == "ok", [(j.service.name, j.action, j.logs) for j in run.jobs if j.state == "error"]
     return run
 
@@ -155,12 +154,10 @@ storagepool__pool1:
     - {{device: /dev/sdc, partUUID: {devices[1]["partUUID"]}, status: healthy}}
     - {{device: /dev/sdd}}
 """)
-    await wait_for(lambda: sim.changes and sim.changes[-1]["state"] != "running", "processChange")
-    assert sim.changes[-1]["state"] == "ok", sim.changes
+    assert (await change_done(sim))["state"] == "ok", sim.changes
     assert len(node.btrfs["sp_pool1"].devices) == 3
     await sim.execute_blueprint(repo(sim), f"storagepool__pool1: {{devices: [{{device: {kept['device']}}}]}}")
-    await wait_for(lambda: len(sim.changes) == 2 and sim.changes[-1]["state"] != "running", "change")
-    assert sim.changes[-1]["state"] == "ok", sim.changes
+    assert (await change_done(sim, 2))["state"] == "ok", sim.changes
     assert [d["device"] for d in service(sim, "storagepool", "pool1").data["devices"]] == [kept["device"]]
     assert len(node.btrfs["sp_pool1"].devices) == 1
 
@@ -240,8 +237,7 @@ vm__vm1:
   nics: [{id: "200", type: vlan}]
   disks: [{vdiskid: disk2, maxIOps: 10}]
 """)
-    await wait_for(lambda: sim.changes and sim.changes[-1]["state"] != "running", "processChange")
-    assert sim.changes[-1]["state"] == "ok", sim.changes
+    assert (await change_done(sim))["state"] == "ok", sim.changes
     data = service(sim, "vm", "vm1").data
     assert (data["memory"], data["cpu"], data["vdisks"]) == (1024, 2, ["disk2"])
     domain = node.domains["vm1"]
@@ -258,10 +254,10 @@ async def test_vdisk_actions_and_resize() -> None:
     d1 = service(sim, "vdisk", "d1")
     assert d1.data["status"] == "halted"
     await sim.execute_blueprint(repo(sim), "vdisk__d1: {size: 5}\n")
-    await wait_for(lambda: sim.changes and sim.changes[-1]["state"] != "running", "change")
-    assert sim.changes[-1]["state"] == "error" and "smaller" in sim.changes[-1]["message"]
+    change = await change_done(sim)
+    assert change["state"] == "error" and "smaller" in change["message"]
     await sim.execute_blueprint(repo(sim), "vdisk__d1: {size: 20}\n")
-    await wait_for(lambda: len(sim.changes) == 2 and sim.changes[-1]["state"] != "running", "change")
+    await change_done(sim, 2)
     assert d1.data["size"] == 20
     await apply(sim, act("rollback", "vdisk", "d1"))
     assert d1.data["status"] == "running"
@@ -329,8 +325,7 @@ async def test_node_reboot_and_unreachable_node() -> None:
     node.status = "halted"
     await sim.execute_blueprint(repo(sim),
                                 f'bridge__br0: {{node: "{NODE}"}}\n' + act("install", "bridge", "br0"))
-    run = await sim.create_run(repo(sim))
-    await wait_for(lambda: run.state in ("ok", "error"), "run")
+    run = await finished(await sim.create_run(repo(sim)))
     assert run.state == "error"
     assert "UNREACHABLE" in run.jobs[0].logs[-2]["log"]
     node.status = "running"

@@ -14,7 +14,7 @@ from twisted.internet.defer import Deferred
 from plugins.ays.sim.controls import ActionFault
 from plugins.ays.sim.runs import Run
 from plugins.ays.sim.simulator import Simulator
-from tests.support.ayssim import model_sim, repo, service
+from tests.support.ayssim import finished, model_sim, repo, service
 from tests.support.polling import wait_for
 
 NODE = "525400123456"
@@ -33,11 +33,6 @@ container__web1:
 actions:
   - {{action: install, actor: container, service: web1}}
 """
-
-
-async def finished(run: Run) -> Run:
-    await wait_for(lambda: run.state in ("ok", "error"), f"run {run.key}")
-    return run
 
 
 async def run_now(sim: Simulator) -> Run:

@@ -21,12 +21,13 @@ from zope.interface import implementer
 
 from plugins.ays.sim.api import AysSimulatorApi
 from plugins.ays.sim.node_commands import CommandFailed, INodeCommands, NodeAddress
+from plugins.ays.sim.runs import Run
 from plugins.ays.sim.simulator import Simulator
 from plugins.ays.sim.store import Repository, Service
 from plugins.core0.protocol import SUCCESS, Result
 from plugins.model.node import Node
 from plugins.model.pool import Pool
-from tests.support.polling import eventually
+from tests.support.polling import eventually, wait_for
 
 REPO = "objstor"
 FIRST_PORT = 7000
@@ -125,6 +126,19 @@ def service(sim: Simulator, role: str, name: str) -> Service:
     found = repo(sim).find(role, name)
     assert found is not None, f"{role}!{name} missing"
     return found
+
+
+async def finished(run: Run) -> Run:
+    """``run`` once it has ended."""
+    await wait_for(lambda: run.state in ("ok", "error"), f"run {run.key}")
+    return run
+
+
+async def change_done(sim: Simulator, count: int = 1) -> dict[str, Any]:
+    """The ``count``-th ``processChange`` outcome of ``sim``, once that call has ended."""
+    await wait_for(lambda: len(sim.changes) >= count and sim.changes[count - 1]["state"] != "running",
+                   f"processChange #{count}")
+    return sim.changes[count - 1]
 
 
 def act(action: str, actor: str, name: str) -> str:

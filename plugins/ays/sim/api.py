@@ -108,6 +108,14 @@ class AysSimulatorApi:
             raise _error(404, f"Repository {name} doesn't exists")
         return repository
 
+    @staticmethod
+    def _blueprint(repository: Repository, name: str, archived: bool = False) -> Blueprint:
+        """The active blueprint of that name (or, with ``archived``, else the latest archived one)."""
+        blueprint = repository.any_blueprint(name) if archived else repository.active_blueprint(name)
+        if blueprint is None:
+            raise _error(404, f"No blueprint found with this name '{name}'")
+        return blueprint
+
     async def _gate(self, request: IRequest) -> bytes | None:
         method = request.method.decode()
         path = request.path.decode("utf-8", "replace")
@@ -245,18 +253,14 @@ class AysSimulatorApi:
     @_gated
     async def get_blueprint(self, request: IRequest, repo: str, bp: str) -> bytes:
         repository = self._repository(repo)
-        blueprint = repository.any_blueprint(bp)
-        if blueprint is None:
-            raise _error(404, f"No blueprint found with this name '{bp}'")
+        blueprint = self._blueprint(repository, bp, archived=True)
         return self._json(request, blueprint.view(repository))
 
     @app.route("/ays/repository/<repo>/blueprint/<bp>", methods=["POST"])
     @_gated
     async def execute_blueprint(self, request: IRequest, repo: str, bp: str) -> bytes:
         repository = self._repository(repo)
-        blueprint = repository.active_blueprint(bp)
-        if blueprint is None:
-            raise _error(404, f"No blueprint found with this name '{bp}'")
+        blueprint = self._blueprint(repository, bp)
         try:
             await self.sim.execute_blueprint(repository, blueprint.content)
         except BlueprintError as e:
@@ -267,9 +271,7 @@ class AysSimulatorApi:
     @_gated
     async def delete_blueprint(self, request: IRequest, repo: str, bp: str) -> bytes:
         repository = self._repository(repo)
-        blueprint = repository.any_blueprint(bp)
-        if blueprint is None:
-            raise _error(404, f"No blueprint found with this name '{bp}'")
+        blueprint = self._blueprint(repository, bp, archived=True)
         repository.blueprints.remove(blueprint)
         request.setResponseCode(204)
         return b""
@@ -278,9 +280,7 @@ class AysSimulatorApi:
     @_gated
     async def archive_blueprint(self, request: IRequest, repo: str, bp: str) -> bytes:
         repository = self._repository(repo)
-        blueprint = repository.active_blueprint(bp)
-        if blueprint is None:
-            raise _error(404, f"No blueprint found with this name '{bp}'")
+        blueprint = self._blueprint(repository, bp)
         blueprint.archived = True
         return self._json(request, {"msg": f"Blueprint {bp} archived"})
 
@@ -370,11 +370,8 @@ class AysSimulatorApi:
 
     # Test controls -----------------------------------------------------------------------------
 
-    def _sim_repository(self, request: IRequest, body: Any = None) -> Repository:
-        name = self._arg(request, "repo")
-        if name is None and isinstance(body, dict) and isinstance(body.get("repo"), str):
-            name = body["repo"]
-        name = name or self.sim.default_repository
+    def _sim_repository(self, request: IRequest) -> Repository:
+        name = self._arg(request, "repo") or self.sim.default_repository
         if not name:
             raise _error(400, "name the repository with ?repo=")
         return self._repository(name)

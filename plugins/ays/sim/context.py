@@ -70,10 +70,6 @@ class ActionContext:
     def repository(self) -> Repository:
         return self.service.repository
 
-    @property
-    def clock(self) -> Any:
-        return self.sim.clock
-
     def now(self) -> int:
         return int(self.sim.clock.seconds())
 
@@ -93,14 +89,10 @@ class ActionContext:
 
     def node_of(self, service: Service | None = None) -> Service:
         """The ``node.g8os`` service up the parent chain."""
-        current: Service | None = service or self.service
-        seen: list[Service] = []
-        while current is not None and current not in seen:
+        start = service or self.service
+        for current in (start, *reversed(start.ancestors())):
             if current.actor == NODE_ACTOR:
                 return current
-            seen.append(current)
-            current = current.parent
-        start = service or self.service
         raise ActionFailed(f"{start.actor}!{start.name} has no node.g8os ancestor")
 
     async def create_service(self, actor: str, name: str, arguments: dict[str, Any]) -> Service:

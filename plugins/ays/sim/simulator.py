@@ -339,7 +339,11 @@ class Simulator:
         run.touch()
 
     def _release(self, run: Run, job: Job) -> None:
-        """Give an unexecuted job's action back its state from before the claim."""
+        """
+        Drop the run's claim on a job's action: one the job never ran gets
+        back its state from before the claim; one scheduled again while
+        the run held it goes back to ``scheduled``.
+        """
         service, action = job.service, job.action
         previous = run.claims.pop((service.key, action), None)
         if previous is not None and service.actions.get(action) == "running":
@@ -367,10 +371,7 @@ class Simulator:
             job.state = "ok"
             service.actions[action] = "ok"
             service.state = "ok"
-        run.claims.pop((service.key, action), None)
-        if action in service.rescheduled:
-            service.rescheduled.discard(action)
-            service.actions[action] = "scheduled"
+        self._release(run, job)
         run.touch()
 
     # Seeding ----------------------------------------------------------------------------

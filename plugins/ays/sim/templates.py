@@ -364,7 +364,3 @@ class Catalogue:
 
     def get(self, actor: str) -> Template | None:
         return self.templates.get(actor)
-
-    def matching(self, role: str) -> list[Template]:
-        """The templates a path role (or full actor name) names."""
-        return [t for t in self.templates.values() if t.matches(role)]

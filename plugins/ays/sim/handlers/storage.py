@@ -193,12 +193,17 @@ async def filesystem_delete(ctx: ActionContext) -> None:
             await ctx.core0("btrfs.subvol_delete", {"path": subvolume})
 
 
-@handles("fssnapshot", "install")
-async def snapshot_install(ctx: ActionContext) -> None:
+def _snapshot(ctx: ActionContext) -> tuple[Service, Service, str, str]:
+    """The snapshot's filesystem, its pool, the filesystem's path and the snapshot's."""
     filesystem = _filesystem_of(ctx.service)
     pool = _pool_of(filesystem)
-    source = rest.filesystem_path(pool.name, _name(filesystem))
-    path = rest.snapshot_path(pool.name, _name(filesystem), _name(ctx.service))
+    return (filesystem, pool, rest.filesystem_path(pool.name, _name(filesystem)),
+            rest.snapshot_path(pool.name, _name(filesystem), _name(ctx.service)))
+
+
+@handles("fssnapshot", "install")
+async def snapshot_install(ctx: ActionContext) -> None:
+    _, pool, source, path = _snapshot(ctx)
     if path not in await _subvolumes(ctx, pool):
         await ctx.core0("btrfs.subvol_snapshot", {"source": source, "destination": path, "read_only": True})
         ctx.data["timestamp"] = ctx.now()
@@ -207,19 +212,14 @@ async def snapshot_install(ctx: ActionContext) -> None:
 
 @handles("fssnapshot", "delete")
 async def snapshot_delete(ctx: ActionContext) -> None:
-    filesystem = _filesystem_of(ctx.service)
-    pool = _pool_of(filesystem)
-    path = rest.snapshot_path(pool.name, _name(filesystem), _name(ctx.service))
+    _, pool, _, path = _snapshot(ctx)
     if path in await _subvolumes(ctx, pool):
         await ctx.core0("btrfs.subvol_delete", {"path": path})
 
 
 @handles("fssnapshot", "rollback")
 async def snapshot_rollback(ctx: ActionContext) -> None:
-    filesystem = _filesystem_of(ctx.service)
-    pool = _pool_of(filesystem)
-    target = rest.filesystem_path(pool.name, _name(filesystem))
-    path = rest.snapshot_path(pool.name, _name(filesystem), _name(ctx.service))
+    filesystem, pool, target, path = _snapshot(ctx)
     subvolumes = await _subvolumes(ctx, pool)
     if path not in subvolumes:
         raise ActionFailed(f"snapshot {path} does not exist")
