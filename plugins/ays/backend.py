@@ -280,11 +280,15 @@ class AysBackend(Service):
     async def _service(self, role: str, name: str) -> dict[str, Any] | None:
         return await self.client.get_service(role, name)
 
-    async def _node(self, nodeid: str) -> dict[str, Any]:
-        service = await self._service(NODE_ROLE, nodeid)
+    async def _existing(self, role: str, name: str, what: str) -> dict[str, Any]:
+        """A service that must exist (else 404)."""
+        service = await self._service(role, name)
         if service is None:
-            raise NotFound(f"node '{nodeid}' does not exist")
+            raise NotFound(f"{what} '{name}' does not exist")
         return service
+
+    async def _node(self, nodeid: str) -> dict[str, Any]:
+        return await self._existing(NODE_ROLE, nodeid, "node")
 
     @staticmethod
     def _is_child(service: dict[str, Any], role: str, name: str) -> bool:
@@ -839,10 +843,7 @@ class AysBackend(Service):
         return sorted(str((i.get("data") or {}).get("label") or i.get("name")) for i in items)
 
     async def _cluster(self, label: str) -> dict[str, Any]:
-        service = await self._service("storage_cluster", label)
-        if service is None:
-            raise NotFound(f"storage cluster '{label}' does not exist")
-        return service
+        return await self._existing("storage_cluster", label, "storage cluster")
 
     @operation
     async def get_cluster_info(self, label: str) -> dict[str, Any]:
@@ -883,10 +884,7 @@ class AysBackend(Service):
         await self._create("vdisk", body["id"], blueprints.vdisk(body), "vdisk")
 
     async def _vdisk(self, vdiskid: str) -> dict[str, Any]:
-        service = await self._service("vdisk", vdiskid)
-        if service is None:
-            raise NotFound(f"vdisk '{vdiskid}' does not exist")
-        return service
+        return await self._existing("vdisk", vdiskid, "vdisk")
 
     @operation
     async def get_vdisk_info(self, vdiskid: str) -> dict[str, Any]:
