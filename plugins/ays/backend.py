@@ -376,13 +376,17 @@ class AysBackend(Service):
         listing = await self.agents.disk_list(nodeid, node.get("data") or {})
         return rest.block_devices(listing)
 
-    async def _running(self, nodeid: str, node: dict[str, Any]) -> set[str] | None:
+    async def _running(self, nodeid: str, node: dict[str, Any] | None = None) -> set[str] | None:
         """
         The containers the node really runs, or ``None`` when it cannot say
         quickly (then AYS's status stands).
+
+        :param node: the node's service, when already fetched.
         """
         if self.agents is None or self.live_status_timeout <= 0:
             return None
+        if node is None:
+            node = await self._node(nodeid)
         try:
             return set(await self.agents.running_containers(
                 nodeid, node.get("data") or {}, self.live_status_timeout))
@@ -685,9 +689,7 @@ class AysBackend(Service):
     async def get_container(self, nodeid: str, containername: str) -> dict[str, Any]:
         service = await self._on_node("container", containername, nodeid, "container")
         view = views.container(service.get("data") or {})
-        if self.agents is None or self.live_status_timeout <= 0:
-            return view
-        return self._live(view, containername, await self._running(nodeid, await self._node(nodeid)))
+        return self._live(view, containername, await self._running(nodeid))
 
     @operation
     async def start_container(self, nodeid: str, containername: str) -> None:
