@@ -280,11 +280,15 @@ class AysBackend(Service):
     async def _service(self, role: str, name: str) -> dict[str, Any] | None:
         return await self.client.get_service(role, name)
 
-    async def _node(self, nodeid: str) -> dict[str, Any]:
-        service = await self._service(NODE_ROLE, nodeid)
+    async def _existing(self, role: str, name: str, what: str) -> dict[str, Any]:
+        """A service that must exist (else 404)."""
+        service = await self._service(role, name)
         if service is None:
-            raise NotFound(f"node '{nodeid}' does not exist")
+            raise NotFound(f"{what} '{name}' does not exist")
         return service
+
+    async def _node(self, nodeid: str) -> dict[str, Any]:
+        return await self._existing(NODE_ROLE, nodeid, "node")
 
     @staticmethod
     def _is_child(service: dict[str, Any], role: str, name: str) -> bool:
@@ -338,12 +342,20 @@ class AysBackend(Service):
 
         return forget
 
-    async def _create(self, write: Write, role: str, what: str) -> None:
-        """A create: the name must be free (checked under the write lock)."""
-        async def check() -> None:
-            await self._absent(role, write.name, what)
+    async def _create(self, role: str, name: str, content: dict[str, Any], what: str,
+                      undo: Callable[[], Awaitable[Any]] | None = None) -> None:
+        """
+        A create: the blueprint installs service ``role!name``, whose name
+        must be free (checked under the write lock).
 
-        write.on_failure = self._forget(role, write.name)
+        :param undo: what a failed install leaves is undone by (default:
+            the service is forgotten).
+        """
+        async def check() -> None:
+            await self._absent(role, name, what)
+
+        write = Write(role, name, "install", content, ours=(Action(role, name, "install"),),
+                      on_failure=undo or self._forget(role, name))
         await self.writer.apply(write, check)
 
     async def _act(self, actor: str, name: str, action: str, label: str | None = None,
@@ -364,13 +376,17 @@ class AysBackend(Service):
         listing = await self.agents.disk_list(nodeid, node.get("data") or {})
         return rest.block_devices(listing)
 
-    async def _running(self, nodeid: str, node: dict[str, Any]) -> set[str] | None:
+    async def _running(self, nodeid: str, node: dict[str, Any] | None = None) -> set[str] | None:
         """
         The containers the node really runs, or ``None`` when it cannot say
         quickly (then AYS's status stands).
+
+        :param node: the node's service, when already fetched.
         """
         if self.agents is None or self.live_status_timeout <= 0:
             return None
+        if node is None:
+            node = await self._node(nodeid)
         try:
             return set(await self.agents.running_containers(
                 nodeid, node.get("data") or {}, self.live_status_timeout))
@@ -422,10 +438,7 @@ class AysBackend(Service):
     @operation
     async def create_bridge(self, nodeid: str, body: dict[str, Any]) -> None:
         await self._node(nodeid)
-        name = body["name"]
-        write = Write("bridge", name, "install", blueprints.bridge(nodeid, body),
-                      ours=(Action("bridge", name, "install"),))
-        await self._create(write, "bridge", "bridge")
+        await self._create("bridge", body["name"], blueprints.bridge(nodeid, body), "bridge")
 
     @operation
     async def list_bridges(self, nodeid: str) -> list[dict[str, Any]]:
@@ -454,11 +467,9 @@ class AysBackend(Service):
     @operation
     async def create_storage_pool(self, nodeid: str, body: dict[str, Any]) -> None:
         node = await self._node(nodeid)
-        name = body["name"]
         await self._check_devices(node, nodeid, list(dict.fromkeys(body["devices"])))
-        write = Write("storagepool", name, "install", blueprints.storage_pool(nodeid, body),
-                      ours=(Action("storagepool", name, "install"),))
-        await self._create(write, "storagepool", "storage pool")
+        await self._create("storagepool", body["name"], blueprints.storage_pool(nodeid, body),
+                           "storage pool")
 
     @operation
     async def get_storage_pool_info(self, nodeid: str, storagepoolname: str) -> dict[str, Any]:
@@ -544,11 +555,8 @@ class AysBackend(Service):
     async def create_filesystem(self, nodeid: str, storagepoolname: str,
                                 body: dict[str, Any]) -> None:
         await self._pool(nodeid, storagepoolname)
-        name = body["name"]
-        write = Write("filesystem", name, "install",
-                      blueprints.filesystem(storagepoolname, body),
-                      ours=(Action("filesystem", name, "install"),))
-        await self._create(write, "filesystem", "filesystem")
+        await self._create("filesystem", body["name"], blueprints.filesystem(storagepoolname, body),
+                           "filesystem")
 
     @operation
     async def get_filesystem_info(self, nodeid: str, storagepoolname: str,
@@ -573,10 +581,8 @@ class AysBackend(Service):
     async def create_snapshot(self, nodeid: str, storagepoolname: str, filesystemname: str,
                               body: dict[str, Any]) -> None:
         await self._filesystem(nodeid, storagepoolname, filesystemname)
-        name = body["name"]
-        write = Write("fssnapshot", name, "install", blueprints.snapshot(filesystemname, body),
-                      ours=(Action("fssnapshot", name, "install"),))
-        await self._create(write, "fssnapshot", "snapshot")
+        await self._create("fssnapshot", body["name"], blueprints.snapshot(filesystemname, body),
+                           "snapshot")
 
     @operation
     async def get_filesystem_snapshot_info(self, nodeid: str, storagepoolname: str,
@@ -670,10 +676,8 @@ class AysBackend(Service):
     async def create_container(self, nodeid: str, body: dict[str, Any]) -> None:
         await self._node(nodeid)
         await self._check_filesystems(nodeid, list(body.get("filesystems") or []))
-        name = body["name"]
-        write = Write("container", name, "install", blueprints.container(nodeid, body),
-                      ours=(Action("container", name, "install"),))
-        await self._create(write, "container", "container")
+        await self._create("container", body["name"], blueprints.container(nodeid, body),
+                           "container")
 
     @operation
     async def delete_container(self, nodeid: str, containername: str) -> None:
@@ -685,9 +689,7 @@ class AysBackend(Service):
     async def get_container(self, nodeid: str, containername: str) -> dict[str, Any]:
         service = await self._on_node("container", containername, nodeid, "container")
         view = views.container(service.get("data") or {})
-        if self.agents is None or self.live_status_timeout <= 0:
-            return view
-        return self._live(view, containername, await self._running(nodeid, await self._node(nodeid)))
+        return self._live(view, containername, await self._running(nodeid))
 
     @operation
     async def start_container(self, nodeid: str, containername: str) -> None:
@@ -717,10 +719,7 @@ class AysBackend(Service):
     async def create_vm(self, nodeid: str, body: dict[str, Any]) -> None:
         self._check_sizes(body)
         await self._node(nodeid)
-        vmid = body["id"]
-        write = Write("vm", vmid, "install", blueprints.vm(nodeid, body),
-                      ours=(Action("vm", vmid, "install"),))
-        await self._create(write, "vm", "a vm with id")
+        await self._create("vm", body["id"], blueprints.vm(nodeid, body), "a vm with id")
 
     async def _vm(self, nodeid: str, vmid: str) -> dict[str, Any]:
         return await self._on_node("vm", vmid, nodeid, "vm")
@@ -825,15 +824,8 @@ class AysBackend(Service):
         nodes = [(n, await self._node(n)) for n in node_ids]
         await self._check_cluster_disks(nodes, body["driveType"],
                                         int(body["servers"]) // len(node_ids))
-        write = Write("storage_cluster", label, "install",
-                      blueprints.storage_cluster(body, node_ids),
-                      ours=(Action("storage_cluster", label, "install"),))
-
-        async def absent() -> None:
-            await self._absent("storage_cluster", label, "storage cluster")
-
-        write.on_failure = self._undeploy(label)
-        await self.writer.apply(write, absent)
+        await self._create("storage_cluster", label, blueprints.storage_cluster(body, node_ids),
+                           "storage cluster", undo=self._undeploy(label))
 
     def _undeploy(self, label: str) -> Callable[[], Awaitable[Any]]:
         """Undo a failed deployment: what the cluster made goes with it."""
@@ -853,10 +845,7 @@ class AysBackend(Service):
         return sorted(str((i.get("data") or {}).get("label") or i.get("name")) for i in items)
 
     async def _cluster(self, label: str) -> dict[str, Any]:
-        service = await self._service("storage_cluster", label)
-        if service is None:
-            raise NotFound(f"storage cluster '{label}' does not exist")
-        return service
+        return await self._existing("storage_cluster", label, "storage cluster")
 
     @operation
     async def get_cluster_info(self, label: str) -> dict[str, Any]:
@@ -887,7 +876,6 @@ class AysBackend(Service):
 
     @operation
     async def create_new_vdisk(self, body: dict[str, Any]) -> None:
-        vdiskid = body["id"]
         for key in ("storagecluster", "tlogStoragecluster"):
             if body.get(key) and await self._service("storage_cluster", body[key]) is None:
                 raise NotFound(f"storage cluster '{body[key]}' ({key}) does not exist")
@@ -895,15 +883,10 @@ class AysBackend(Service):
         if (template and not template.startswith("ardb://")
                 and await self._service("vdisk", template) is None):
             raise NotFound(f"template vdisk '{template}' does not exist")
-        write = Write("vdisk", vdiskid, "install", blueprints.vdisk(body),
-                      ours=(Action("vdisk", vdiskid, "install"),))
-        await self._create(write, "vdisk", "vdisk")
+        await self._create("vdisk", body["id"], blueprints.vdisk(body), "vdisk")
 
     async def _vdisk(self, vdiskid: str) -> dict[str, Any]:
-        service = await self._service("vdisk", vdiskid)
-        if service is None:
-            raise NotFound(f"vdisk '{vdiskid}' does not exist")
-        return service
+        return await self._existing("vdisk", vdiskid, "vdisk")
 
     @operation
     async def get_vdisk_info(self, vdiskid: str) -> dict[str, Any]:

@@ -195,10 +195,7 @@ def cloud_init(value: Any) -> str:
 def vm(nodeid: str, body: dict[str, Any]) -> dict[str, Any]:
     data = {
         "node": nodeid,
-        "memory": int(body["memory"]),
-        "cpu": int(body["cpu"]),
-        "nics": [vm_nic(n) for n in body.get("nics") or []],
-        "disks": [vm_disk(d) for d in body.get("disks") or []],
+        **vm_settings(body),
         "userCloudInit": cloud_init(body.get("userCloudInit")),
         "systemCloudInit": cloud_init(body.get("systemCloudInit")),
     }

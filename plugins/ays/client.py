@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from collections.abc import Iterable
 from typing import Any
 from urllib.parse import quote
 
 from twisted.internet.defer import CancelledError, Deferred, ensureDeferred
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from rpoold import metrics
 from rpoold.errors import (
@@ -97,6 +97,13 @@ def status_outcome(code: int) -> str:
     if code in (502, 503, 504):
         return "unavailable"
     return "error"
+
+
+def _outcome(result: Any) -> str:
+    """The metrics ``outcome`` of a request that ended with ``result``."""
+    if isinstance(result, Failure):
+        return metrics.outcome_of(result)
+    return status_outcome(result[0])
 
 
 def _describe(error: BaseException) -> str:
@@ -177,14 +184,9 @@ class AysClient:
         :raises BackendUnavailable: AYS cannot be reached.
         :raises BackendTimeout: no complete answer in time.
         """
-        started = time.monotonic()
-        try:
-            code, content = await self._request(method, path, what, body, params, timeout)
-        except BaseException as e:
-            metrics.record_backend_call(BACKEND, kind, metrics.outcome_of(e), time.monotonic() - started)
-            raise
-        metrics.record_backend_call(BACKEND, kind, status_outcome(code), time.monotonic() - started)
-        return code, content
+        return await metrics.track_backend_call(
+            BACKEND, kind, ensureDeferred(self._request(method, path, what, body, params, timeout)),
+            outcome=_outcome)
 
     async def _request(
         self, method: str, path: str, what: str, body: Any, params: dict[str, str] | None,

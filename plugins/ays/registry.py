@@ -24,7 +24,6 @@ from twisted.internet.defer import Deferred, ensureDeferred
 from twisted.logger import Logger
 from zope.interface import implementer
 
-from plugins.ays import views
 from plugins.ays.blueprints import NODE, NODE_ROLE
 from plugins.core0.registry import INodeRegistry, NodeAddress
 from rpoold.errors import BackendTimeout, BackendUnavailable, NotFound, ServiceUnavailable
@@ -39,8 +38,10 @@ OUTAGE = (BackendUnavailable, BackendTimeout, ServiceUnavailable)
 
 
 def address_of(name: str, data: dict[str, Any]) -> NodeAddress:
-    host, port, password = views.node_address(data)
-    return NodeAddress(id=name, host=host, port=port, password=password,
+    """Where node ``name``'s core0 agent is, from its ``node.g8os`` service data."""
+    return NodeAddress(id=name, host=str(data.get("redisAddr") or ""),
+                       port=int(data.get("redisPort") or 6379),
+                       password=str(data.get("redisPassword") or ""),
                        hostname=str(data.get("hostname") or ""))
 
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 import os
 from collections.abc import Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from twisted.internet.defer import CancelledError, Deferred, DeferredLock, ensureDeferred
@@ -86,12 +86,11 @@ class Write:
     ours: tuple[Action, ...] = ()
     on_success: Finisher | None = None
     on_failure: Finisher | None = None
-    what: str = field(default="")
     #: Set once the blueprint was handed to AYS for execution.
     executed: bool = False
 
     def describe(self) -> str:
-        return self.what or (", ".join(str(a) for a in self.ours) or f"{self.label} {self.name} {self.verb}")
+        return ", ".join(str(a) for a in self.ours) or f"{self.label} {self.name} {self.verb}"
 
 
 def blueprint_name(label: str, name: str, verb: str, now: float) -> str:

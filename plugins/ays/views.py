@@ -45,15 +45,6 @@ def node(name: str, data: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def node_address(data: dict[str, Any]) -> tuple[str, int, str]:
-    """``(host, port, password)`` of a node's core0 agent."""
-    return (
-        str(data.get("redisAddr") or ""),
-        int(data.get("redisPort") or 6379),
-        str(data.get("redisPassword") or ""),
-    )
-
-
 # Bridges ------------------------------------------------------------------------------
 
 
