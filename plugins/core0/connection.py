@@ -23,7 +23,7 @@ from collections import deque
 from typing import Any
 
 import txredisapi
-from twisted.internet.defer import CancelledError, Deferred, DeferredList
+from twisted.internet.defer import CancelledError, Deferred, DeferredList, fail, succeed
 from twisted.internet.endpoints import (
     HostnameEndpoint,
     TCP4ClientEndpoint,
@@ -117,9 +117,9 @@ class NodePool:
         while self.idle:
             conn = self.idle.pop()
             if conn.connected:
-                return _succeed(conn)
+                return succeed(conn)
         if self.closed:
-            return _fail(BackendUnavailable(f"node '{self.address.id}': connections closed"))
+            return fail(BackendUnavailable(f"node '{self.address.id}': connections closed"))
         if self.count < self.size:
             return self._open(timeout)
         waiter: Deferred[None] = Deferred(self._cancel_wait)
@@ -261,14 +261,3 @@ def write_now(transport: Any, data: bytes) -> None:
             data = data[sent:]
     transport.write(data)
 
-
-def _succeed(conn: Connection) -> Deferred[Connection]:
-    d: Deferred[Connection] = Deferred()
-    d.callback(conn)
-    return d
-
-
-def _fail(error: Exception) -> Deferred[Connection]:
-    d: Deferred[Connection] = Deferred()
-    d.errback(error)
-    return d
