@@ -504,9 +504,14 @@ class NodeClient:
         now = self.reactor.seconds()
         if not fresh and now < self._containers_until and name in self._containers:
             return self._containers[name]
-        listing = await self.call("corex.list")
-        self.index_containers(listing or {})
+        await self.list_containers()
         return self._containers.get(name)
+
+    async def list_containers(self) -> dict[str, Any]:
+        """``corex.list``, also refreshing the name -> id cache."""
+        listing: dict[str, Any] = await self.call("corex.list") or {}
+        self.index_containers(listing)
+        return listing
 
     def index_containers(self, listing: dict[str, Any]) -> None:
         """

@@ -66,12 +66,6 @@ class ContainerFamilies(NodesFamilies):
 
     # Lookups ------------------------------------------------------------------------------
 
-    async def listing(self, client: NodeClient) -> dict[str, Any]:
-        """``corex.list``, also refreshing the client's name -> id cache."""
-        listing: dict[str, Any] = await client.call("corex.list") or {}
-        client.index_containers(listing)
-        return listing
-
     def container_runner(self, nodeid: str, name: str) -> Runner:
         async def run(command: str, arguments: dict[str, Any]) -> Result:
             result: Result = await self.in_container(nodeid, name, command, arguments)
@@ -96,7 +90,7 @@ class ContainerFamilies(NodesFamilies):
     @deferred
     async def list_containers(self, nodeid: str) -> list[dict[str, Any]]:
         client = await self.client(nodeid)
-        listing = await self.listing(client)
+        listing = await client.list_containers()
         return [rest.container_list_item(name, self.container_view(nodeid, listing, name))
                 for name in self.container_names(nodeid, listing)]
 
@@ -107,7 +101,7 @@ class ContainerFamilies(NodesFamilies):
         for other, known in self.container_records:
             if known == name:
                 raise Conflict(f"a container named '{name}' exists (node '{other}')")
-        if name in self.container_names(nodeid, await self.listing(client)):
+        if name in self.container_names(nodeid, await client.list_containers()):
             raise Conflict(f"a container named '{name}' exists (node '{nodeid}')")
         for entry in body["filesystems"]:
             pool, _, filesystem = entry.partition(":")
@@ -121,7 +115,7 @@ class ContainerFamilies(NodesFamilies):
     @deferred
     async def delete_container(self, nodeid: str, containername: str) -> None:
         client = await self.client(nodeid)
-        listing = await self.listing(client)
+        listing = await client.list_containers()
         self.container_view(nodeid, listing, containername)
         running = rest.container_tagged(listing, containername)
         if running is not None:
@@ -132,12 +126,12 @@ class ContainerFamilies(NodesFamilies):
     @deferred
     async def get_container(self, nodeid: str, containername: str) -> dict[str, Any]:
         client = await self.client(nodeid)
-        return self.container_view(nodeid, await self.listing(client), containername)
+        return self.container_view(nodeid, await client.list_containers(), containername)
 
     @deferred
     async def start_container(self, nodeid: str, containername: str) -> None:
         client = await self.client(nodeid)
-        listing = await self.listing(client)
+        listing = await client.list_containers()
         self.container_view(nodeid, listing, containername)
         if rest.container_tagged(listing, containername) is None:
             await self._start(client, self.container_records[(nodeid, containername)])
@@ -145,7 +139,7 @@ class ContainerFamilies(NodesFamilies):
     @deferred
     async def stop_container(self, nodeid: str, containername: str) -> None:
         client = await self.client(nodeid)
-        listing = await self.listing(client)
+        listing = await client.list_containers()
         self.container_view(nodeid, listing, containername)
         running = rest.container_tagged(listing, containername)
         if running is not None:
