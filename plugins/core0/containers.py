@@ -112,15 +112,29 @@ class ContainerFamilies(NodesFamilies):
         await self._start(client, body)
         self.container_records[(nodeid, name)] = body
 
-    @deferred
-    async def delete_container(self, nodeid: str, containername: str) -> None:
+    async def _running(self, nodeid: str, name: str) -> tuple[NodeClient, int | None]:
+        """
+        The node's client and the id of the container running as ``name``
+        (``None`` when it is halted).
+
+        :raises NotFound: the container is neither running nor recorded.
+        """
         client = await self.client(nodeid)
         listing = await client.list_containers()
-        self.container_view(nodeid, listing, containername)
-        running = rest.container_tagged(listing, containername)
+        self.container_view(nodeid, listing, name)
+        running = rest.container_tagged(listing, name)
+        return client, None if running is None else running[0]
+
+    async def _stop(self, nodeid: str, name: str) -> None:
+        # Listing the containers has recorded this one, so it stays listed (halted).
+        client, running = await self._running(nodeid, name)
         if running is not None:
-            await client.call("corex.terminate", {"container": running[0]})
+            await client.call("corex.terminate", {"container": running})
             client.forget_containers()
+
+    @deferred
+    async def delete_container(self, nodeid: str, containername: str) -> None:
+        await self._stop(nodeid, containername)
         self.container_records.pop((nodeid, containername), None)
 
     @deferred
@@ -130,24 +144,13 @@ class ContainerFamilies(NodesFamilies):
 
     @deferred
     async def start_container(self, nodeid: str, containername: str) -> None:
-        client = await self.client(nodeid)
-        listing = await client.list_containers()
-        self.container_view(nodeid, listing, containername)
-        if rest.container_tagged(listing, containername) is None:
+        client, running = await self._running(nodeid, containername)
+        if running is None:
             await self._start(client, self.container_records[(nodeid, containername)])
 
     @deferred
     async def stop_container(self, nodeid: str, containername: str) -> None:
-        client = await self.client(nodeid)
-        listing = await client.list_containers()
-        self.container_view(nodeid, listing, containername)
-        running = rest.container_tagged(listing, containername)
-        if running is not None:
-            key = (nodeid, containername)
-            if key not in self.container_records:
-                self.container_records[key] = rest.container_record(containername, running[1])
-            await client.call("corex.terminate", {"container": running[0]})
-            client.forget_containers()
+        await self._stop(nodeid, containername)
 
     # Container facts ----------------------------------------------------------------------
 
