@@ -98,6 +98,12 @@ class StorageFamilies(CommandFamilies):
             raise BadRequest(f"disk '/dev/{disk['kname']}' has no partition after partitioning")
         return f"/dev/{children[0]['kname']}"
 
+    async def _wipe(self, client: CommandClient, disk_list: dict[str, Any], partition: str) -> None:
+        """Leave the disk of a pool's ``partition`` with an empty partition table."""
+        part = rest.block_device(disk_list, partition)
+        if part is not None and part.get("pkname"):
+            await client.call("disk.mktable", {"disk": part["pkname"], "table_type": "gpt"})
+
     # Storage pools -------------------------------------------------------------------------------
 
     @deferred
@@ -147,9 +153,7 @@ class StorageFamilies(CommandFamilies):
             await client.call("disk.umount", {"source": pool.devices[0]})
         disk_list = await client.call("disk.list") or {}
         for device in pool.devices:
-            part = rest.block_device(disk_list, device)
-            if part is not None and part.get("pkname"):
-                await client.call("disk.mktable", {"disk": part["pkname"], "table_type": "gpt"})
+            await self._wipe(client, disk_list, device)
         prefix = rest.pool_mount(storagepoolname) + "/"
         for key in [k for k in self.subvolume_records if k[0] == nodeid and k[1].startswith(prefix)]:
             del self.subvolume_records[key]
@@ -202,10 +206,8 @@ class StorageFamilies(CommandFamilies):
             await client.call("btrfs.device_remove", {"mountpoint": pool.mountpoint, "devices": [path]})
         except CommandFailed as e:
             raise refused_as_bad_request(e) from None
-        part = rest.block_device(await client.call("disk.list") or {}, path)
-        if part is not None and part.get("pkname"):
-            # The disk is free again, as the disks of a deleted pool are.
-            await client.call("disk.mktable", {"disk": part["pkname"], "table_type": "gpt"})
+        # The disk is free again, as the disks of a deleted pool are.
+        await self._wipe(client, await client.call("disk.list") or {}, path)
 
     # Filesystems and snapshots ---------------------------------------------------------------------
 
