@@ -28,13 +28,14 @@ SIZE_WALK_LIMIT = 1000
 class _Pool:
     """A storage pool as the node reports it."""
 
-    def __init__(self, name: str, entry: dict[str, Any], mountpoint: str) -> None:
+    def __init__(self, name: str, entry: dict[str, Any], mounts: list[dict[str, Any]]) -> None:
         self.name = name
-        self.entry = entry
         self.devices: list[str] = [d["path"] for d in entry.get("devices") or []]
         self.total = sum(int(d.get("size") or 0) for d in entry.get("devices") or [])
         self.used = int(entry.get("used") or 0)
-        self.mountpoint = mountpoint
+        #: The first ``info.disk`` mount of one of its devices ("" if none is mounted).
+        self.mountpoint = next((str(m.get("mountpoint") or "") for m in mounts
+                                if m.get("device") in self.devices), "")
 
     @property
     def capacities(self) -> tuple[int, int]:
@@ -47,21 +48,13 @@ class StorageFamilies(CommandFamilies):
 
     # Lookups ---------------------------------------------------------------------------------
 
-    @staticmethod
-    def _mountpoint(mounts: list[dict[str, Any]], devices: list[str]) -> str:
-        for mount in mounts:
-            if mount.get("device") in devices:
-                return str(mount.get("mountpoint") or "")
-        return ""
-
     async def _pools(self, client: CommandClient) -> dict[str, _Pool]:
         entries, mounts = await gather(client.call("btrfs.list"), client.call("info.disk"))
         pools = {}
         for entry in entries or []:
             name = rest.pool_of_label(entry.get("label"))
             if name is not None:
-                devices = [d["path"] for d in entry.get("devices") or []]
-                pools[name] = _Pool(name, entry, self._mountpoint(mounts or [], devices))
+                pools[name] = _Pool(name, entry, mounts or [])
         return pools
 
     async def _pool(self, client: CommandClient, name: str) -> _Pool:
