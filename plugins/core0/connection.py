@@ -62,7 +62,6 @@ class _FactoryStub:
 class Connection(txredisapi.RedisProtocol):  # type: ignore[misc]
     """One Redis connection of a pool."""
 
-    pool: NodePool | None = None
     usable = False
     #: The server takes ``CLIENT REPLY SKIP``.
     reply_skip = False
@@ -141,7 +140,6 @@ class NodePool:
         conn = Connection(charset="utf-8", password=self.address.password or None,
                           dbid=self.address.db or None, convertNumbers=False)
         conn.factory = _FactoryStub()
-        conn.pool = self
         result: Deferred[Connection] = Deferred(lambda _: self._abandon(conn, connecting))
 
         def ready(_: Any) -> None:
