@@ -209,13 +209,6 @@ class NodeAccess(CommandFamilies):
         client.listing_observer = lambda listing: self.remember_containers(address.id, listing)
         return client
 
-    async def learn_containers(self, client: NodeClient) -> None:
-        """
-        List the node's containers (so that they are remembered) before
-        something that may stop them all.
-        """
-        client.index_containers(await client.call("corex.list") or {})
-
     async def client(self, nodeid: str) -> NodeClient:
         """
         :raises NotFound: the registry does not know the node.

@@ -91,11 +91,8 @@ class _Session:
         self.phase = "lease"
         self.result: Deferred[Any] = Deferred(self._cancelled)
         self.timer = client.reactor.callLater(seconds, self._expired, seconds)
-        self.leasing: Deferred[Connection] | None = None
-        leasing = client.pool.lease(seconds)
-        if not self.done:
-            self.leasing = leasing
-            leasing.addCallbacks(self._leased, self._not_leased, callbackArgs=(start,))
+        self.leasing: Deferred[Connection] | None = client.pool.lease(seconds)
+        self.leasing.addCallbacks(self._leased, self._not_leased, callbackArgs=(start,))
 
     # Outcomes ------------------------------------------------------------------------
 
@@ -250,10 +247,7 @@ class _Shared:
             f"node '{self.client.node}' did not answer '{self.command}' within {self.timeout:g} s")
 
     def _start(self) -> None:
-        riders, self.next = self.next, []
-        if not riders:
-            return
-        self.current = riders
+        self.current, self.next = self.next, []
         run = self.run = self.client.run_alone(self.command, timeout=self.timeout)
         run.addBoth(self._ended, run)
 
@@ -504,9 +498,14 @@ class NodeClient:
         now = self.reactor.seconds()
         if not fresh and now < self._containers_until and name in self._containers:
             return self._containers[name]
-        listing = await self.call("corex.list")
-        self.index_containers(listing or {})
+        await self.list_containers()
         return self._containers.get(name)
+
+    async def list_containers(self) -> dict[str, Any]:
+        """``corex.list``, also refreshing the name -> id cache."""
+        listing: dict[str, Any] = await self.call("corex.list") or {}
+        self.index_containers(listing)
+        return listing
 
     def index_containers(self, listing: dict[str, Any]) -> None:
         """

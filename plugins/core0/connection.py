@@ -23,7 +23,7 @@ from collections import deque
 from typing import Any
 
 import txredisapi
-from twisted.internet.defer import CancelledError, Deferred, DeferredList
+from twisted.internet.defer import CancelledError, Deferred, DeferredList, fail, succeed
 from twisted.internet.endpoints import (
     HostnameEndpoint,
     TCP4ClientEndpoint,
@@ -62,7 +62,6 @@ class _FactoryStub:
 class Connection(txredisapi.RedisProtocol):  # type: ignore[misc]
     """One Redis connection of a pool."""
 
-    pool: NodePool | None = None
     usable = False
     #: The server takes ``CLIENT REPLY SKIP``.
     reply_skip = False
@@ -117,9 +116,9 @@ class NodePool:
         while self.idle:
             conn = self.idle.pop()
             if conn.connected:
-                return _succeed(conn)
+                return succeed(conn)
         if self.closed:
-            return _fail(BackendUnavailable(f"node '{self.address.id}': connections closed"))
+            return fail(BackendUnavailable(f"node '{self.address.id}': connections closed"))
         if self.count < self.size:
             return self._open(timeout)
         waiter: Deferred[None] = Deferred(self._cancel_wait)
@@ -141,7 +140,6 @@ class NodePool:
         conn = Connection(charset="utf-8", password=self.address.password or None,
                           dbid=self.address.db or None, convertNumbers=False)
         conn.factory = _FactoryStub()
-        conn.pool = self
         result: Deferred[Connection] = Deferred(lambda _: self._abandon(conn, connecting))
 
         def ready(_: Any) -> None:
@@ -261,14 +259,3 @@ def write_now(transport: Any, data: bytes) -> None:
             data = data[sent:]
     transport.write(data)
 
-
-def _succeed(conn: Connection) -> Deferred[Connection]:
-    d: Deferred[Connection] = Deferred()
-    d.callback(conn)
-    return d
-
-
-def _fail(error: Exception) -> Deferred[Connection]:
-    d: Deferred[Connection] = Deferred()
-    d.errback(error)
-    return d

@@ -66,12 +66,6 @@ class ContainerFamilies(NodesFamilies):
 
     # Lookups ------------------------------------------------------------------------------
 
-    async def listing(self, client: NodeClient) -> dict[str, Any]:
-        """``corex.list``, also refreshing the client's name -> id cache."""
-        listing: dict[str, Any] = await client.call("corex.list") or {}
-        client.index_containers(listing)
-        return listing
-
     def container_runner(self, nodeid: str, name: str) -> Runner:
         async def run(command: str, arguments: dict[str, Any]) -> Result:
             result: Result = await self.in_container(nodeid, name, command, arguments)
@@ -96,7 +90,7 @@ class ContainerFamilies(NodesFamilies):
     @deferred
     async def list_containers(self, nodeid: str) -> list[dict[str, Any]]:
         client = await self.client(nodeid)
-        listing = await self.listing(client)
+        listing = await client.list_containers()
         return [rest.container_list_item(name, self.container_view(nodeid, listing, name))
                 for name in self.container_names(nodeid, listing)]
 
@@ -107,7 +101,7 @@ class ContainerFamilies(NodesFamilies):
         for other, known in self.container_records:
             if known == name:
                 raise Conflict(f"a container named '{name}' exists (node '{other}')")
-        if name in self.container_names(nodeid, await self.listing(client)):
+        if name in self.container_names(nodeid, await client.list_containers()):
             raise Conflict(f"a container named '{name}' exists (node '{nodeid}')")
         for entry in body["filesystems"]:
             pool, _, filesystem = entry.partition(":")
@@ -118,42 +112,45 @@ class ContainerFamilies(NodesFamilies):
         await self._start(client, body)
         self.container_records[(nodeid, name)] = body
 
+    async def _running(self, nodeid: str, name: str) -> tuple[NodeClient, int | None]:
+        """
+        The node's client and the id of the container running as ``name``
+        (``None`` when it is halted).
+
+        :raises NotFound: the container is neither running nor recorded.
+        """
+        client = await self.client(nodeid)
+        listing = await client.list_containers()
+        self.container_view(nodeid, listing, name)
+        running = rest.container_tagged(listing, name)
+        return client, None if running is None else running[0]
+
+    async def _stop(self, nodeid: str, name: str) -> None:
+        # Listing the containers has recorded this one, so it stays listed (halted).
+        client, running = await self._running(nodeid, name)
+        if running is not None:
+            await client.call("corex.terminate", {"container": running})
+            client.forget_containers()
+
     @deferred
     async def delete_container(self, nodeid: str, containername: str) -> None:
-        client = await self.client(nodeid)
-        listing = await self.listing(client)
-        self.container_view(nodeid, listing, containername)
-        running = rest.container_tagged(listing, containername)
-        if running is not None:
-            await client.call("corex.terminate", {"container": running[0]})
-            client.forget_containers()
+        await self._stop(nodeid, containername)
         self.container_records.pop((nodeid, containername), None)
 
     @deferred
     async def get_container(self, nodeid: str, containername: str) -> dict[str, Any]:
         client = await self.client(nodeid)
-        return self.container_view(nodeid, await self.listing(client), containername)
+        return self.container_view(nodeid, await client.list_containers(), containername)
 
     @deferred
     async def start_container(self, nodeid: str, containername: str) -> None:
-        client = await self.client(nodeid)
-        listing = await self.listing(client)
-        self.container_view(nodeid, listing, containername)
-        if rest.container_tagged(listing, containername) is None:
+        client, running = await self._running(nodeid, containername)
+        if running is None:
             await self._start(client, self.container_records[(nodeid, containername)])
 
     @deferred
     async def stop_container(self, nodeid: str, containername: str) -> None:
-        client = await self.client(nodeid)
-        listing = await self.listing(client)
-        self.container_view(nodeid, listing, containername)
-        running = rest.container_tagged(listing, containername)
-        if running is not None:
-            key = (nodeid, containername)
-            if key not in self.container_records:
-                self.container_records[key] = rest.container_record(containername, running[1])
-            await client.call("corex.terminate", {"container": running[0]})
-            client.forget_containers()
+        await self._stop(nodeid, containername)
 
     # Container facts ----------------------------------------------------------------------
 

@@ -66,7 +66,8 @@ class NodesFamilies(NodeAccess):
     async def reboot_node(self, nodeid: str) -> None:
         client = await self.client(nodeid)
         try:
-            await self.learn_containers(client)
+            # Listed first, so that the containers it stops stay remembered.
+            await client.list_containers()
         except RpoolError:
             pass  # a node that does not answer may still take the reboot
         await client.submit("core.reboot")
@@ -139,7 +140,7 @@ class NodesFamilies(NodeAccess):
     @deferred
     async def kill_all_node_jobs(self, nodeid: str) -> None:
         client = await self.client(nodeid)
-        await self.learn_containers(client)
+        await client.list_containers()  # remembers the containers this stops
         await self.kill_all_jobs(self.node_runner(client), nodeid)
         # Containers are jobs of the node too: they are gone now.
         client.forget_containers()
@@ -153,7 +154,7 @@ class NodesFamilies(NodeAccess):
     async def kill_node_job(self, nodeid: str, jobid: str) -> None:
         client = await self.client(nodeid)
         if jobid.startswith("core-"):
-            await self.learn_containers(client)
+            await client.list_containers()  # remembers the container this stops
         await self.signal_job(self.node_runner(client), nodeid, jobid, 9)
         if jobid.startswith("core-"):
             client.forget_containers()

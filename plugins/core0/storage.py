@@ -28,13 +28,14 @@ SIZE_WALK_LIMIT = 1000
 class _Pool:
     """A storage pool as the node reports it."""
 
-    def __init__(self, name: str, entry: dict[str, Any], mountpoint: str) -> None:
+    def __init__(self, name: str, entry: dict[str, Any], mounts: list[dict[str, Any]]) -> None:
         self.name = name
-        self.entry = entry
         self.devices: list[str] = [d["path"] for d in entry.get("devices") or []]
         self.total = sum(int(d.get("size") or 0) for d in entry.get("devices") or [])
         self.used = int(entry.get("used") or 0)
-        self.mountpoint = mountpoint
+        #: The first ``info.disk`` mount of one of its devices ("" if none is mounted).
+        self.mountpoint = next((str(m.get("mountpoint") or "") for m in mounts
+                                if m.get("device") in self.devices), "")
 
     @property
     def capacities(self) -> tuple[int, int]:
@@ -47,21 +48,13 @@ class StorageFamilies(CommandFamilies):
 
     # Lookups ---------------------------------------------------------------------------------
 
-    @staticmethod
-    def _mountpoint(mounts: list[dict[str, Any]], devices: list[str]) -> str:
-        for mount in mounts:
-            if mount.get("device") in devices:
-                return str(mount.get("mountpoint") or "")
-        return ""
-
     async def _pools(self, client: CommandClient) -> dict[str, _Pool]:
         entries, mounts = await gather(client.call("btrfs.list"), client.call("info.disk"))
         pools = {}
         for entry in entries or []:
             name = rest.pool_of_label(entry.get("label"))
             if name is not None:
-                devices = [d["path"] for d in entry.get("devices") or []]
-                pools[name] = _Pool(name, entry, self._mountpoint(mounts or [], devices))
+                pools[name] = _Pool(name, entry, mounts or [])
         return pools
 
     async def _pool(self, client: CommandClient, name: str) -> _Pool:
@@ -97,6 +90,12 @@ class StorageFamilies(CommandFamilies):
         if not children:
             raise BadRequest(f"disk '/dev/{disk['kname']}' has no partition after partitioning")
         return f"/dev/{children[0]['kname']}"
+
+    async def _wipe(self, client: CommandClient, disk_list: dict[str, Any], partition: str) -> None:
+        """Leave the disk of a pool's ``partition`` with an empty partition table."""
+        part = rest.block_device(disk_list, partition)
+        if part is not None and part.get("pkname"):
+            await client.call("disk.mktable", {"disk": part["pkname"], "table_type": "gpt"})
 
     # Storage pools -------------------------------------------------------------------------------
 
@@ -147,9 +146,7 @@ class StorageFamilies(CommandFamilies):
             await client.call("disk.umount", {"source": pool.devices[0]})
         disk_list = await client.call("disk.list") or {}
         for device in pool.devices:
-            part = rest.block_device(disk_list, device)
-            if part is not None and part.get("pkname"):
-                await client.call("disk.mktable", {"disk": part["pkname"], "table_type": "gpt"})
+            await self._wipe(client, disk_list, device)
         prefix = rest.pool_mount(storagepoolname) + "/"
         for key in [k for k in self.subvolume_records if k[0] == nodeid and k[1].startswith(prefix)]:
             del self.subvolume_records[key]
@@ -202,10 +199,8 @@ class StorageFamilies(CommandFamilies):
             await client.call("btrfs.device_remove", {"mountpoint": pool.mountpoint, "devices": [path]})
         except CommandFailed as e:
             raise refused_as_bad_request(e) from None
-        part = rest.block_device(await client.call("disk.list") or {}, path)
-        if part is not None and part.get("pkname"):
-            # The disk is free again, as the disks of a deleted pool are.
-            await client.call("disk.mktable", {"disk": part["pkname"], "table_type": "gpt"})
+        # The disk is free again, as the disks of a deleted pool are.
+        await self._wipe(client, await client.call("disk.list") or {}, path)
 
     # Filesystems and snapshots ---------------------------------------------------------------------
 
