@@ -21,19 +21,15 @@ import yaml
 
 from tests.support.answers import body_of, error_of, expect, no_content
 from tests.support.api import Api, call
-from tests.support.ays_harness import environment
+from tests.support.ays_harness import AYS, environment
 from tests.support.ays_split import CORE0, REPO, Sim, SplitEnvironment, containers_on_node, http_json, on_node
-from tests.support.backends import SECOND_NODE, SEED_CONTAINER, SEED_HOSTNAME, SEED_JOB, SEED_NODE
+from tests.support.backends import SECOND_NODE, SEED_CONTAINER, SEED_HOSTNAME, SEED_JOB, SEED_NODE, unique
 from tests.support.polling import eventually
 
-PATIENCE = 15.0
+PATIENCE = AYS.patience
 DOCS_FLIST = "http://192.168.20.132:8080/deboeckj/lede-17.01.0-r3205-59508e3-x86-64-generic-rootfs.flist"
 
 needs_core0 = pytest.mark.skipif(not CORE0, reason="the core0 backend is not installed")
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}_{uuid.uuid4().hex[:8]}"
 
 
 @pytest.fixture(scope="module")
@@ -133,8 +129,7 @@ async def test_container_lifecycle_across_both_backends(api: Api, sim: Sim, node
     # AYS lists it, and the node runs it (corex, tagged with its name).
     listed = {c["name"]: c for c in body_of(await api.get(base), "ListContainers")}
     assert listed[name]["status"] == "running"
-    on_node = await containers_on_node(nodes_file, SEED_NODE)
-    assert name in on_node
+    assert name in await containers_on_node(nodes_file, SEED_NODE)
 
     # The core0 backend finds it and runs a process in it.
     reply = expect(await api.post(f"{base}/{name}/processes", json={
@@ -164,7 +159,7 @@ async def test_container_lifecycle_across_both_backends(api: Api, sim: Sim, node
 
 
 @pytest_twisted.ensureDeferred
-async def test_container_blueprint_and_view(api: Api, sim: Sim, nodes_file: Path) -> None:
+async def test_container_blueprint_and_view(api: Api, sim: Sim) -> None:
     """What the create posts (Q9: no hwaddr) and what GET shows back."""
     name = unique("bp")
     base = f"/nodes/{SEED_NODE}/containers"
@@ -193,7 +188,7 @@ async def test_container_blueprint_and_view(api: Api, sim: Sim, nodes_file: Path
 
 
 @pytest_twisted.ensureDeferred
-async def test_bridge_round_trip(api: Api, sim: Sim, nodes_file: Path) -> None:
+async def test_bridge_round_trip(api: Api, nodes_file: Path) -> None:
     name = unique("br")
     base = f"/nodes/{SEED_NODE}/bridges"
     setting = {"cidr": "10.42.0.1/24", "start": "10.42.0.10", "end": "10.42.0.100"}
@@ -214,7 +209,7 @@ async def test_bridge_round_trip(api: Api, sim: Sim, nodes_file: Path) -> None:
 
 
 @pytest_twisted.ensureDeferred
-async def test_storage_pool_filesystem_snapshot_round_trip(api: Api, sim: Sim, nodes_file: Path) -> None:
+async def test_storage_pool_filesystem_snapshot_round_trip(api: Api, nodes_file: Path) -> None:
     pool, fs, snap = unique("sp"), unique("fs"), unique("snap")
     node = SECOND_NODE
     base = f"/nodes/{node}/storagepools"
@@ -367,7 +362,7 @@ async def test_vm_round_trip(api: Api, sim: Sim, nodes_file: Path) -> None:
 
 
 @pytest_twisted.ensureDeferred
-async def test_storage_cluster_and_vdisk_round_trip(api: Api, sim: Sim) -> None:
+async def test_storage_cluster_and_vdisk_round_trip(api: Api) -> None:
     label, disk = unique("sc"), unique("vd")
     reply = expect(await api.post("/storageclusters", json={
         "label": label, "servers": 2, "driveType": "hdd", "nodes": [SEED_NODE, SECOND_NODE]}), 201)

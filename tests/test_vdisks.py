@@ -88,6 +88,10 @@ async def test_rollback(api: Api, cluster: str, harness: Harness) -> None:
         async def status() -> str:
             return str(body_of(await api.get(f"/vdisks/{name}"), "GetVdiskInfo")["status"])
 
+        # Something must show that it happened: the vdisk seen rolling back,
+        # or a status other than before.
+        first = await status()
+        assert first == "rollingback" or after != before, (before, first)
         await eventually(status, lambda s: s == after, harness.patience, "rollback done")
 
 

@@ -37,7 +37,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 
 from zope.interface import implementer
 
@@ -124,6 +124,42 @@ def register(harness: Harness) -> Harness:
         raise ValueError(f"harness '{harness.name}' is registered twice")
     HARNESSES[harness.name] = harness
     return harness
+
+
+class Environment(Protocol):
+    """Processes serving rpoold at ``url`` until ``stop()``."""
+
+    url: str
+
+    def stop(self) -> None: ...
+
+
+E = TypeVar("E", bound=Environment)
+
+
+class Shared(Generic[E]):
+    """
+    One environment for the whole session, started by ``start`` on first
+    use: ``open`` and ``close`` are a harness's.
+    """
+
+    def __init__(self, start: Callable[[], E]) -> None:
+        self._start = start
+        self._environment: E | None = None
+
+    def get(self) -> E:
+        if self._environment is None:
+            self._environment = self._start()
+        return self._environment
+
+    @asynccontextmanager
+    async def open(self) -> AsyncIterator[Api]:
+        yield Api.over_http(self.get().url)
+
+    def close(self) -> None:
+        if self._environment is not None:
+            self._environment.stop()
+            self._environment = None
 
 
 def unique(prefix: str) -> str:

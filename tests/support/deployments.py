@@ -19,6 +19,7 @@ from pathlib import Path
 
 from tests.support.api import call
 from tests.support.ays_split import SplitEnvironment
+from tests.support.core0_harness import Core0Environment
 from tests.support.core0sim import Core0Sim
 from tests.support.processes import ROOT, Child, start_rpoold, wait_until
 
@@ -81,31 +82,21 @@ def redis_pid(sim: Core0Sim, nodeid: str) -> int:
     raise LookupError(f"no redis-server for node {nodeid} (port {port})")
 
 
-class Core0Deployment:
+class Core0Deployment(Core0Environment):
     """
     ``etc/core0.toml`` as shipped: core0sim (its node list where the file
     expects it, ``../run/core0sim-nodes.toml``) and rpoold.
     """
 
     def __init__(self, nodes: int = 2) -> None:
-        self.nodes = nodes
+        super().__init__(nodes)
         self.dir = Path(tempfile.mkdtemp(prefix="rpoold-core0-"))
-        self.sim: Core0Sim | None = None
-        self.rpoold: Child | None = None
-        self.url = ""
 
-    def start(self) -> Core0Deployment:
-        try:
-            self.sim = Core0Sim(self.nodes, ("--reboot-seconds", "0.3")).start()
-            (self.dir / "etc").mkdir()
-            (self.dir / "run").mkdir()
-            shutil.copy(self.sim.node_file, self.dir / "run" / "core0sim-nodes.toml")
-            config = copy_config("core0.toml", self.dir / "etc")
-            self.rpoold, self.url = start_rpoold(str(config))
-        except BaseException:
-            self.stop()
-            raise
-        return self
+    def write_config(self, sim: Core0Sim) -> str:
+        (self.dir / "etc").mkdir()
+        (self.dir / "run").mkdir()
+        shutil.copy(sim.node_file, self.dir / "run" / "core0sim-nodes.toml")
+        return str(copy_config("core0.toml", self.dir / "etc"))
 
     def __enter__(self) -> Core0Deployment:
         return self
@@ -121,12 +112,7 @@ class Core0Deployment:
         return pid
 
     def stop(self) -> None:
-        if self.rpoold is not None:
-            self.rpoold.stop()
-            self.rpoold = None
-        if self.sim is not None:
-            self.sim.stop()
-            self.sim = None
+        super().stop()
         shutil.rmtree(self.dir, ignore_errors=True)
 
 

@@ -50,11 +50,7 @@ async def wait_for(predicate: Callable[[], T], what: str, timeout: float = 10.0,
     :returns: that answer.
     :raises AssertionError: not true within ``timeout`` seconds.
     """
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not reached within {timeout:g} s; last: {value}")
-        await deferLater(reactor, interval, lambda: None)
+    async def probe() -> T:
+        return predicate()
+
+    return await eventually(probe, bool, timeout, what, interval)

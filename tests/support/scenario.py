@@ -12,11 +12,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tests.support.api import Reply, multipart_body
-
-N = "525400123456"
-N2 = "525400123457"
-SEED_CONTAINER = "vfw_21"
-SEED_JOB = "f3976780-f369-45df-ab54-206149dc000e"
+from tests.support.backends import SECOND_NODE as N2
+from tests.support.backends import SEED_CONTAINER, SEED_JOB
+from tests.support.backends import SEED_NODE as N
 
 #: The mock configuration the scenario expects (TOML, without [auth]).
 MOCK_CONFIG = """
