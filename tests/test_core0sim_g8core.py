@@ -64,7 +64,7 @@ def test_info(client: Client) -> None:
     nics = client.info.nic()
     assert any(nic["name"] == "eth0" and nic["addrs"] for nic in nics)
     disks = client.info.disk()
-    assert all({"device", "mountpoint", "fstype", "opts"} <= set(d) for d in disks)
+    assert disks and all({"device", "mountpoint", "fstype", "opts"} <= set(d) for d in disks)
     assert client.info.os()["hostname"] == "core0node"
 
 

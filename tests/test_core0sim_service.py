@@ -119,6 +119,7 @@ def test_exec_runs_real_programs() -> None:
 def test_redis_children_die_with_a_killed_simulator() -> None:
     sim = Core0Sim(nodes=2).start()
     assert sim.child is not None
+    assert len(sim.redis_pids) == 2
     os.kill(sim.child.process.pid, signal.SIGKILL)
     sim.child.process.wait(10)
     wait_until(lambda: not any(is_redis_server(pid) for pid in sim.redis_pids), 10.0,

@@ -108,6 +108,12 @@ class Agent:
         self.processes[pid] = proc
         return proc
 
+    def job_started(self, job: Job) -> None:
+        """A job starts to run: it enters the job table; the start listeners hear of it."""
+        self.jobs[job.id] = job
+        for listener in list(self.start_listeners):
+            listener(job)
+
     def job_ended(self, job: Job, publish: bool) -> None:
         """Called by a job when it ends."""
         self.jobs.pop(job.id, None)
@@ -191,9 +197,7 @@ class Agent:
             return rejected(self, job_id, command, UNKNOWN_CMD, "", tags)
         job = Job(self, job_id, command, arguments if arguments is not None else {},
                   queue=queue, tags=tags, max_time=max_time)
-        self.jobs[job_id] = job
-        for listener in list(self.start_listeners):
-            listener(job)
+        self.job_started(job)
         if arguments is None:
             job.finish(ERROR, encode_data("missing arguments"), level=20)
             return job

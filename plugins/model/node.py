@@ -20,7 +20,7 @@ from twisted.internet.defer import Deferred, succeed
 from plugins.model import facts, rest
 from plugins.model.agent import Agent, accepted_arguments
 from plugins.model.container import DEFAULT_STORAGE, Container
-from plugins.model.jobs import SUCCESS, CommandError, Job, ProgramRunner
+from plugins.model.jobs import DUPLICATE_ID, SUCCESS, CommandError, Job, ProgramRunner, rejected
 
 NIC_TYPES = ("default", "bridge", "zerotier", "vlan", "vxlan")
 BTRFS_PROFILES = ("raid0", "raid1", "raid5", "raid6", "raid10", "dup", "single")
@@ -159,7 +159,6 @@ class Node(Agent):
     def builtins(self) -> dict[str, Callable[..., Any]]:
         commands = super().builtins()
         commands.update({
-            "core.reboot": self._reboot_command,
             "corex.create": self.corex_create,
             "corex.list": self.corex_list,
             "corex.find": self.corex_find,
@@ -210,52 +209,33 @@ class Node(Agent):
     def execute(self, command: str, arguments: dict[str, Any] | None,
                 job_id: str | None = None, queue: str = "", tags: str = "",
                 max_time: int = 0) -> Job:
-        if command in EXTENSIONS:
-            return self._extension(command, arguments, job_id, tags)
+        if command not in EXTENSIONS and command != "core.reboot":
+            return super().execute(command, arguments, job_id, queue, tags, max_time)
+        job_id = job_id or str(uuid.uuid4())
+        if job_id in self.jobs:
+            return rejected(self, job_id, command, DUPLICATE_ID, "duplicate job id", tags)
+        job = Job(self, job_id, command, arguments or {}, tags=tags)
+        self.job_started(job)
         if command == "core.reboot":
-            return self._reboot_job(job_id, tags)
-        return super().execute(command, arguments, job_id, queue, tags, max_time)
+            # The job runs until the reboot kills it; core0 never answers it.
+            self.clock.callLater(0, self.reboot)
+        else:
+            self._extension(job)
+        return job
 
-    def _extension(self, command: str, arguments: dict[str, Any] | None,
-                   job_id: str | None, tags: str) -> Job:
+    def _extension(self, job: Job) -> None:
         """Run an extension command: a process-shaped result."""
-        job = Job(self, job_id or str(uuid.uuid4()), command, arguments or {}, tags=tags)
-        if job.id in self.jobs:
-            return super().execute(command, arguments, job.id)
-        self.jobs[job.id] = job
-        for listener in list(self.start_listeners):
-            listener(job)
         try:
-            function = self.commands[command]
-            value = function(**accepted_arguments(function, arguments or {}))
+            function = self.commands[job.command]
+            value = function(**accepted_arguments(function, job.arguments))
         except (CommandError, TypeError) as e:
             job.stderr.append(f"{e}\n")
             job.finish("ERROR")
         else:
-            if command == "zerotier.list":
+            if job.command == "zerotier.list":
                 job.finish(SUCCESS, "\n" + json.dumps(value), level=20)
             else:
                 job.finish(SUCCESS)
-        return job
-
-    def _reboot_command(self) -> None:
-        # Only reached through ``builtins()`` callers other than execute().
-        self.clock.callLater(0, self.reboot)
-
-    def _reboot_job(self, job_id: str | None, tags: str) -> Job:
-        """
-        ``core.reboot``: the job runs until the reboot kills it, and its
-        result is never published (core0 never answers it).
-        """
-        job_id = job_id or str(uuid.uuid4())
-        if job_id in self.jobs:
-            return super().execute("core.reboot", {}, job_id)
-        job = Job(self, job_id, "core.reboot", {}, tags=tags)
-        self.jobs[job_id] = job
-        for listener in list(self.start_listeners):
-            listener(job)
-        self.clock.callLater(0, self.reboot)
-        return job
 
     def info_disk(self) -> list[dict[str, Any]]:
         mounts = super().info_disk()

@@ -52,14 +52,6 @@ BAD_PAYLOAD_PAUSE = 0.2
 STOP_WAIT_SECONDS = 1.0
 
 
-def flag_key(job_id: str) -> bytes:
-    return f"result:{job_id}:flag".encode()
-
-
-def result_key(job_id: str) -> bytes:
-    return f"result:{job_id}".encode()
-
-
 # The few commands the agent writes, preformatted (RESP arrays of bulk strings).
 _RPUSH_FLAG = b"*3\r\n$5\r\nRPUSH\r\n$%d\r\nresult:%s:flag\r\n$0\r\n\r\n"
 _PUBLISH = (

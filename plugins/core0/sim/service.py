@@ -6,14 +6,13 @@ ready, and everything is stopped with the service.
 
 from __future__ import annotations
 
-import math
 import shutil
 import tempfile
 import time
 from typing import Any
 
 from twisted.application.service import MultiService
-from twisted.internet.defer import CancelledError, Deferred, ensureDeferred, gatherResults
+from twisted.internet.defer import CancelledError, Deferred, DeferredSemaphore, ensureDeferred, gatherResults
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
@@ -32,6 +31,11 @@ HOST = "127.0.0.1"
 PORT_ATTEMPTS = 5
 #: redis-server children started at the same time.
 START_CONCURRENCY = 32
+
+
+def redis_servers(nodes: int, nodes_per_redis: int) -> int:
+    """How many redis-server children ``nodes`` nodes need."""
+    return -(-nodes // nodes_per_redis)
 
 
 class Core0SimService(MultiService):
@@ -88,7 +92,7 @@ class Core0SimService(MultiService):
     async def _start(self) -> None:
         began = time.monotonic()
         self._directory = tempfile.mkdtemp(prefix="core0sim-")
-        servers = math.ceil(self.node_count / self.nodes_per_redis) if self.node_count else 0
+        servers = redis_servers(self.node_count, self.nodes_per_redis)
         ports = await self._start_redis(servers)
         self.pool = Pool(self.reactor, nodes=self.node_count, runner=self.runner,
                          reboot_seconds=self.reboot_seconds)
@@ -109,18 +113,10 @@ class Core0SimService(MultiService):
         self.ready.callback(None)
 
     async def _start_redis(self, count: int) -> list[int]:
-        ports: list[int] = [0] * count
         databases = max(16, self.nodes_per_redis)
-        next_index = 0
-
-        async def worker() -> None:
-            nonlocal next_index
-            while next_index < count:
-                index = next_index
-                next_index += 1
-                ports[index] = await self._start_one(index, databases)
-
-        await gatherResults([ensureDeferred(worker()) for _ in range(min(START_CONCURRENCY, count))])
+        limit = DeferredSemaphore(START_CONCURRENCY)
+        ports: list[int] = await gatherResults(
+            [limit.run(self._start_one, index, databases) for index in range(count)])
         return ports
 
     async def _start_one(self, index: int, databases: int) -> int:

@@ -11,7 +11,7 @@ import shutil
 from twisted.python import usage
 
 from plugins.core0.sim.redis_servers import REDIS_SERVER
-from plugins.core0.sim.service import Core0SimService
+from plugins.core0.sim.service import Core0SimService, redis_servers
 
 
 def _positive_int(value: str) -> int:
@@ -82,7 +82,7 @@ class Options(usage.Options):
         if self["nodes-per-redis"] is None:
             self["nodes-per-redis"] = 1 if self["nodes"] <= ALONE_UP_TO else SHARED_NODES_PER_REDIS
         if self["port-base"] is not None and self["nodes"]:
-            servers = -(-self["nodes"] // self["nodes-per-redis"])
+            servers = redis_servers(self["nodes"], self["nodes-per-redis"])
             if self["port-base"] + servers - 1 > 65535:
                 raise usage.UsageError(f"--port-base: {servers} ports from {self['port-base']} exceed 65535")
 
