@@ -14,7 +14,6 @@ ayssim, core0sim and its redis-server children):
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -25,16 +24,13 @@ from twisted.internet.defer import DeferredList, ensureDeferred
 from tests.support.answers import body_of, error_of, expect
 from tests.support.api import Api
 from tests.support.ays_split import Sim, SplitEnvironment, http_json
+from tests.support.backends import unique
 from tests.support.polling import eventually
 from tests.support.processes import wait_until
 
 NODE = "525400123456"
 RUN_TIMEOUT = 1.5
 PATIENCE = 20.0
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}_{uuid.uuid4().hex[:8]}"
 
 
 @pytest.fixture(scope="module")

@@ -477,7 +477,8 @@ async def test_vms(pair: Pair) -> None:
     await pair.same("get_vm", nodeid=OTHER_NODE, vmid="vm1")
 
 
-def test_two_instances_start_and_stop_with_the_daemon(tmp_path: Any) -> None:
+def test_two_instances_are_services_of_the_daemon(tmp_path: Any) -> None:
+    """Both instances are children of the daemon's service (started and stopped with it)."""
     from rpoold.tap import Options, makeService
 
     path = tmp_path / "two.toml"
@@ -489,6 +490,7 @@ def test_two_instances_start_and_stop_with_the_daemon(tmp_path: Any) -> None:
     service = makeService(options)
     backends = [s for s in service if isinstance(s, Core0Backend)]
     assert len(backends) == 2
+    assert all(backend.parent is service for backend in backends)
 
 
 @pytest_twisted.ensureDeferred

@@ -106,6 +106,7 @@ def call(
     :raises OSError: no connection, or no answer within ``timeout`` seconds.
     """
     parsed = urllib.parse.urlsplit(base)
+    assert parsed.hostname, f"no host in {base!r}"
     connection = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=timeout)
     sent = dict(headers or {})
     if json is not None:
