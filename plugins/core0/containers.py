@@ -21,7 +21,7 @@ from zope.interface import implementer
 
 from plugins.core0.access import deferred
 from plugins.core0.client import NodeClient
-from plugins.core0.nodes import NodesFamilies, Runner
+from plugins.core0.nodes import NodesFamilies, Runner, find_process, kill_process
 from plugins.core0.protocol import ERROR, SUCCESS, CommandFailed, Result, check
 from plugins.model import rest
 from rpoold.errors import BackendError, BadRequest, Conflict, NotFound, RpoolError
@@ -230,17 +230,18 @@ class ContainerFamilies(NodesFamilies):
     @deferred
     async def get_container_process(self, nodeid: str, containername: str,
                                     processid: int) -> dict[str, Any]:
-        return await self.process_of(self.container_runner(nodeid, containername), nodeid, processid)
+        return await find_process(self.container_runner(nodeid, containername), nodeid, processid)
 
     @deferred
     async def kill_container_process(self, nodeid: str, containername: str, processid: int) -> None:
-        await self.kill_process(self.container_runner(nodeid, containername), nodeid, processid)
+        await kill_process(self.container_runner(nodeid, containername), nodeid, processid,
+                           self.reactor)
 
     @deferred
     async def send_signal_to_process(self, nodeid: str, containername: str, processid: int,
                                      body: dict[str, Any]) -> None:
         run = self.container_runner(nodeid, containername)
-        await self.process_of(run, nodeid, processid)
+        await find_process(run, nodeid, processid)
         result = await run("process.kill", {"pid": processid, "signal": body["signal"]})
         if result.state != SUCCESS:
             raise BadRequest(f"cannot signal process {processid}: {result.message()}")

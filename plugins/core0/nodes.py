@@ -161,37 +161,51 @@ class NodesFamilies(NodeAccess):
 
     # Processes ------------------------------------------------------------------------------
 
-    async def process_of(self, run: Runner, where: str, pid: int) -> dict[str, Any]:
-        found = check(await run("process.list", {"pid": pid}), where).value() if pid else []
-        if not found:
-            raise NotFound(f"process {pid} does not exist")
-        result: dict[str, Any] = found[0]
-        return result
-
-    async def kill_process(self, run: Runner, where: str, pid: int) -> None:
-        """SIGTERM up to three times, then SIGKILL; each followed by a liveness check."""
-        await self.process_of(run, where, pid)
-        for attempt in range(KILL_ROUNDS):
-            signal = 9 if attempt == KILL_ROUNDS - 1 else 15
-            killed = await run("process.kill", {"pid": pid, "signal": signal})
-            if killed.state != SUCCESS and killed.message() == "invalid PID":
-                raise BadRequest(f"process {pid} may not be killed")
-            for pause in (0.0, KILL_SETTLE_SECONDS):
-                if pause:
-                    await deferLater(self.reactor, pause)
-                if not check(await run("process.list", {"pid": pid}), where).value():
-                    return
-        raise BackendError(f"process {pid} is still alive after SIGKILL")
-
     @deferred
     async def list_node_processes(self, nodeid: str) -> list[dict[str, Any]]:
         return list(await self.call(nodeid, "process.list") or [])
 
     @deferred
     async def get_node_process(self, nodeid: str, processid: int) -> dict[str, Any]:
-        return await self.process_of(self.node_runner(await self.client(nodeid)), nodeid, processid)
+        return await find_process(self.node_runner(await self.client(nodeid)), nodeid, processid)
 
     @deferred
     async def kill_node_process(self, nodeid: str, processid: int) -> None:
-        await self.kill_process(self.node_runner(await self.client(nodeid)), nodeid, processid)
+        await kill_process(self.node_runner(await self.client(nodeid)), nodeid, processid, self.reactor)
+
+
+async def find_process(run: Runner, where: str, pid: int) -> dict[str, Any]:
+    """
+    :param run: runs a command where the process lives.
+    :returns: the process's ``process.list`` entry.
+    :raises NotFound: no process ``pid`` there.
+    """
+    found = check(await run("process.list", {"pid": pid}), where).value() if pid else []
+    if not found:
+        raise NotFound(f"process {pid} does not exist")
+    result: dict[str, Any] = found[0]
+    return result
+
+
+async def kill_process(run: Runner, where: str, pid: int, reactor: Any) -> None:
+    """
+    SIGTERM up to three times, then SIGKILL; each followed by a liveness
+    check (and a short pause and a second check while it is alive).
+
+    :raises NotFound: no process ``pid``.
+    :raises BadRequest: the process may not be killed.
+    :raises BackendError: it is still alive after SIGKILL.
+    """
+    await find_process(run, where, pid)
+    for attempt in range(KILL_ROUNDS):
+        signal = 9 if attempt == KILL_ROUNDS - 1 else 15
+        killed = await run("process.kill", {"pid": pid, "signal": signal})
+        if killed.state != SUCCESS and killed.message() == "invalid PID":
+            raise BadRequest(f"process {pid} may not be killed")
+        for pause in (0.0, KILL_SETTLE_SECONDS):
+            if pause:
+                await deferLater(reactor, pause)
+            if not check(await run("process.list", {"pid": pid}), where).value():
+                return
+    raise BackendError(f"process {pid} is still alive after SIGKILL")
 

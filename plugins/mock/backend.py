@@ -16,15 +16,17 @@ import base64
 from collections.abc import Iterable
 from typing import Any
 
-from twisted.internet.defer import Deferred, succeed
+from twisted.internet.defer import Deferred, ensureDeferred, succeed
 from zope.interface import implementer
 
 from plugins.core0.access import deferred
 from plugins.core0.network import NetworkFamilies
+from plugins.core0.nodes import find_process, kill_process
 from plugins.core0.storage import StorageFamilies
 from plugins.core0.vms import VMFamilies
-from plugins.mock.node_client import ModelNodeClient
+from plugins.mock.node_client import ModelNodeClient, agent_runner
 from plugins.model import rest
+from plugins.model.agent import Agent
 from plugins.model.container import Container
 from plugins.model.jobs import CommandError
 from plugins.model.node import Node
@@ -52,8 +54,6 @@ from rpoold.interfaces import (
     IZerotiers,
 )
 from rpoold.metrics import track_backend_call
-
-KILL_ROUNDS = 4
 
 
 @implementer(IFileReader)
@@ -244,25 +244,8 @@ class MockBackend(StorageFamilies, NetworkFamilies, VMFamilies):
 
     # Processes ------------------------------------------------------------------------
 
-    @staticmethod
-    def _process(agent: Any, pid: int) -> dict[str, Any]:
-        found = agent.process_list(pid) if pid else []
-        if not found:
-            raise NotFound(f"process {pid} does not exist")
-        result: dict[str, Any] = found[0]
-        return result
-
-    async def _kill_process(self, agent: Any, pid: int) -> None:
-        self._process(agent, pid)
-        for attempt in range(KILL_ROUNDS):
-            try:
-                agent.process_kill(pid, 9 if attempt == KILL_ROUNDS - 1 else 15)
-            except CommandError as e:
-                if str(e) == "invalid PID":
-                    raise BadRequest(f"process {pid} may not be killed") from None
-            if not agent.process_list(pid):
-                return
-        raise BackendError(f"process {pid} is still alive after SIGKILL")
+    def _kill_process(self, agent: Agent, where: str, pid: int) -> Deferred[None]:
+        return ensureDeferred(kill_process(agent_runner(agent, where), where, pid, self.reactor))
 
     @deferred
     async def list_node_processes(self, nodeid: str) -> list[dict[str, Any]]:
@@ -270,11 +253,11 @@ class MockBackend(StorageFamilies, NetworkFamilies, VMFamilies):
 
     @deferred
     async def get_node_process(self, nodeid: str, processid: int) -> dict[str, Any]:
-        return self._process(await self._live(nodeid), processid)
+        return await find_process(agent_runner(await self._live(nodeid), nodeid), nodeid, processid)
 
     @deferred
     async def kill_node_process(self, nodeid: str, processid: int) -> None:
-        await self._kill_process(await self._live(nodeid), processid)
+        await self._kill_process(await self._live(nodeid), nodeid, processid)
 
     @deferred
     async def list_container_processes(self, nodeid: str, containername: str) -> list[dict[str, Any]]:
@@ -292,17 +275,18 @@ class MockBackend(StorageFamilies, NetworkFamilies, VMFamilies):
     @deferred
     async def get_container_process(self, nodeid: str, containername: str,
                                     processid: int) -> dict[str, Any]:
-        return self._process(await self._container(nodeid, containername), processid)
+        container = await self._container(nodeid, containername)
+        return await find_process(agent_runner(container, nodeid), nodeid, processid)
 
     @deferred
     async def kill_container_process(self, nodeid: str, containername: str, processid: int) -> None:
-        await self._kill_process(await self._container(nodeid, containername), processid)
+        await self._kill_process(await self._container(nodeid, containername), nodeid, processid)
 
     @deferred
     async def send_signal_to_process(self, nodeid: str, containername: str, processid: int,
                                      body: dict[str, Any]) -> None:
         container = await self._container(nodeid, containername)
-        self._process(container, processid)
+        await find_process(agent_runner(container, nodeid), nodeid, processid)
         try:
             container.process_kill(processid, body["signal"])
         except CommandError as e:

@@ -14,8 +14,26 @@ from typing import Any
 
 from twisted.internet.defer import Deferred, ensureDeferred
 
+from plugins.core0.nodes import Runner
 from plugins.core0.protocol import Result, check
+from plugins.model.agent import Agent
 from plugins.model.node import Node
+
+
+def agent_runner(agent: Agent, where: str) -> Runner:
+    """
+    :param agent: a model node or container.
+    :param where: its name in error messages.
+    :returns: a runner of built-in commands on it, answering the
+        ``Result`` a node's Redis would (the core0 backend's job and
+        process logic runs on it).
+    """
+    async def run(command: str, arguments: dict[str, Any]) -> Result:
+        job = agent.execute(command, json.loads(json.dumps(arguments)))
+        assert job.result is not None, f"'{command}' is not a built-in command"
+        return Result.from_object(job.result, where)
+
+    return run
 
 
 class ModelNodeClient:
@@ -26,6 +44,7 @@ class ModelNodeClient:
     def __init__(self, node: Node) -> None:
         self.model = node
         self.node = node.node_id
+        self.run = agent_runner(node, node.node_id)
 
     def call(self, command: str, arguments: dict[str, Any] | None = None) -> Deferred[Any]:
         """
@@ -35,10 +54,8 @@ class ModelNodeClient:
         :returns: Deferred firing with the result's payload.
         :raises CommandFailed: the command ended in another state than ``SUCCESS``.
         """
-        return ensureDeferred(self._call(command, json.loads(json.dumps(arguments or {}))))
+        return ensureDeferred(self._call(command, arguments or {}))
 
     async def _call(self, command: str, arguments: dict[str, Any]) -> Any:
         await self.model.when_running()
-        job = self.model.execute(command, arguments)
-        assert job.result is not None, f"'{command}' is not a built-in command"
-        return check(Result.from_object(job.result, self.node), self.node).value()
+        return check(await self.run(command, arguments), self.node).value()
