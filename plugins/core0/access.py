@@ -25,7 +25,7 @@ from plugins.core0.client import NodeClient
 from plugins.core0.protocol import Result, check
 from plugins.core0.registry import INodeRegistry, NodeAddress, resolve
 from plugins.model import rest
-from rpoold.errors import NotFound
+from rpoold.errors import BadRequest, NotFound
 
 log = Logger()
 
@@ -171,6 +171,18 @@ class CommandFamilies:
         mount = rest.pool_mount(pool)
         entries = await client.call("btrfs.subvol_list", {"path": mount}) or []
         return sorted(f"{mount}/{e['Path']}" for e in entries)
+
+    async def check_filesystems(self, client: CommandClient, nodeid: str, entries: list[str]) -> None:
+        """
+        :param entries: a container's ``pool:filesystem`` mounts.
+        :raises BadRequest: one names a pool or a filesystem the node lacks.
+        """
+        for entry in entries:
+            pool, _, filesystem = entry.partition(":")
+            if await self.storage_pool(client, pool) is None:
+                raise BadRequest(f"storage pool '{pool}' does not exist on node '{nodeid}'")
+            if rest.filesystem_path(pool, filesystem) not in await self.subvolumes(client, pool):
+                raise BadRequest(f"filesystem '{filesystem}' does not exist in storage pool '{pool}'")
 
 
 class NodeAccess(CommandFamilies):

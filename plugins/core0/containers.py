@@ -103,12 +103,7 @@ class ContainerFamilies(NodesFamilies):
                 raise Conflict(f"a container named '{name}' exists (node '{other}')")
         if name in self.container_names(nodeid, await client.list_containers()):
             raise Conflict(f"a container named '{name}' exists (node '{nodeid}')")
-        for entry in body["filesystems"]:
-            pool, _, filesystem = entry.partition(":")
-            if await self.storage_pool(client, pool) is None:
-                raise BadRequest(f"storage pool '{pool}' does not exist on node '{nodeid}'")
-            if rest.filesystem_path(pool, filesystem) not in await self.subvolumes(client, pool):
-                raise BadRequest(f"filesystem '{filesystem}' does not exist in storage pool '{pool}'")
+        await self.check_filesystems(client, nodeid, body["filesystems"])
         await self._start(client, body)
         self.container_records[(nodeid, name)] = body
 

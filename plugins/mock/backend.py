@@ -391,13 +391,7 @@ class MockBackend(StorageFamilies, NetworkFamilies, VMFamilies):
         for other in self.pool.nodes.values():
             if name in self._container_names(other):
                 raise Conflict(f"a container named '{name}' exists (node '{other.node_id}')")
-        for entry in body["filesystems"]:
-            pool, _, filesystem = entry.partition(":")
-            fs = node.btrfs.get(rest.pool_label(pool))
-            if fs is None:
-                raise BadRequest(f"storage pool '{pool}' does not exist on node '{nodeid}'")
-            if rest.filesystem_path(pool, filesystem) not in fs.subvolumes:
-                raise BadRequest(f"filesystem '{filesystem}' does not exist in storage pool '{pool}'")
+        await self.check_filesystems(ModelNodeClient(node), nodeid, body["filesystems"])
         await node.when_running()
         self._start(node, body)
         self.container_records[(nodeid, name)] = body
