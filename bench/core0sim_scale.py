@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.procfs import cpu_seconds, memory_kib  # noqa: E402
-from plugins.core0.sim import nodelist  # noqa: E402
+from plugins.core0sim import nodelist  # noqa: E402
 from tests.support.core0sim import children_of  # noqa: E402
 from tests.support.processes import Child, python_env, twistd, wait_until  # noqa: E402
 

@@ -12,10 +12,10 @@ import pytest_twisted
 from twisted.internet import reactor
 from twisted.internet.task import deferLater
 
-from plugins.ays.sim.blueprints import BlueprintError, parse
-from plugins.ays.sim.controls import ActionFault
-from plugins.ays.sim.simulator import Simulator
-from plugins.ays.sim.templates import Catalogue, Template
+from plugins.ayssim.blueprints import BlueprintError, parse
+from plugins.ayssim.controls import ActionFault
+from plugins.ayssim.simulator import Simulator
+from plugins.ayssim.templates import Catalogue, Template
 from tests.support.ayssim import change_done, model_sim, repo, service
 from tests.support.polling import wait_for
 

@@ -13,14 +13,14 @@ from typing import Any
 import pytest
 import pytest_twisted
 
-from plugins.ays.sim.core0_commands import Core0ClientCommands
-from plugins.ays.sim.node_commands import CommandFailed, NodeAddress
-from plugins.ays.sim.nodelist import NodeListSeeder
-from plugins.ays.sim.simulator import Simulator
-from plugins.core0.sim.service import Core0SimService
-from plugins.model import rest
-from plugins.model.node import Node
-from plugins.model.pool import SEED_CONTAINER
+from plugins.ayssim.core0_commands import Core0ClientCommands
+from plugins.ayssim.node_commands import CommandFailed, NodeAddress
+from plugins.ayssim.nodelist import NodeListSeeder
+from plugins.ayssim.simulator import Simulator
+from plugins.core0 import shapes
+from plugins.core0sim.service import Core0SimService
+from plugins.poolsim.node import Node
+from plugins.poolsim.pool import SEED_CONTAINER
 from tests.support.ayssim import REPO, Served, act, tagged
 from tests.support.polling import wait_for
 from tests.support.processes import free_port
@@ -132,10 +132,10 @@ actions:
 """)
     fs = node.btrfs["sp_pool9"]
     assert fs.mountpoint == "/mnt/storagepools/pool9"
-    assert rest.filesystem_path("pool9", "fs9") in fs.subvolumes
-    assert rest.snapshot_path("pool9", "fs9", "snap9") in fs.subvolumes
+    assert shapes.filesystem_path("pool9", "fs9") in fs.subvolumes
+    assert shapes.snapshot_path("pool9", "fs9", "snap9") in fs.subvolumes
     [box] = tagged(node, "box9")
-    assert box.arguments["mount"] == {rest.filesystem_path("pool9", "fs9"): "/fs/pool9/fs9"}
+    assert box.arguments["mount"] == {shapes.filesystem_path("pool9", "fs9"): "/fs/pool9/fs9"}
     code, pool9, _ = await served.request("GET", f"{R}/service/storagepool/pool9")
     assert code == 200
     [device] = pool9["data"]["devices"]

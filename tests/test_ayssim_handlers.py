@@ -8,10 +8,10 @@ from __future__ import annotations
 import pytest
 import pytest_twisted
 
-from plugins.ays.sim.blueprints import BlueprintError
-from plugins.ays.sim.runs import Run
-from plugins.ays.sim.simulator import Simulator
-from plugins.model import rest
+from plugins.ayssim.blueprints import BlueprintError
+from plugins.ayssim.runs import Run
+from plugins.ayssim.simulator import Simulator
+from plugins.core0 import shapes
 from tests.support.ayssim import act, change_done, finished, model_sim, repo, service, tagged
 from tests.support.polling import wait_for
 
@@ -114,14 +114,14 @@ async def test_storage_pool_filesystem_snapshot() -> None:
     assert [d["device"] for d in pool1["devices"]] == ["/dev/sdb", "/dev/sdc"]
     assert pool1["mountpoint"] == "/mnt/storagepools/pool1"
     assert pool1["totalCapacity"] == 199 and 0 < pool1["freeCapacity"] <= 199
-    path = rest.filesystem_path("pool1", "fs1")
+    path = shapes.filesystem_path("pool1", "fs1")
     assert fs.subvolumes[path]["quota"] == 100
     assert service(sim, "filesystem", "fs1").data["mountpoint"] == path
 
     node.files.put(f"{path}/hello", b"v1")
     await apply(sim, "fssnapshot__snap1: {filesystem: fs1, name: snap1}\n" +
                 act("install", "fssnapshot", "snap1"))
-    snap_path = rest.snapshot_path("pool1", "fs1", "snap1")
+    snap_path = shapes.snapshot_path("pool1", "fs1", "snap1")
     assert snap_path in fs.subvolumes
     snap = service(sim, "fssnapshot", "snap1").data
     assert snap["path"] == snap_path and snap["timestamp"] > 0
@@ -194,7 +194,7 @@ actions: [{{action: install, actor: vm, service: vm1}}]
     domain = node.domains["vm1"]
     assert (domain.cpu, domain.memory) == (2, 2048)
     assert domain.nics == [{"type": "vlan", "id": "100", "hwaddr": "52:54:00:00:00:01"}]
-    assert domain.media == rest.vm_media([{"vdiskid": "disk1", "maxIOps": 2000}])
+    assert domain.media == shapes.vm_media([{"vdiskid": "disk1", "maxIOps": 2000}])
     vm = service(sim, "vm", "vm1")
     assert vm.data["status"] == "running" and vm.data["vnc"] == domain.vnc
 
@@ -242,7 +242,7 @@ vm__vm1:
     assert (data["memory"], data["cpu"], data["vdisks"]) == (1024, 2, ["disk2"])
     domain = node.domains["vm1"]
     assert domain.nics == [{"type": "vlan", "id": "200", "hwaddr": ""}]
-    assert domain.media == rest.vm_media([{"vdiskid": "disk2", "maxIOps": 10}])
+    assert domain.media == shapes.vm_media([{"vdiskid": "disk2", "maxIOps": 10}])
 
 
 @pytest_twisted.ensureDeferred

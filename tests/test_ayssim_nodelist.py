@@ -12,11 +12,11 @@ import pytest
 import pytest_twisted
 from twisted.internet import reactor
 
-from plugins.ays.sim.nodelist import NodeListSeeder
-from plugins.ays.sim.simulator import Simulator
-from plugins.core0.sim.nodelist import NodeEntry, NodeListError
-from plugins.core0.sim.nodelist import read as read_node_list
-from plugins.model.pool import SEED_CONTAINER, SEED_FLIST, Pool
+from plugins.ayssim.nodelist import NodeListSeeder
+from plugins.ayssim.simulator import Simulator
+from plugins.core0sim.nodelist import NodeEntry, NodeListError
+from plugins.core0sim.nodelist import read as read_node_list
+from plugins.poolsim.pool import SEED_CONTAINER, SEED_FLIST, Pool
 from tests.support.ayssim import FIRST_PORT, REPO, ModelNodeCommands
 from tests.support.polling import wait_for
 

@@ -11,9 +11,9 @@ import pytest_twisted
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred
 
-from plugins.ays.sim.controls import ActionFault
-from plugins.ays.sim.runs import Run
-from plugins.ays.sim.simulator import Simulator
+from plugins.ayssim.controls import ActionFault
+from plugins.ayssim.runs import Run
+from plugins.ayssim.simulator import Simulator
 from tests.support.ayssim import finished, model_sim, repo, service
 from tests.support.polling import wait_for
 

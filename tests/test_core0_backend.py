@@ -21,7 +21,7 @@ from zope.interface.verify import verifyObject
 
 from plugins.core0.backend import Core0Backend
 from plugins.mock.backend import MockBackend
-from plugins.model.pool import SEED_CONTAINER, SEED_JOB, SEED_NODE, Pool
+from plugins.poolsim.pool import SEED_CONTAINER, SEED_JOB, SEED_NODE, Pool
 from rpoold.config import ConfigError, build
 from rpoold.errors import RpoolError
 from rpoold.interfaces import FAMILIES, IFileReader

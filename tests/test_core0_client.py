@@ -21,7 +21,7 @@ from plugins.core0.client import NodeClient
 from plugins.core0.connection import CLIENT_NAME
 from plugins.core0.protocol import CommandFailed, CommandTimedOut, Result
 from plugins.core0.registry import NodeAddress
-from plugins.model.pool import SEED_CONTAINER, SEED_JOB, Pool
+from plugins.poolsim.pool import SEED_CONTAINER, SEED_JOB, Pool
 from rpoold.errors import BackendTimeout, BackendUnavailable
 from tests.support.core0_agent import AgentOnRedis, result
 from tests.support.polling import wait_for

@@ -22,7 +22,7 @@ from twisted.internet import reactor
 from twisted.internet.defer import ensureDeferred, gatherResults
 
 from plugins.core0.connection import CLIENT_NAME
-from plugins.model.pool import Pool
+from plugins.poolsim.pool import Pool
 from tests.support.core0_agent import AgentOnRedis
 from tests.support.processes import Child, RedisServer, start_rpoold
 

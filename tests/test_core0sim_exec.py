@@ -19,10 +19,10 @@ import txredisapi
 from twisted.internet import reactor
 from twisted.internet.task import deferLater
 
-from plugins.core0.sim.link import Endpoint
-from plugins.core0.sim.node_agent import NodeAgent
-from plugins.core0.sim.programs import ExecPrograms
-from plugins.model.pool import SEED_NODE, Pool
+from plugins.core0sim.link import Endpoint
+from plugins.core0sim.node_agent import NodeAgent
+from plugins.core0sim.programs import ExecPrograms
+from plugins.poolsim.pool import SEED_NODE, Pool
 from tests.support.processes import RedisServer
 
 

@@ -20,9 +20,9 @@ from twisted.internet.defer import Deferred
 from twisted.internet.protocol import ClientFactory, Protocol
 from twisted.internet.task import deferLater
 
-from plugins.core0.sim.link import Endpoint
-from plugins.core0.sim.node_agent import NodeAgent
-from plugins.model.pool import SEED_CONTAINER_ID, SEED_JOB, SEED_NODE, Pool
+from plugins.core0sim.link import Endpoint
+from plugins.core0sim.node_agent import NodeAgent
+from plugins.poolsim.pool import SEED_CONTAINER_ID, SEED_JOB, SEED_NODE, Pool
 from tests.support.processes import RedisServer
 
 DEADLINE = 10.0

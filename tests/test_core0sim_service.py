@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from plugins.core0.sim import nodelist
+from plugins.core0sim import nodelist
 from tests.support.core0sim import Core0Sim, is_redis_server
 from tests.support.processes import ROOT, free_port, python_env, twistd, wait_until
 

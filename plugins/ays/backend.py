@@ -35,7 +35,7 @@ from plugins.ays import blueprints, views
 from plugins.ays.blueprints import NODE, NODE_ROLE, Action
 from plugins.ays.client import AysClient, RepositoryMissing
 from plugins.ays.runs import Timing, Write, Writer
-from plugins.model import rest
+from plugins.core0 import shapes
 from rpoold.errors import (
     BackendTimeout,
     BackendUnavailable,
@@ -374,7 +374,7 @@ class AysBackend(Service):
         if self.agents is None:
             return None
         listing = await self.agents.disk_list(nodeid, node.get("data") or {})
-        return rest.block_devices(listing)
+        return shapes.block_devices(listing)
 
     async def _running(self, nodeid: str, node: dict[str, Any] | None = None) -> set[str] | None:
         """
@@ -807,7 +807,7 @@ class AysBackend(Service):
             if disks is None:
                 return
             free = [d for d in disks.values()
-                    if rest.disk_type(d) == drive_type and not d.get("children")]
+                    if shapes.disk_type(d) == drive_type and not d.get("children")]
             if len(free) < per_node:
                 raise BadRequest(
                     f"node '{nodeid}' has {len(free)} free {drive_type} disk(s), "

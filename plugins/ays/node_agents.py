@@ -14,8 +14,8 @@ from twisted.internet.defer import Deferred, DeferredList, ensureDeferred
 from zope.interface import Interface, implementer
 
 from plugins.ays.registry import address_of
+from plugins.core0 import shapes
 from plugins.core0.client import NodeClient
-from plugins.model import rest
 
 
 class INodeAgents(Interface):
@@ -76,7 +76,7 @@ class NodeAgents:
                            timeout: float) -> Deferred[set[str]]:
         async def ask() -> set[str]:
             listing = await self._client(nodeid, data).call("corex.list", timeout=timeout)
-            return set(rest.container_names(listing if isinstance(listing, dict) else {}))
+            return set(shapes.container_names(listing if isinstance(listing, dict) else {}))
 
         return ensureDeferred(ask())
 

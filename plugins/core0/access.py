@@ -21,10 +21,10 @@ from twisted.internet.defer import Deferred, DeferredList, FirstError, ensureDef
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from plugins.core0 import shapes
 from plugins.core0.client import NodeClient
 from plugins.core0.protocol import Result, check
 from plugins.core0.registry import INodeRegistry, NodeAddress, resolve
-from plugins.model import rest
 from rpoold.errors import BadRequest, NotFound
 
 log = Logger()
@@ -127,16 +127,16 @@ class CommandFamilies:
         here, so that it stays listed (halted) however it stops (as the
         original's orchestrator kept its container services).
         """
-        for name in rest.container_names(listing):
+        for name in shapes.container_names(listing):
             if (nodeid, name) not in self.container_records:
-                found = rest.container_tagged(listing, name)
+                found = shapes.container_tagged(listing, name)
                 if found is not None:
-                    self.container_records[(nodeid, name)] = rest.container_record(name, found[1])
+                    self.container_records[(nodeid, name)] = shapes.container_record(name, found[1])
 
     def container_names(self, nodeid: str, listing: dict[str, Any]) -> list[str]:
         """The containers of a node: recorded ones, then the others a ``corex.list`` answer shows."""
         names = [name for (n, name) in self.container_records if n == nodeid]
-        names += [name for name in rest.container_names(listing) if name not in names]
+        names += [name for name in shapes.container_names(listing) if name not in names]
         return names
 
     def container_view(self, nodeid: str, listing: dict[str, Any], name: str) -> dict[str, Any]:
@@ -146,10 +146,10 @@ class CommandFamilies:
         :raises NotFound: neither knows it.
         """
         record = self.container_records.get((nodeid, name))
-        running = rest.container_tagged(listing, name)
+        running = shapes.container_tagged(listing, name)
         if running is None and record is None:
             raise NotFound(f"container '{name}' does not exist on node '{nodeid}'")
-        return rest.container_view(running[1] if running else {}, running is not None, record)
+        return shapes.container_view(running[1] if running else {}, running is not None, record)
 
     def missing_container(self, nodeid: str, name: str) -> NotFound:
         if (nodeid, name) in self.container_records:
@@ -161,14 +161,14 @@ class CommandFamilies:
     async def storage_pool(self, client: CommandClient, name: str) -> dict[str, Any] | None:
         """The ``btrfs.list`` entry of the pool labelled for ``name``, if any."""
         for entry in await client.call("btrfs.list") or []:
-            if entry.get("label") == rest.pool_label(name):
+            if entry.get("label") == shapes.pool_label(name):
                 result: dict[str, Any] = entry
                 return result
         return None
 
     async def subvolumes(self, client: CommandClient, pool: str) -> list[str]:
         """Absolute paths of the subvolumes of a pool (mounted where pools are)."""
-        mount = rest.pool_mount(pool)
+        mount = shapes.pool_mount(pool)
         entries = await client.call("btrfs.subvol_list", {"path": mount}) or []
         return sorted(f"{mount}/{e['Path']}" for e in entries)
 
@@ -181,7 +181,7 @@ class CommandFamilies:
             pool, _, filesystem = entry.partition(":")
             if await self.storage_pool(client, pool) is None:
                 raise BadRequest(f"storage pool '{pool}' does not exist on node '{nodeid}'")
-            if rest.filesystem_path(pool, filesystem) not in await self.subvolumes(client, pool):
+            if shapes.filesystem_path(pool, filesystem) not in await self.subvolumes(client, pool):
                 raise BadRequest(f"filesystem '{filesystem}' does not exist in storage pool '{pool}'")
 
 
@@ -284,7 +284,7 @@ class NodeAccess(CommandFamilies):
         if "os" in got and got["os"][0]:
             hostname = str((got["os"][1] or {}).get("hostname") or "")
         if "nic" in got and got["nic"][0]:
-            ip = rest.first_address(got["nic"][1] or []) or ip
+            ip = shapes.first_address(got["nic"][1] or []) or ip
         if complete:
             self._facts[address.id] = (hostname, ip)
         return hostname, ip

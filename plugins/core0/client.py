@@ -30,7 +30,7 @@ import txredisapi
 from twisted.internet.defer import CancelledError, Deferred
 from twisted.python.failure import Failure
 
-from plugins.core0 import telemetry
+from plugins.core0 import shapes, telemetry
 from plugins.core0.connection import Connection, NodePool, write_now
 from plugins.core0.protocol import (
     QUEUE,
@@ -44,7 +44,6 @@ from plugins.core0.protocol import (
     result_key,
 )
 from plugins.core0.registry import NodeAddress
-from plugins.model import rest
 from rpoold.deadlines import Deadlines
 from rpoold.errors import BackendError, BackendTimeout, BackendUnavailable, RpoolError
 
@@ -515,7 +514,7 @@ class NodeClient:
         if self.listing_observer is not None:
             self.listing_observer(listing)
         names: dict[str, int] = {}
-        for container_id, arguments in rest.listed_containers(listing):
+        for container_id, arguments in shapes.listed_containers(listing):
             for tag in arguments.get("tags") or []:
                 names.setdefault(str(tag), container_id)
         self._containers = names

@@ -19,11 +19,11 @@ from twisted.internet.defer import Deferred, ensureDeferred, succeed
 from twisted.logger import Logger
 from zope.interface import implementer
 
+from plugins.core0 import shapes
 from plugins.core0.access import deferred
 from plugins.core0.client import NodeClient
 from plugins.core0.nodes import NodesFamilies, Runner, find_process, kill_process
 from plugins.core0.protocol import ERROR, SUCCESS, CommandFailed, Result, check
-from plugins.model import rest
 from rpoold.errors import BackendError, BadRequest, Conflict, NotFound, RpoolError
 from rpoold.interfaces import IFileReader
 
@@ -76,22 +76,22 @@ class ContainerFamilies(NodesFamilies):
     # Containers ------------------------------------------------------------------------------
 
     async def _start(self, client: NodeClient, record: dict[str, Any]) -> None:
-        mounts = rest.container_mounts(record["filesystems"])
+        mounts = shapes.container_mounts(record["filesystems"])
         try:
-            container = await client.call("corex.create", rest.container_arguments(record, mounts))
+            container = await client.call("corex.create", shapes.container_arguments(record, mounts))
         except CommandFailed as e:
             if e.state != ERROR:
                 raise
             raise BadRequest(f"container '{record['name']}' cannot start: {e.detail}") from None
         client.forget_containers()
         for process in record.get("initProcesses") or []:
-            await client.dispatch(int(container), "core.system", rest.system_arguments(process), wait=False)
+            await client.dispatch(int(container), "core.system", shapes.system_arguments(process), wait=False)
 
     @deferred
     async def list_containers(self, nodeid: str) -> list[dict[str, Any]]:
         client = await self.client(nodeid)
         listing = await client.list_containers()
-        return [rest.container_list_item(name, self.container_view(nodeid, listing, name))
+        return [shapes.container_list_item(name, self.container_view(nodeid, listing, name))
                 for name in self.container_names(nodeid, listing)]
 
     @deferred
@@ -117,7 +117,7 @@ class ContainerFamilies(NodesFamilies):
         client = await self.client(nodeid)
         listing = await client.list_containers()
         self.container_view(nodeid, listing, name)
-        running = rest.container_tagged(listing, name)
+        running = shapes.container_tagged(listing, name)
         return client, None if running is None else running[0]
 
     async def _stop(self, nodeid: str, name: str) -> None:
@@ -165,7 +165,8 @@ class ContainerFamilies(NodesFamilies):
 
     @deferred
     async def get_container_disk_info(self, nodeid: str, containername: str) -> list[dict[str, Any]]:
-        return rest.container_disk_infos(await self.container_call(nodeid, containername, "info.disk") or [])
+        mounts = await self.container_call(nodeid, containername, "info.disk")
+        return shapes.container_disk_infos(mounts or [])
 
     @deferred
     async def get_container_mem_info(self, nodeid: str, containername: str) -> dict[str, Any]:
@@ -174,7 +175,7 @@ class ContainerFamilies(NodesFamilies):
 
     @deferred
     async def get_container_nic_info(self, nodeid: str, containername: str) -> list[dict[str, Any]]:
-        return rest.nic_infos(await self.container_call(nodeid, containername, "info.nic") or [])
+        return shapes.nic_infos(await self.container_call(nodeid, containername, "info.nic") or [])
 
     @deferred
     async def get_container_os_info(self, nodeid: str, containername: str) -> dict[str, Any]:
@@ -215,7 +216,7 @@ class ContainerFamilies(NodesFamilies):
     async def start_container_process(self, nodeid: str, containername: str,
                                       body: dict[str, Any]) -> str:
         job: str = await self.in_container(nodeid, containername, "core.system",
-                                           rest.system_arguments(body), wait=False)
+                                           shapes.system_arguments(body), wait=False)
         # A process that cannot be spawned has its result at once.
         _, found = await (await self.client(nodeid)).peek(job)
         if found is not None and found.state != SUCCESS and not found.raw.get("streams"):

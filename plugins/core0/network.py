@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from plugins.core0 import shapes
 from plugins.core0.access import CommandClient, CommandFamilies, deferred
 from plugins.core0.protocol import CommandFailed, refused_as_bad_request
-from plugins.model import rest
 from rpoold.errors import Conflict, NotFound
 
 #: The bridge core0 makes for containers; not one of the API's bridges.
@@ -37,7 +37,7 @@ class NetworkFamilies(CommandFamilies):
         client = await self.client(nodeid)
         if body["name"] in await self._bridges(client):
             raise Conflict(f"bridge '{body['name']}' exists on node '{nodeid}'")
-        network = rest.bridge_network(body)
+        network = shapes.bridge_network(body)
         try:
             await client.call("bridge.create", {"name": body["name"], "hwaddr": body["hwaddr"],
                                                 "network": network})
@@ -48,14 +48,14 @@ class NetworkFamilies(CommandFamilies):
     @deferred
     async def list_bridges(self, nodeid: str) -> list[dict[str, Any]]:
         client = await self.client(nodeid)
-        return [rest.bridge_view(name, self.bridge_networks.get((nodeid, name)))
+        return [shapes.bridge_view(name, self.bridge_networks.get((nodeid, name)))
                 for name in await self._bridges(client) if name != DEFAULT_BRIDGE]
 
     @deferred
     async def get_bridge(self, nodeid: str, bridgeid: str) -> dict[str, Any]:
         client = await self.client(nodeid)
         await self._bridge(client, bridgeid)
-        return rest.bridge_view(bridgeid, self.bridge_networks.get((nodeid, bridgeid)))
+        return shapes.bridge_view(bridgeid, self.bridge_networks.get((nodeid, bridgeid)))
 
     @deferred
     async def delete_bridge(self, nodeid: str, bridgeid: str) -> None:
@@ -69,7 +69,7 @@ class NetworkFamilies(CommandFamilies):
     async def _networks(self, client: CommandClient) -> dict[str, dict[str, Any]]:
         value = await client.call("zerotier.list")
         if isinstance(value, str):
-            value = rest.parse_zerotier_list(value)
+            value = shapes.parse_zerotier_list(value)
         return {str(n["nwid"]): n for n in value or []}
 
     async def _network(self, client: CommandClient, nwid: str) -> dict[str, Any]:
@@ -81,7 +81,7 @@ class NetworkFamilies(CommandFamilies):
     @deferred
     async def list_zerotiers(self, nodeid: str) -> list[dict[str, Any]]:
         networks = await self._networks(await self.client(nodeid))
-        return [rest.zerotier_list_item(nodeid, n) for n in networks.values()]
+        return [shapes.zerotier_list_item(nodeid, n) for n in networks.values()]
 
     @deferred
     async def join_zerotier(self, nodeid: str, body: dict[str, Any]) -> None:
@@ -95,7 +95,7 @@ class NetworkFamilies(CommandFamilies):
 
     @deferred
     async def get_zerotier(self, nodeid: str, zerotierid: str) -> dict[str, Any]:
-        return rest.zerotier_view(await self._network(await self.client(nodeid), zerotierid))
+        return shapes.zerotier_view(await self._network(await self.client(nodeid), zerotierid))
 
     @deferred
     async def exit_zerotier(self, nodeid: str, zerotierid: str) -> None:

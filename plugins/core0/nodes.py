@@ -12,11 +12,11 @@ from typing import Any
 from twisted.internet.defer import Deferred, DeferredList, ensureDeferred
 from twisted.internet.task import deferLater
 
+from plugins.core0 import shapes
 from plugins.core0.access import NodeAccess, deferred, gather
 from plugins.core0.client import NodeClient
 from plugins.core0.protocol import KILLED, SUCCESS, Result, check
 from plugins.core0.registry import NodeAddress
-from plugins.model import rest
 from rpoold.errors import BackendError, BadRequest, NotFound, RpoolError
 
 #: Runs one command where the jobs or processes live (a node, a container).
@@ -90,14 +90,14 @@ class NodesFamilies(NodeAccess):
     async def get_disk_info(self, nodeid: str) -> list[dict[str, Any]]:
         client = await self.client(nodeid)
         disks, mounts = await gather(client.call("disk.list"), client.call("info.disk"))
-        return rest.disk_infos(disks or {}, mounts or [])
+        return shapes.disk_infos(disks or {}, mounts or [])
 
     def get_mem_info(self, nodeid: str) -> Deferred[dict[str, Any]]:
         # The hot path of the benchmark: no coroutine between the app and the client.
         return self.call(nodeid, "info.mem")
 
     def get_nic_info(self, nodeid: str) -> Deferred[list[dict[str, Any]]]:
-        return self.call(nodeid, "info.nic").addCallback(lambda nics: rest.nic_infos(nics or []))
+        return self.call(nodeid, "info.nic").addCallback(lambda nics: shapes.nic_infos(nics or []))
 
     def get_node_os_info(self, nodeid: str) -> Deferred[dict[str, Any]]:
         return self.call(nodeid, "info.os")
@@ -107,7 +107,7 @@ class NodesFamilies(NodeAccess):
     async def jobs_of(self, run: Runner, where: str) -> list[dict[str, Any]]:
         """The running jobs, without the ``job.list`` job that asked."""
         listed = check(await run("job.list", {}), where)
-        return [rest.job_list_item(e) for e in listed.value() or [] if e["cmd"]["id"] != listed.id]
+        return [shapes.job_list_item(e) for e in listed.value() or [] if e["cmd"]["id"] != listed.id]
 
     async def job_of(self, run: Runner, client: NodeClient, jobid: str) -> dict[str, Any]:
         """
@@ -117,11 +117,11 @@ class NodesFamilies(NodeAccess):
         """
         listed = await run("job.list", {"id": jobid})
         if listed.state == SUCCESS and listed.value():
-            return rest.running_job(listed.value()[0])
+            return shapes.running_job(listed.value()[0])
         _, found = await client.peek(jobid)
         if found is None:
             raise NotFound(f"job '{jobid}' does not exist")
-        return rest.finished_job(found.raw)
+        return shapes.finished_job(found.raw)
 
     async def signal_job(self, run: Runner, where: str, jobid: str, signal: int) -> None:
         if not check(await run("job.kill", {"id": jobid, "signal": signal}), where).value():

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from plugins.core0 import shapes
 from plugins.core0.access import CommandClient, CommandFamilies, deferred, gather
 from plugins.core0.protocol import CommandFailed, refused_as_bad_request
-from plugins.model import rest
 from rpoold.errors import BadRequest, Conflict, NotFound
 
 MIB = 1024**2
@@ -40,7 +40,7 @@ class _Pool:
     @property
     def capacities(self) -> tuple[int, int]:
         """Total and free size, in GiB."""
-        return self.total // rest.GIB, max(0, self.total - self.used) // rest.GIB
+        return self.total // shapes.GIB, max(0, self.total - self.used) // shapes.GIB
 
 
 class StorageFamilies(CommandFamilies):
@@ -52,7 +52,7 @@ class StorageFamilies(CommandFamilies):
         entries, mounts = await gather(client.call("btrfs.list"), client.call("info.disk"))
         pools = {}
         for entry in entries or []:
-            name = rest.pool_of_label(entry.get("label"))
+            name = shapes.pool_of_label(entry.get("label"))
             if name is not None:
                 pools[name] = _Pool(name, entry, mounts or [])
         return pools
@@ -69,7 +69,7 @@ class StorageFamilies(CommandFamilies):
             client.call("disk.list"), client.call("info.disk"), client.call("btrfs.list"))
         busy = {m.get("device") for m in mounts or []}
         busy |= {d["path"] for e in entries or [] for d in e.get("devices") or []}
-        disks = rest.block_devices(disk_list or {})
+        disks = shapes.block_devices(disk_list or {})
         found = []
         for device in devices:
             if device not in disks:
@@ -85,7 +85,7 @@ class StorageFamilies(CommandFamilies):
         await client.call("disk.mktable", {"disk": disk["name"], "table_type": "gpt"})
         await client.call("disk.mkpart", {"disk": disk["name"], "start": "1m", "end": "100%",
                                           "part_type": "primary"})
-        entry = rest.block_device(await client.call("disk.list") or {}, f"/dev/{disk['kname']}")
+        entry = shapes.block_device(await client.call("disk.list") or {}, f"/dev/{disk['kname']}")
         children = (entry or {}).get("children") or []
         if not children:
             raise BadRequest(f"disk '/dev/{disk['kname']}' has no partition after partitioning")
@@ -93,7 +93,7 @@ class StorageFamilies(CommandFamilies):
 
     async def _wipe(self, client: CommandClient, disk_list: dict[str, Any], partition: str) -> None:
         """Leave the disk of a pool's ``partition`` with an empty partition table."""
-        part = rest.block_device(disk_list, partition)
+        part = shapes.block_device(disk_list, partition)
         if part is not None and part.get("pkname"):
             await client.call("disk.mktable", {"disk": part["pkname"], "table_type": "gpt"})
 
@@ -115,11 +115,11 @@ class StorageFamilies(CommandFamilies):
         partitions = [await self._partition(client, disk) for disk in disks]
         try:
             await client.call("btrfs.create", {
-                "label": rest.pool_label(name), "devices": partitions,
+                "label": shapes.pool_label(name), "devices": partitions,
                 "metadata": body["metadataProfile"], "data": body["dataProfile"], "overwrite": True})
         except CommandFailed as e:
             raise refused_as_bad_request(e) from None
-        mountpoint = rest.pool_mount(name)
+        mountpoint = shapes.pool_mount(name)
         await client.call("disk.mount", {"source": partitions[0], "target": mountpoint, "options": ""})
         for directory in ("filesystems", "snapshots"):
             await client.call("filesystem.mkdir", {"path": f"{mountpoint}/{directory}"})
@@ -147,13 +147,13 @@ class StorageFamilies(CommandFamilies):
         disk_list = await client.call("disk.list") or {}
         for device in pool.devices:
             await self._wipe(client, disk_list, device)
-        prefix = rest.pool_mount(storagepoolname) + "/"
+        prefix = shapes.pool_mount(storagepoolname) + "/"
         for key in [k for k in self.subvolume_records if k[0] == nodeid and k[1].startswith(prefix)]:
             del self.subvolume_records[key]
 
     async def _devices(self, client: CommandClient, pool: _Pool) -> list[dict[str, Any]]:
         disk_list = await client.call("disk.list") or {}
-        return [rest.pool_device(disk_list, path) for path in pool.devices]
+        return [shapes.pool_device(disk_list, path) for path in pool.devices]
 
     @deferred
     async def list_storage_pool_devices(self, nodeid: str, storagepoolname: str) -> list[dict[str, Any]]:
@@ -178,8 +178,8 @@ class StorageFamilies(CommandFamilies):
                       deviceuuid: str) -> tuple[str, dict[str, Any]]:
         disk_list = await client.call("disk.list") or {}
         for path in pool.devices:
-            if (rest.block_device(disk_list, path) or {}).get("partuuid") == deviceuuid:
-                return path, rest.pool_device(disk_list, path)
+            if (shapes.block_device(disk_list, path) or {}).get("partuuid") == deviceuuid:
+                return path, shapes.pool_device(disk_list, path)
         raise NotFound(f"storage pool has no device with uuid '{deviceuuid}'")
 
     @deferred
@@ -211,7 +211,7 @@ class StorageFamilies(CommandFamilies):
     async def _filesystem(self, client: CommandClient, pool: str, name: str) -> list[str]:
         """The pool's subvolumes, once the filesystem is known to be one of them."""
         subvolumes = await self._subvolumes(client, pool)
-        if rest.filesystem_path(pool, name) not in subvolumes:
+        if shapes.filesystem_path(pool, name) not in subvolumes:
             raise NotFound(f"filesystem '{name}' does not exist in storage pool '{pool}'")
         return subvolumes
 
@@ -240,12 +240,12 @@ class StorageFamilies(CommandFamilies):
     async def list_filesystems(self, nodeid: str, storagepoolname: str) -> list[str]:
         client = await self.client(nodeid)
         subvolumes = await self._subvolumes(client, storagepoolname)
-        return self._children(subvolumes, rest.filesystem_path(storagepoolname, ""))
+        return self._children(subvolumes, shapes.filesystem_path(storagepoolname, ""))
 
     @deferred
     async def create_filesystem(self, nodeid: str, storagepoolname: str, body: dict[str, Any]) -> None:
         client = await self.client(nodeid)
-        path = rest.filesystem_path(storagepoolname, body["name"])
+        path = shapes.filesystem_path(storagepoolname, body["name"])
         if path in await self._subvolumes(client, storagepoolname):
             raise Conflict(f"filesystem '{body['name']}' exists in storage pool '{storagepoolname}'")
         try:
@@ -260,7 +260,7 @@ class StorageFamilies(CommandFamilies):
                                   filesystemname: str) -> dict[str, Any]:
         client = await self.client(nodeid)
         await self._filesystem(client, storagepoolname, filesystemname)
-        path = rest.filesystem_path(storagepoolname, filesystemname)
+        path = shapes.filesystem_path(storagepoolname, filesystemname)
         record = self._record(nodeid, path)
         return {"name": filesystemname, "parent": storagepoolname,
                 "sizeOnDisk": await self._size_mib(client, path),
@@ -271,12 +271,12 @@ class StorageFamilies(CommandFamilies):
     async def delete_filesystem(self, nodeid: str, storagepoolname: str, filesystemname: str) -> None:
         client = await self.client(nodeid)
         subvolumes = await self._filesystem(client, storagepoolname, filesystemname)
-        prefix = rest.snapshot_path(storagepoolname, filesystemname, "")
+        prefix = shapes.snapshot_path(storagepoolname, filesystemname, "")
         for snapshot in self._children(subvolumes, prefix):
-            path = rest.snapshot_path(storagepoolname, filesystemname, snapshot)
+            path = shapes.snapshot_path(storagepoolname, filesystemname, snapshot)
             await client.call("btrfs.subvol_delete", {"path": path})
             self.subvolume_records.pop((nodeid, path), None)
-        path = rest.filesystem_path(storagepoolname, filesystemname)
+        path = shapes.filesystem_path(storagepoolname, filesystemname)
         await client.call("btrfs.subvol_delete", {"path": path})
         self.subvolume_records.pop((nodeid, path), None)
 
@@ -285,11 +285,11 @@ class StorageFamilies(CommandFamilies):
                                         filesystemname: str) -> list[str]:
         client = await self.client(nodeid)
         subvolumes = await self._filesystem(client, storagepoolname, filesystemname)
-        return self._children(subvolumes, rest.snapshot_path(storagepoolname, filesystemname, ""))
+        return self._children(subvolumes, shapes.snapshot_path(storagepoolname, filesystemname, ""))
 
     async def _snapshot(self, client: CommandClient, pool: str, filesystem: str, name: str) -> str:
         subvolumes = await self._filesystem(client, pool, filesystem)
-        path = rest.snapshot_path(pool, filesystem, name)
+        path = shapes.snapshot_path(pool, filesystem, name)
         if path not in subvolumes:
             raise NotFound(f"snapshot '{name}' of filesystem '{filesystem}' does not exist")
         return path
@@ -299,11 +299,11 @@ class StorageFamilies(CommandFamilies):
                               body: dict[str, Any]) -> None:
         client = await self.client(nodeid)
         subvolumes = await self._filesystem(client, storagepoolname, filesystemname)
-        path = rest.snapshot_path(storagepoolname, filesystemname, body["name"])
+        path = shapes.snapshot_path(storagepoolname, filesystemname, body["name"])
         if path in subvolumes:
             raise Conflict(f"snapshot '{body['name']}' of filesystem '{filesystemname}' exists")
         await client.call("btrfs.subvol_snapshot", {
-            "source": rest.filesystem_path(storagepoolname, filesystemname),
+            "source": shapes.filesystem_path(storagepoolname, filesystemname),
             "destination": path, "read_only": True})
         self.subvolume_records[(nodeid, path)] = {"created": int(self.reactor.seconds())}
 
@@ -328,7 +328,7 @@ class StorageFamilies(CommandFamilies):
                                            filesystemname: str, snapshotname: str) -> None:
         client = await self.client(nodeid)
         snapshot = await self._snapshot(client, storagepoolname, filesystemname, snapshotname)
-        path = rest.filesystem_path(storagepoolname, filesystemname)
+        path = shapes.filesystem_path(storagepoolname, filesystemname)
         await client.call("btrfs.subvol_delete", {"path": path})
         await client.call("btrfs.subvol_snapshot", {"source": snapshot, "destination": path,
                                                     "read_only": False})

@@ -15,9 +15,9 @@ from typing import Any
 from twisted.internet.defer import ensureDeferred
 from twisted.logger import Logger
 
+from plugins.core0 import shapes
 from plugins.core0.access import CommandClient, CommandFamilies, deferred
 from plugins.core0.protocol import CommandFailed, refused_as_bad_request
-from plugins.model import rest
 from rpoold.errors import BadRequest, Conflict, NotFound
 
 log = Logger()
@@ -55,8 +55,8 @@ class VMFamilies(CommandFamilies):
         """Create the domain; the vm is ``running`` after a moment."""
         if await self._domain(client, vm["id"]) is None:
             await client.call("kvm.create", {
-                "name": vm["id"], "media": rest.vm_media(vm["disks"]), "cpu": vm["cpu"],
-                "memory": vm["memory"], "nics": rest.vm_nics(vm["nics"])})
+                "name": vm["id"], "media": shapes.vm_media(vm["disks"]), "cpu": vm["cpu"],
+                "memory": vm["memory"], "nics": shapes.vm_nics(vm["nics"])})
 
         def settle() -> None:
             if vm["status"] in ("deploying", "starting", "migrating"):
@@ -122,7 +122,7 @@ class VMFamilies(CommandFamilies):
             return
         uuid = domain["uuid"]
         info = await client.call("kvm.info", {"uuid": uuid}) or {}
-        media, nics = rest.vm_media(vm["disks"]), rest.vm_nics(vm["nics"])
+        media, nics = shapes.vm_media(vm["disks"]), shapes.vm_nics(vm["nics"])
         for old in info.get("media") or []:
             if old not in media:
                 await client.call("kvm.detach_disk", {"uuid": uuid, "media": old})
@@ -213,4 +213,4 @@ class VMFamilies(CommandFamilies):
     async def get_vm_info(self, nodeid: str, vmid: str) -> dict[str, Any]:
         client = await self.client(nodeid)
         uuid = await self._domain_uuid(client, vmid)
-        return rest.vm_info(await client.call("kvm.infops", {"uuid": uuid}) or {})
+        return shapes.vm_info(await client.call("kvm.infops", {"uuid": uuid}) or {})

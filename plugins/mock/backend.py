@@ -1,6 +1,6 @@
 """
 The mock backend: every resource family, served from an in-memory pool of
-simulated nodes (``plugins.model``).
+simulated nodes (``plugins.poolsim``).
 
 Node-level facts, jobs, processes, files and containers are read from the
 model directly.  Storage pools and filesystems, bridges, ZeroTier networks
@@ -19,18 +19,18 @@ from typing import Any
 from twisted.internet.defer import Deferred, ensureDeferred, succeed
 from zope.interface import implementer
 
+from plugins.core0 import shapes
 from plugins.core0.access import deferred
 from plugins.core0.network import NetworkFamilies
 from plugins.core0.nodes import find_process, kill_process
 from plugins.core0.storage import StorageFamilies
 from plugins.core0.vms import VMFamilies
 from plugins.mock.node_client import ModelNodeClient, agent_runner
-from plugins.model import rest
-from plugins.model.agent import Agent
-from plugins.model.container import Container
-from plugins.model.jobs import CommandError
-from plugins.model.node import Node
-from plugins.model.pool import Pool
+from plugins.poolsim.agent import Agent
+from plugins.poolsim.container import Container
+from plugins.poolsim.jobs import CommandError
+from plugins.poolsim.node import Node
+from plugins.poolsim.pool import Pool
 from rpoold.errors import BackendError, BadRequest, Conflict, NotFound
 from rpoold.interfaces import (
     IBridges,
@@ -170,7 +170,7 @@ class MockBackend(StorageFamilies, NetworkFamilies, VMFamilies):
     @deferred
     async def get_disk_info(self, nodeid: str) -> list[dict[str, Any]]:
         node = await self._live(nodeid)
-        return rest.disk_infos(node.disk_list(), node.info_disk())
+        return shapes.disk_infos(node.disk_list(), node.info_disk())
 
     @deferred
     async def get_mem_info(self, nodeid: str) -> dict[str, Any]:
@@ -178,7 +178,7 @@ class MockBackend(StorageFamilies, NetworkFamilies, VMFamilies):
 
     @deferred
     async def get_nic_info(self, nodeid: str) -> list[dict[str, Any]]:
-        return rest.nic_infos((await self._live(nodeid)).info_nic())
+        return shapes.nic_infos((await self._live(nodeid)).info_nic())
 
     @deferred
     async def get_node_os_info(self, nodeid: str) -> dict[str, Any]:
@@ -188,17 +188,17 @@ class MockBackend(StorageFamilies, NetworkFamilies, VMFamilies):
 
     @staticmethod
     def _jobs(agent: Any) -> list[dict[str, Any]]:
-        return [rest.job_list_item(e) for e in agent.job_list()]
+        return [shapes.job_list_item(e) for e in agent.job_list()]
 
     @staticmethod
     def _job(agent: Any, jobid: str) -> dict[str, Any]:
         job = agent.jobs.get(jobid)
         if job is not None:
-            return rest.running_job(job.listing())
+            return shapes.running_job(job.listing())
         result = agent.result_of(jobid)
         if result is None:
             raise NotFound(f"job '{jobid}' does not exist")
-        return rest.finished_job(result)
+        return shapes.finished_job(result)
 
     @staticmethod
     def _signal_job(agent: Any, jobid: str, signal: int) -> None:
@@ -267,7 +267,7 @@ class MockBackend(StorageFamilies, NetworkFamilies, VMFamilies):
     async def start_container_process(self, nodeid: str, containername: str,
                                       body: dict[str, Any]) -> str:
         container = await self._container(nodeid, containername)
-        job = container.execute("core.system", rest.system_arguments(body))
+        job = container.execute("core.system", shapes.system_arguments(body))
         if job.result is not None and job.result["state"] != "SUCCESS" and not job.result.get("streams"):
             raise BackendError(f"process could not be started: {job.result['data']}")
         return job.id
@@ -310,7 +310,7 @@ class MockBackend(StorageFamilies, NetworkFamilies, VMFamilies):
     @deferred
     async def get_container_disk_info(self, nodeid: str, containername: str) -> list[dict[str, Any]]:
         container = await self._container(nodeid, containername)
-        return rest.container_disk_infos(container.info_disk())
+        return shapes.container_disk_infos(container.info_disk())
 
     @deferred
     async def get_container_mem_info(self, nodeid: str, containername: str) -> dict[str, Any]:
@@ -318,7 +318,7 @@ class MockBackend(StorageFamilies, NetworkFamilies, VMFamilies):
 
     @deferred
     async def get_container_nic_info(self, nodeid: str, containername: str) -> list[dict[str, Any]]:
-        return rest.nic_infos((await self._container(nodeid, containername)).info_nic())
+        return shapes.nic_infos((await self._container(nodeid, containername)).info_nic())
 
     @deferred
     async def get_container_os_info(self, nodeid: str, containername: str) -> dict[str, Any]:
@@ -369,19 +369,19 @@ class MockBackend(StorageFamilies, NetworkFamilies, VMFamilies):
         return self.container_view(node.node_id, node.corex_list(), name)
 
     def _start(self, node: Node, record: dict[str, Any]) -> None:
-        mounts = rest.container_mounts(record["filesystems"])
+        mounts = shapes.container_mounts(record["filesystems"])
         try:
-            container_id = node.corex_create(**rest.container_arguments(record, mounts))
+            container_id = node.corex_create(**shapes.container_arguments(record, mounts))
         except CommandError as e:
             raise BadRequest(f"container '{record['name']}' cannot start: {e}") from None
         container = node.containers[container_id]
         for process in record.get("initProcesses") or []:
-            container.execute("core.system", rest.system_arguments(process))
+            container.execute("core.system", shapes.system_arguments(process))
 
     @deferred
     async def list_containers(self, nodeid: str) -> list[dict[str, Any]]:
         listing = self._node(nodeid).corex_list()
-        return [rest.container_list_item(name, self.container_view(nodeid, listing, name))
+        return [shapes.container_list_item(name, self.container_view(nodeid, listing, name))
                 for name in self.container_names(nodeid, listing)]
 
     @deferred
@@ -424,7 +424,7 @@ class MockBackend(StorageFamilies, NetworkFamilies, VMFamilies):
         running = self._running(node, containername)
         if running is not None:
             if (nodeid, containername) not in self.container_records:
-                self.container_records[(nodeid, containername)] = rest.container_record(
+                self.container_records[(nodeid, containername)] = shapes.container_record(
                     containername, running.arguments)
             running.terminate()
 
@@ -441,7 +441,7 @@ class MockBackend(StorageFamilies, NetworkFamilies, VMFamilies):
         metadata: list[dict[str, Any]] = []
         for node in nodes:
             disks = [d for d in node.disk_list()["blockdevices"]
-                     if rest.disk_type(d) == body["driveType"] and not d.get("children")]
+                     if shapes.disk_type(d) == body["driveType"] and not d.get("children")]
             if len(disks) < per_node:
                 raise BadRequest(
                     f"node '{node.node_id}' has {len(disks)} free {body['driveType']} disk(s), "

@@ -16,8 +16,8 @@ from twisted.internet.defer import Deferred, ensureDeferred
 
 from plugins.core0.nodes import Runner
 from plugins.core0.protocol import Result, check
-from plugins.model.agent import Agent
-from plugins.model.node import Node
+from plugins.poolsim.agent import Agent
+from plugins.poolsim.node import Node
 
 
 def agent_runner(agent: Agent, where: str) -> Runner:

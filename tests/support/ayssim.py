@@ -19,14 +19,14 @@ from twisted.internet.defer import Deferred, ensureDeferred
 from twisted.web.server import Site
 from zope.interface import implementer
 
-from plugins.ays.sim.api import AysSimulatorApi
-from plugins.ays.sim.node_commands import CommandFailed, INodeCommands, NodeAddress
-from plugins.ays.sim.runs import Run
-from plugins.ays.sim.simulator import Simulator
-from plugins.ays.sim.store import Repository, Service
+from plugins.ayssim.api import AysSimulatorApi
+from plugins.ayssim.node_commands import CommandFailed, INodeCommands, NodeAddress
+from plugins.ayssim.runs import Run
+from plugins.ayssim.simulator import Simulator
+from plugins.ayssim.store import Repository, Service
 from plugins.core0.protocol import SUCCESS, Result
-from plugins.model.node import Node
-from plugins.model.pool import Pool
+from plugins.poolsim.node import Node
+from plugins.poolsim.pool import Pool
 from tests.support.polling import eventually, wait_for
 
 REPO = "objstor"

@@ -3,7 +3,7 @@ A small core0 agent for tests, running on the test's reactor against a real
 ``redis-server``: it pops ``core:default`` as core0 does, sets the pickup
 flag, and answers either from a script (a function of the payload, for
 answers a simulator rarely gives: ERROR, TIMEOUT, UNKNOWN_CMD, duplicate
-ids, silence) or from a ``plugins.model`` node.
+ids, silence) or from a ``plugins.poolsim`` node.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ import txredisapi
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred, ensureDeferred
 
-from plugins.model.jobs import Job
-from plugins.model.node import Node
+from plugins.poolsim.jobs import Job
+from plugins.poolsim.node import Node
 
 #: A script: payload -> the result object to publish, or ``None`` for no answer.
 Script = Callable[[dict[str, Any]], "dict[str, Any] | None"]

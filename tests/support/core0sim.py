@@ -4,7 +4,7 @@ its node list file exists, stopped at the end with a check that none of
 its ``redis-server`` children survives.
 
     with Core0Sim(nodes=2) as sim:
-        for node in sim.entries:        # plugins.core0.sim.nodelist.NodeEntry
+        for node in sim.entries:        # plugins.core0sim.nodelist.NodeEntry
             ...
 
 or the ``core0sim`` fixture (one simulator of two nodes per test module).
@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from plugins.core0.sim import nodelist
+from plugins.core0sim import nodelist
 from tests.support.processes import ROOT, Child, python_env, twistd, wait_until
 
 

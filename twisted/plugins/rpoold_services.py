@@ -7,9 +7,9 @@ rpoold = ServiceMaker(
 )
 
 core0sim = ServiceMaker(
-    "core0sim", "plugins.core0.sim.tap", "Simulated core0 nodes on real redis-server children.", "core0sim"
+    "core0sim", "plugins.core0sim.tap", "Simulated core0 nodes on real redis-server children.", "core0sim"
 )
 
 ayssim = ServiceMaker(
-    "ayssim", "plugins.ays.sim.tap", "AYS 8.2 simulator acting on core0 nodes.", "ayssim"
+    "ayssim", "plugins.ayssim.tap", "AYS 8.2 simulator acting on core0 nodes.", "ayssim"
 )
