@@ -36,7 +36,7 @@ async def measure(concurrency: int, batches: int, rounds: int) -> list[float]:
     from twisted.internet.defer import gatherResults
 
     from plugins.core0.client import NodeClient
-    from plugins.core0.registry import NodeAddress
+    from rpoold.nodes import NodeAddress
     from tests.support.core0_agent import AgentOnRedis, result
     from tests.support.processes import RedisServer
 

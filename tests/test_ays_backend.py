@@ -22,7 +22,6 @@ from zope.interface.verify import verifyObject
 
 from plugins.ays.backend import AysBackend
 from plugins.ays.client import AysClient
-from plugins.ays.node_agents import INodeAgents
 from plugins.ays.runs import Timing
 from rpoold.errors import BackendUnavailable, BadRequest, Conflict, NotFound, ServiceUnavailable
 from rpoold.interfaces import (
@@ -37,6 +36,7 @@ from rpoold.interfaces import (
     IVMs,
     IZerotiers,
 )
+from rpoold.nodes import INodeAgents
 
 JSON = {b"Content-Type": b"application/json"}
 NODE = "525400123456"
@@ -291,12 +291,12 @@ def test_cluster_view_from_its_ardbs(backend: AysBackend, ays: Scripted) -> None
 # As the core0 backend's node registry ------------------------------------------------------------
 
 
-def test_adapts_to_the_core0_node_registry(backend: AysBackend, ays: Scripted, clock: Clock) -> None:
-    from plugins.core0.registry import INodeRegistry, NodeAddress
+def test_is_a_node_registry_for_the_core0_backend(backend: AysBackend, ays: Scripted, clock: Clock) -> None:
+    from rpoold.nodes import INodeRegistry, NodeAddress
 
     ays.services[("node", NODE)]["data"].update(redisPort=6380, redisPassword="pw")
-    registry = INodeRegistry(backend)
-    assert INodeRegistry(backend) is registry
+    registry = backend.node_registry()
+    assert backend.node_registry() is registry
     assert verifyObject(INodeRegistry, registry)
     expected = NodeAddress(id=NODE, host="127.0.0.1", port=6380, password="pw", hostname="core0node")
     assert run(registry.list_nodes()) == [expected]
@@ -307,9 +307,8 @@ def test_adapts_to_the_core0_node_registry(backend: AysBackend, ays: Scripted, c
 
 def test_registry_reuses_addresses_then_asks_again(backend: AysBackend, ays: Scripted,
                                                     clock: Clock) -> None:
-    from plugins.core0.registry import INodeRegistry
 
-    registry = INodeRegistry(backend)
+    registry = backend.node_registry()
     run(registry.get_node(NODE))
     asked = len(ays.calls)
     run(registry.get_node(NODE))
@@ -322,9 +321,8 @@ def test_registry_reuses_addresses_then_asks_again(backend: AysBackend, ays: Scr
 
 def test_registry_uses_the_last_address_while_ays_is_down(backend: AysBackend, ays: Scripted,
                                                           clock: Clock) -> None:
-    from plugins.core0.registry import INodeRegistry
 
-    registry = INodeRegistry(backend)
+    registry = backend.node_registry()
     known = run(registry.get_node(NODE))
     clock.advance(backend.registry_ttl + 1)
     ays.down = True
@@ -335,14 +333,13 @@ def test_registry_uses_the_last_address_while_ays_is_down(backend: AysBackend, a
 
 
 def test_registry_is_not_ready_before_ays(ays: Scripted, clock: Clock) -> None:
-    from plugins.core0.registry import INodeRegistry
 
     ays.down = True
     client = AysClient("http://ays", "objstor", StubTreq(StringStubbingResource(ays)), clock)
     backend = AysBackend(client, clock, Timing(), retry_interval=1)
     backend.startService()
     with pytest.raises(ServiceUnavailable):
-        run(INodeRegistry(backend).list_nodes())
+        run(backend.node_registry().list_nodes())
     backend.stopService()
 
 

@@ -20,9 +20,9 @@ from twisted.logger import formatEvent, globalLogPublisher
 from plugins.core0.client import NodeClient
 from plugins.core0.connection import CLIENT_NAME
 from plugins.core0.protocol import CommandFailed, CommandTimedOut, Result
-from plugins.core0.registry import NodeAddress
 from plugins.poolsim.pool import SEED_CONTAINER, SEED_JOB, Pool
 from rpoold.errors import BackendTimeout, BackendUnavailable
+from rpoold.nodes import NodeAddress
 from tests.support.core0_agent import AgentOnRedis, result
 from tests.support.polling import wait_for
 from tests.support.processes import Child, RedisServer, free_port, port_open, wait_until

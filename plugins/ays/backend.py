@@ -34,6 +34,7 @@ from zope.interface import implementer
 from plugins.ays import blueprints, views
 from plugins.ays.blueprints import NODE, NODE_ROLE, Action
 from plugins.ays.client import AysClient, RepositoryMissing
+from plugins.ays.registry import AysNodeRegistry
 from plugins.ays.runs import Timing, Write, Writer
 from plugins.core0 import shapes
 from rpoold.errors import (
@@ -57,6 +58,7 @@ from rpoold.interfaces import (
     IVMs,
     IZerotiers,
 )
+from rpoold.nodes import INodeRegistryProvider
 
 log = Logger()
 
@@ -96,7 +98,7 @@ def disk_in_use(disk: dict[str, Any]) -> bool:
 
 @implementer(
     INodes, IBridges, IStoragePools, IFilesystems, IZerotiers, IContainers, IVMs,
-    IStorageClusters, IVdisks, IHealthCheck, IService,
+    IStorageClusters, IVdisks, IHealthCheck, IService, INodeRegistryProvider,
 )
 class AysBackend(Service):
     """
@@ -145,21 +147,14 @@ class AysBackend(Service):
         self.ready = False
         self.problem = "not started yet"
         self._connecting: Deferred[None] | None = None
-        self._registry: Any = None
+        self._registry: AysNodeRegistry | None = None
 
-    def __conform__(self, interface: Any) -> Any:
-        """Adapt to the core0 backend's ``INodeRegistry``: nodes from AYS."""
-        if getattr(interface, "__name__", "") != "INodeRegistry":
-            return None
-        from plugins.core0.registry import INodeRegistry
-
-        if interface is INodeRegistry:
-            if self._registry is None:
-                from plugins.ays.registry import AysNodeRegistry
-
-                self._registry = AysNodeRegistry(self, ttl=self.registry_ttl)
-            return self._registry
-        return None
+    def node_registry(self) -> AysNodeRegistry:
+        """The core0 backend's node source: the nodes of AYS (``INodeRegistryProvider``)."""
+        if self._registry is None:
+            self._registry = AysNodeRegistry(self.client, self.clock, self.guarded, self.delete_node,
+                                             ttl=self.registry_ttl)
+        return self._registry
 
     # Start-up -------------------------------------------------------------------------
 

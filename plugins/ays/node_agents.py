@@ -11,33 +11,12 @@ from __future__ import annotations
 from typing import Any
 
 from twisted.internet.defer import Deferred, DeferredList, ensureDeferred
-from zope.interface import Interface, implementer
+from zope.interface import implementer
 
 from plugins.ays.registry import address_of
 from plugins.core0 import shapes
 from plugins.core0.client import NodeClient
-
-
-class INodeAgents(Interface):
-    """What the AYS backend asks of nodes themselves."""
-
-    def disk_list(nodeid: str, data: dict[str, Any]) -> Deferred[dict[str, Any]]:
-        """
-        :param data: the node's ``node.g8os`` service data (its address).
-        :returns: Deferred firing with the ``disk.list`` result
-            (``{"blockdevices": [...]}``).
-        :raises BackendUnavailable, BackendTimeout: the node does not answer.
-        """
-
-    def running_containers(nodeid: str, data: dict[str, Any], timeout: float) -> Deferred[set[str]]:
-        """
-        :returns: Deferred firing with the names (first tags) of the
-            containers the node runs.
-        :raises BackendUnavailable, BackendTimeout: no answer within ``timeout``.
-        """
-
-    def close() -> Deferred[Any]:
-        """Close every connection."""
+from rpoold.nodes import INodeAgents
 
 
 @implementer(INodeAgents)

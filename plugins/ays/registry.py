@@ -9,8 +9,8 @@ Configuration::
     plugin = "core0"
     registry = "ays:ays"      # <kind>:<backend instance providing INodeRegistry>
 
-The AYS backend adapts to ``INodeRegistry`` (``INodeRegistry(ays_backend)``)
-and hands out one ``AysNodeRegistry``.  A node's address is kept for
+The AYS backend provides ``INodeRegistryProvider`` and hands out one
+``AysNodeRegistry``.  A node's address is kept for
 ``ttl`` seconds, so direct calls do not each ask AYS; when AYS cannot be
 reached, the last address known is used (and logged once), so the nodes
 stay reachable through a short AYS outage.
@@ -18,18 +18,17 @@ stay reachable through a short AYS outage.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from twisted.internet.defer import Deferred, ensureDeferred
 from twisted.logger import Logger
 from zope.interface import implementer
 
 from plugins.ays.blueprints import NODE, NODE_ROLE
-from plugins.core0.registry import INodeRegistry, NodeAddress
+from plugins.ays.client import AysClient
 from rpoold.errors import BackendTimeout, BackendUnavailable, NotFound, ServiceUnavailable
-
-if TYPE_CHECKING:
-    from plugins.ays.backend import AysBackend
+from rpoold.nodes import INodeRegistry, NodeAddress
 
 log = Logger()
 
@@ -48,19 +47,29 @@ def address_of(name: str, data: dict[str, Any]) -> NodeAddress:
 @implementer(INodeRegistry)
 class AysNodeRegistry:
     """
-    :param backend: the AYS backend (its client and readiness).
+    :param client: the AYS client.
+    :param clock: the reactor.
+    :param guarded: runs a coroutine using the client if AYS is ready
+        (``ServiceUnavailable`` otherwise): the backend's readiness.
+    :param forget: uninstalls a node in AYS and forgets it (the backend's
+        ``delete_node``).
     :param ttl: seconds a node's address is used without asking AYS again.
     """
 
-    def __init__(self, backend: AysBackend, ttl: float = 10.0) -> None:
-        self.backend = backend
+    def __init__(self, client: AysClient, clock: Any,
+                 guarded: Callable[[Coroutine[Any, Any, Any]], Coroutine[Any, Any, Any]],
+                 forget: Callable[[str], Deferred[None]], ttl: float = 10.0) -> None:
+        self.client = client
+        self.clock = clock
+        self.guarded = guarded
+        self.forget = forget
         self.ttl = ttl
         #: Last known address of each node, and when AYS said so.
         self.known: dict[str, tuple[NodeAddress, float]] = {}
         self._outage_told = False
 
     def _now(self) -> float:
-        return float(self.backend.clock.seconds())
+        return float(self.clock.seconds())
 
     def _remember(self, node: NodeAddress) -> NodeAddress:
         self.known[node.id] = (node, self._now())
@@ -75,7 +84,7 @@ class AysNodeRegistry:
 
     async def _list(self) -> list[NodeAddress]:
         try:
-            items = await self.backend.guarded(self.backend.client.list_services(
+            items = await self.guarded(self.client.list_services(
                 NODE, ("hostname", "redisAddr", "redisPort", "redisPassword")))
         except OUTAGE as e:
             if not self.known:
@@ -92,7 +101,7 @@ class AysNodeRegistry:
         if cached is not None and self._now() - cached[1] < self.ttl:
             return cached[0]
         try:
-            service = await self.backend.guarded(self.backend.client.get_service(NODE_ROLE, nodeid))
+            service = await self.guarded(self.client.get_service(NODE_ROLE, nodeid))
         except OUTAGE as e:
             if cached is None:
                 raise
@@ -112,7 +121,7 @@ class AysNodeRegistry:
     def forget_node(self, nodeid: str) -> Deferred[None]:
         """Forget the node in AYS (uninstall, then delete its service)."""
         async def forget() -> None:
-            await self.backend.delete_node(nodeid)
+            await self.forget(nodeid)
             self.known.pop(nodeid, None)
 
         return ensureDeferred(forget())

@@ -15,8 +15,8 @@ from zope.interface import implementer
 from plugins.ayssim.node_commands import RESULT_TIMEOUT, CommandFailed, INodeCommands, NodeAddress
 from plugins.core0 import protocol
 from plugins.core0.client import NodeClient
-from plugins.core0.registry import NodeAddress as Core0Address
 from rpoold.errors import BackendTimeout, BackendUnavailable, RpoolError
+from rpoold.nodes import NodeAddress as Core0Address
 
 #: Connections to one node at most (actions of one step run concurrently).
 POOL_SIZE = 4

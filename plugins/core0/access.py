@@ -24,8 +24,9 @@ from twisted.python.failure import Failure
 from plugins.core0 import shapes
 from plugins.core0.client import NodeClient
 from plugins.core0.protocol import Result, check
-from plugins.core0.registry import INodeRegistry, NodeAddress, resolve
+from plugins.core0.registry import resolve
 from rpoold.errors import BadRequest, NotFound
+from rpoold.nodes import INodeRegistry, NodeAddress
 
 log = Logger()
 

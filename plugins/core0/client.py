@@ -43,9 +43,9 @@ from plugins.core0.protocol import (
     payload,
     result_key,
 )
-from plugins.core0.registry import NodeAddress
 from rpoold.deadlines import Deadlines
 from rpoold.errors import BackendError, BackendTimeout, BackendUnavailable, RpoolError
+from rpoold.nodes import NodeAddress
 
 ONLY_SUCCESS = frozenset({SUCCESS})
 #: Errors of ``corex.dispatch`` that mean the container id is stale.

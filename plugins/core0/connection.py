@@ -34,9 +34,9 @@ from twisted.internet.error import ConnectError
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from plugins.core0.registry import NodeAddress
 from rpoold import metrics
 from rpoold.errors import BackendUnavailable
+from rpoold.nodes import NodeAddress
 
 log = Logger()
 

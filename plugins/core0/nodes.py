@@ -16,8 +16,8 @@ from plugins.core0 import shapes
 from plugins.core0.access import NodeAccess, deferred, gather
 from plugins.core0.client import NodeClient
 from plugins.core0.protocol import KILLED, SUCCESS, Result, check
-from plugins.core0.registry import NodeAddress
 from rpoold.errors import BackendError, BadRequest, NotFound, RpoolError
+from rpoold.nodes import NodeAddress
 
 #: Runs one command where the jobs or processes live (a node, a container).
 Runner = Callable[[str, dict[str, Any]], Awaitable[Result]]

@@ -11,8 +11,8 @@ built in:
 
 A third source plugs in through configuration: ``registry =
 "<kind>:<instance>"`` names another backend instance (for example
-``"ays:ays"``) that provides ``INodeRegistry`` itself; the core0 backend
-then asks it for nodes and addresses (see ``resolve``).
+``"ays:ays"``) that provides ``INodeRegistryProvider``; the core0 backend
+then asks its registry for nodes and addresses (see ``resolve``).
 
 "Forgetting" a node (``DELETE /nodes/{id}``) removes it from the running
 registry only: a node from configuration or from the file is known again
@@ -22,20 +22,18 @@ after a restart.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from typing import Any
 
 from twisted.internet.defer import Deferred, fail, succeed
 from twisted.logger import Logger
-from zope.interface import Interface, implementer
+from zope.interface import implementer
 
 from rpoold.config import ConfigError, check, key_path, read_file
 from rpoold.errors import NotFound
+from rpoold.nodes import DEFAULT_PORT, INodeRegistry, INodeRegistryProvider, NodeAddress
 from rpoold.schemas import PATH_PARAMETERS
 
 log = Logger()
-
-DEFAULT_PORT = 6379
 
 #: JSON Schema of one node entry, in configuration and in a node file.
 NODE_SCHEMA: dict[str, Any] = {
@@ -53,51 +51,6 @@ NODE_SCHEMA: dict[str, Any] = {
 }
 
 NODES_SCHEMA: dict[str, Any] = {"type": "array", "items": NODE_SCHEMA}
-
-
-@dataclass(frozen=True)
-class NodeAddress:
-    """
-    A node and how to reach its Redis.
-
-    :ivar hostname: what ``GET /nodes`` shows; empty when the source does
-        not say (the backend then asks the node, ``info.os``).
-    """
-
-    id: str
-    host: str
-    port: int = DEFAULT_PORT
-    password: str = ""
-    db: int = 0
-    hostname: str = ""
-
-    @property
-    def endpoint(self) -> str:
-        suffix = f"/{self.db}" if self.db else ""
-        return f"{self.host}:{self.port}{suffix}"
-
-
-class INodeRegistry(Interface):
-    """A source of nodes for the core0 backend."""
-
-    def list_nodes() -> Deferred[list[NodeAddress]]:
-        """
-        :returns: Deferred firing with every known node, in a stable order.
-        """
-
-    def get_node(nodeid: str) -> Deferred[NodeAddress]:
-        """
-        :returns: Deferred firing with the node's address.
-        :raises NotFound: unknown node.
-        """
-
-    def forget_node(nodeid: str) -> Deferred[None]:
-        """
-        Drop the node from the running registry.
-
-        :returns: Deferred firing with ``None``.
-        :raises NotFound: unknown node.
-        """
 
 
 def parse_nodes(entries: Any, where: str, prefix: list[Any]) -> list[NodeAddress]:
@@ -253,7 +206,7 @@ def resolve(options: dict[str, Any], context: Any) -> INodeRegistry:
     :param context: the ``IBackendContext`` (``config_dir`` for a relative
         ``nodes_file``; ``backend()`` for ``registry``).
     :raises ConfigError: none or several sources, a bad node file, or a
-        ``registry`` instance that does not provide ``INodeRegistry``
+        ``registry`` instance that does not provide ``INodeRegistryProvider``
         (messages are relative to the backend's table).
     """
     given = [k for k in ("nodes", "nodes_file", "registry") if k in options]
@@ -265,15 +218,15 @@ def resolve(options: dict[str, Any], context: Any) -> INodeRegistry:
         return StaticRegistry(parse_nodes(options["nodes"], "", ["nodes"]))
     if "nodes_file" in options:
         path = os.path.join(str(context.config_dir), os.path.expanduser(options["nodes_file"]))
-        registry = FileRegistry(os.path.normpath(path))
-        registry.load()
-        return registry
+        from_file = FileRegistry(os.path.normpath(path))
+        from_file.load()
+        return from_file
     kind, _, instance = str(options["registry"]).partition(":")
     backend = context.backend(instance)
-    source = INodeRegistry(backend, None)
-    if source is None:
+    if not INodeRegistryProvider.providedBy(backend):
         raise ConfigError([
             f"'registry': backend instance '{instance}' does not provide "
             f"INodeRegistry, so it cannot be a '{kind}' node source"
         ])
-    return source
+    registry: INodeRegistry = backend.node_registry()
+    return registry

@@ -1,0 +1,183 @@
+"""
+The contracts between backends about nodes: where a node is, which nodes a
+pool has, and how a node's core0 agent is asked to run commands.
+
+The family interfaces (``rpoold.interfaces``) are what the web app calls;
+these are what backends call on each other:
+
+- a *node registry* (``INodeRegistry``) lists the nodes and their
+  addresses; the core0 backend reads one from its configuration, from a
+  node file, or from another backend that provides
+  ``INodeRegistryProvider`` (the AYS backend: nodes from AYS);
+- a *command client* (``ICommandClient``) runs core0 commands on one node;
+  the core0 command families run on any such client: over Redis for the
+  core0 backend, in process for the mock;
+- *node agents* (``INodeAgents``) are what the AYS backend asks of nodes
+  themselves (their disks, the containers they run), by the address AYS
+  has for them.
+
+Nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from twisted.internet.defer import Deferred
+from zope.interface import Attribute, Interface
+
+#: The port of a node's Redis when its source does not say.
+DEFAULT_PORT = 6379
+
+
+@dataclass(frozen=True)
+class NodeAddress:
+    """
+    A node and how to reach its Redis.
+
+    :ivar hostname: what ``GET /nodes`` shows; empty when the source does
+        not say (the backend then asks the node, ``info.os``).
+    """
+
+    id: str
+    host: str
+    port: int = DEFAULT_PORT
+    password: str = ""
+    db: int = 0
+    hostname: str = ""
+
+    @property
+    def endpoint(self) -> str:
+        suffix = f"/{self.db}" if self.db else ""
+        return f"{self.host}:{self.port}{suffix}"
+
+
+class INodeRegistry(Interface):
+    """A source of nodes."""
+
+    def list_nodes() -> Deferred[list[NodeAddress]]:
+        """
+        :returns: Deferred firing with every known node, in a stable order.
+        """
+
+    def get_node(nodeid: str) -> Deferred[NodeAddress]:
+        """
+        :returns: Deferred firing with the node's address.
+        :raises NotFound: unknown node.
+        """
+
+    def forget_node(nodeid: str) -> Deferred[None]:
+        """
+        Drop the node from the pool (``DELETE /nodes/{nodeid}``).
+
+        :returns: Deferred firing with ``None``.
+        :raises NotFound: unknown node.
+        """
+
+
+class INodeRegistryProvider(Interface):
+    """
+    A backend that can be another backend's source of nodes (configured as
+    ``registry = "<kind>:<instance>"`` in the core0 backend's options).
+    """
+
+    def node_registry() -> INodeRegistry:
+        """
+        :returns: the registry of this backend's nodes (the same object on
+            every call).
+        """
+
+
+class ICommandClient(Interface):
+    """
+    One node's core0 agent: its commands, as the core0 protocol defines
+    them (``core0-protocol.md``).
+
+    A *result* below is a core0 result object as
+    ``plugins.core0.protocol.Result`` holds it (``id``, ``command``,
+    ``state``, ``level``, ``data``, ``streams``, ...).  Every method may
+    fail with ``BackendUnavailable`` (the node cannot be reached) or
+    ``BackendTimeout`` (no answer within the client's deadline).
+    """
+
+    node = Attribute("The node's id (``str``).")
+
+    def call(command: str, arguments: dict[str, Any] | None = None, *,
+             timeout: float | None = None) -> Deferred[Any]:
+        """
+        Run a command and decode its payload.
+
+        :param timeout: the deadline, in seconds (default: the client's).
+        :returns: Deferred firing with the result's value (the decoded JSON
+            of a built-in).
+        :raises CommandFailed: the command ended in another state than
+            ``SUCCESS`` (``plugins.core0.protocol``).
+        :raises CommandTimedOut: the agent stopped it at its time limit.
+        """
+
+    def execute(command: str, arguments: dict[str, Any] | None = None) -> Deferred[Any]:
+        """
+        Run a command and wait for its result.
+
+        :returns: Deferred firing with the result, whatever its state.
+        """
+
+    def submit(command: str, arguments: dict[str, Any] | None = None) -> Deferred[str]:
+        """
+        Queue a command without waiting for it (``core.reboot`` never
+        answers).
+
+        :returns: Deferred firing with the job id once it is queued.
+        """
+
+    def dispatch(container: int, command: str, arguments: dict[str, Any] | None = None, *,
+                 wait: bool = True) -> Deferred[Any]:
+        """
+        Run a command inside a container (``corex.dispatch``).
+
+        :param container: the container's core0 id.
+        :param wait: wait for the inner job's result; when false, answer
+            with the inner job's id as soon as it is dispatched.
+        :returns: Deferred firing with the inner job's result, or its id.
+        :raises CommandFailed: the dispatch itself failed (``container does
+            not exist``, ...).
+        """
+
+    def peek(job_id: str) -> Deferred[tuple[bool, Any]]:
+        """
+        Read a job without waiting: whether the agent picked it up, and its
+        result if it has finished (also a container job's: their results
+        are published on the node).
+
+        :returns: Deferred firing with ``(flagged, result or None)``.
+        """
+
+    def ping(timeout: float) -> Deferred[bool]:
+        """
+        :returns: Deferred firing with ``True`` when the agent answers
+            ``core.ping`` within ``timeout`` seconds, ``False`` otherwise;
+            it never fails.
+        """
+
+
+class INodeAgents(Interface):
+    """What the AYS backend asks of nodes themselves, by their AYS service data."""
+
+    def disk_list(nodeid: str, data: dict[str, Any]) -> Deferred[dict[str, Any]]:
+        """
+        :param data: the node's ``node.g8os`` service data (its address).
+        :returns: Deferred firing with the ``disk.list`` result
+            (``{"blockdevices": [...]}``).
+        :raises BackendUnavailable, BackendTimeout: the node does not answer.
+        """
+
+    def running_containers(nodeid: str, data: dict[str, Any], timeout: float) -> Deferred[set[str]]:
+        """
+        :returns: Deferred firing with the names (first tags) of the
+            containers the node runs.
+        :raises BackendUnavailable, BackendTimeout: no answer within ``timeout``.
+        """
+
+    def close() -> Deferred[Any]:
+        """Close every connection."""
