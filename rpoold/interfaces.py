@@ -38,6 +38,8 @@ from typing import Any
 from twisted.plugin import IPlugin
 from zope.interface import Attribute, Interface
 
+import rpoold.contract
+
 
 class INodes(Interface):
     """The node records of the pool (AYS-based in the original)."""
@@ -814,7 +816,8 @@ class IVdisks(Interface):
 class Family:
     """
     One resource family: its config name, its interface and the contract
-    operations it serves, mapped to the interface's method names.
+    operations it serves, mapped to the interface's method names (both
+    from ``types.json``).
     """
 
     name: str
@@ -822,134 +825,39 @@ class Family:
     operations: dict[str, str] = field(default_factory=dict)
 
 
-FAMILIES: tuple[Family, ...] = (
-    Family("nodes", INodes, {
-        "ListNodes": "list_nodes",
-        "GetNode": "get_node",
-        "DeleteNode": "delete_node",
-        "RebootNode": "reboot_node",
-    }),
-    Family("node_info", INodeInfo, {
-        "PingNode": "ping_node",
-        "GetNodeState": "get_node_state",
-        "GetCPUInfo": "get_cpu_info",
-        "GetDiskInfo": "get_disk_info",
-        "GetMemInfo": "get_mem_info",
-        "GetNicInfo": "get_nic_info",
-        "GetNodeOSInfo": "get_node_os_info",
-    }),
-    Family("node_jobs", INodeJobs, {
-        "ListNodeJobs": "list_node_jobs",
-        "KillAllNodeJobs": "kill_all_node_jobs",
-        "GetNodeJob": "get_node_job",
-        "KillNodeJob": "kill_node_job",
-    }),
-    Family("node_processes", INodeProcesses, {
-        "ListNodeProcesses": "list_node_processes",
-        "GetNodeProcess": "get_node_process",
-        "KillNodeProcess": "kill_node_process",
-    }),
-    Family("bridges", IBridges, {
-        "CreateBridge": "create_bridge",
-        "ListBridges": "list_bridges",
-        "GetBridge": "get_bridge",
-        "DeleteBridge": "delete_bridge",
-    }),
-    Family("storagepools", IStoragePools, {
-        "ListStoragePools": "list_storage_pools",
-        "CreateStoragePool": "create_storage_pool",
-        "GetStoragePoolInfo": "get_storage_pool_info",
-        "DeleteStoragePool": "delete_storage_pool",
-        "ListStoragePoolDevices": "list_storage_pool_devices",
-        "CreateStoragePoolDevices": "create_storage_pool_devices",
-        "GetStoragePoolDeviceInfo": "get_storage_pool_device_info",
-        "DeleteStoragePoolDevice": "delete_storage_pool_device",
-    }),
-    Family("filesystems", IFilesystems, {
-        "ListFilesystems": "list_filesystems",
-        "CreateFilesystem": "create_filesystem",
-        "GetFilesystemInfo": "get_filesystem_info",
-        "DeleteFilesystem": "delete_filesystem",
-        "ListFilesystemSnapshots": "list_filesystem_snapshots",
-        "CreateSnapshot": "create_snapshot",
-        "GetFilesystemSnapshotInfo": "get_filesystem_snapshot_info",
-        "DeleteFilesystemSnapshot": "delete_filesystem_snapshot",
-        "RollbackFilesystemSnapshot": "rollback_filesystem_snapshot",
-    }),
-    Family("zerotiers", IZerotiers, {
-        "ListZerotier": "list_zerotiers",
-        "JoinZerotier": "join_zerotier",
-        "GetZerotier": "get_zerotier",
-        "ExitZerotier": "exit_zerotier",
-    }),
-    Family("containers", IContainers, {
-        "ListContainers": "list_containers",
-        "CreateContainer": "create_container",
-        "DeleteContainer": "delete_container",
-        "GetContainer": "get_container",
-        "StartContainer": "start_container",
-        "StopContainer": "stop_container",
-    }),
-    Family("container_info", IContainerInfo, {
-        "PingContainer": "ping_container",
-        "GetContainerState": "get_container_state",
-        "GetContainerCPUInfo": "get_container_cpu_info",
-        "GetContainerDiskInfo": "get_container_disk_info",
-        "GetContainerMemInfo": "get_container_mem_info",
-        "GetContainerNicInfo": "get_container_nic_info",
-        "GetContainerOSInfo": "get_container_os_info",
-    }),
-    Family("container_jobs", IContainerJobs, {
-        "ListContainerJobs": "list_container_jobs",
-        "KillAllContainerJobs": "kill_all_container_jobs",
-        "GetContainerJob": "get_container_job",
-        "SendSignalToJob": "send_signal_to_job",
-        "KillContainerJob": "kill_container_job",
-    }),
-    Family("container_processes", IContainerProcesses, {
-        "ListContainerProcesses": "list_container_processes",
-        "StartContainerProcess": "start_container_process",
-        "GetContainerProcess": "get_container_process",
-        "KillContainerProcess": "kill_container_process",
-        "SendSignalToProcess": "send_signal_to_process",
-    }),
-    Family("container_files", IContainerFiles, {
-        "FileUpload": "file_upload",
-        "FileDownload": "file_download",
-        "FileDelete": "file_delete",
-    }),
-    Family("vms", IVMs, {
-        "ListVMs": "list_vms",
-        "CreateVM": "create_vm",
-        "DeleteVM": "delete_vm",
-        "GetVM": "get_vm",
-        "UpdateVM": "update_vm",
-        "StartVM": "start_vm",
-        "StopVM": "stop_vm",
-        "PauseVM": "pause_vm",
-        "ResumeVM": "resume_vm",
-        "ShutdownVM": "shutdown_vm",
-        "MigrateVM": "migrate_vm",
-    }),
-    Family("vm_info", IVMInfo, {
-        "GetVMInfo": "get_vm_info",
-    }),
-    Family("storageclusters", IStorageClusters, {
-        "DeployNewCluster": "deploy_new_cluster",
-        "ListAllClusters": "list_all_clusters",
-        "GetClusterInfo": "get_cluster_info",
-        "KillCluster": "kill_cluster",
-    }),
-    Family("vdisks", IVdisks, {
-        "ListVdisks": "list_vdisks",
-        "CreateNewVdisk": "create_new_vdisk",
-        "GetVdiskInfo": "get_vdisk_info",
-        "DeleteVdisk": "delete_vdisk",
-        "ResizeVdisk": "resize_vdisk",
-        "RollbackVdisk": "rollback_vdisk",
-    }),
-)
+#: The interface of each resource family, by family name (the ``family``
+#: of its operations in ``types.json``), in the order families are listed.
+FAMILY_INTERFACES: dict[str, type[Interface]] = {
+    "nodes": INodes,
+    "node_info": INodeInfo,
+    "node_jobs": INodeJobs,
+    "node_processes": INodeProcesses,
+    "bridges": IBridges,
+    "storagepools": IStoragePools,
+    "filesystems": IFilesystems,
+    "zerotiers": IZerotiers,
+    "containers": IContainers,
+    "container_info": IContainerInfo,
+    "container_jobs": IContainerJobs,
+    "container_processes": IContainerProcesses,
+    "container_files": IContainerFiles,
+    "vms": IVMs,
+    "vm_info": IVMInfo,
+    "storageclusters": IStorageClusters,
+    "vdisks": IVdisks,
+}
 
+
+def _families() -> tuple[Family, ...]:
+    """The families, each with its operations as ``types.json`` assigns them."""
+    operations: dict[str, dict[str, str]] = {name: {} for name in FAMILY_INTERFACES}
+    for op in rpoold.contract.load()["operations"]:
+        operations[op["family"]][op["name"]] = op["interface_method"]
+    return tuple(Family(name, interface, operations[name])
+                 for name, interface in FAMILY_INTERFACES.items())
+
+
+FAMILIES: tuple[Family, ...] = _families()
 FAMILIES_BY_NAME: dict[str, Family] = {f.name: f for f in FAMILIES}
 FAMILY_OF_OPERATION: dict[str, Family] = {
     operation: f for f in FAMILIES for operation in f.operations

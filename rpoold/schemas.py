@@ -17,12 +17,12 @@ import json
 import re
 from dataclasses import dataclass
 from functools import cached_property
-from importlib import resources
 from typing import Any, NamedTuple
 
 import jsonschema
 from jsonschema import Draft202012Validator
 
+import rpoold.contract
 from rpoold.errors import BadRequest
 
 #: Fields that rpoold adds to a response type, and the field they copy
@@ -98,9 +98,7 @@ def load_contract() -> dict[str, Any]:
     """
     :returns: the parsed ``types.json`` shipped with the package.
     """
-    text = resources.files("rpoold").joinpath("contract/types.json").read_text("utf-8")
-    result: dict[str, Any] = json.loads(text)
-    return result
+    return rpoold.contract.load()
 
 
 @dataclass(frozen=True)

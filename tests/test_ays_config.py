@@ -25,7 +25,7 @@ def test_the_split_deployment_file() -> None:
     assert ays.client.url == "http://127.0.0.1:5000" and ays.client.repository == "objstor"
     assert {f for f, b in settings.routing.items() if b is ays} == AYS_FAMILIES
     assert {f for f, b in settings.routing.items() if b is core0} == DIRECT_FAMILIES
-    assert isinstance(core0.registry, AysNodeRegistry) and core0.registry.backend is ays
+    assert isinstance(core0.registry, AysNodeRegistry) and core0.registry is ays.node_registry()
 
 
 def test_defaults() -> None:

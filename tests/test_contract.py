@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import pytest_twisted
 
+from rpoold.interfaces import FAMILY_INTERFACES
 from rpoold.schemas import Operation, contract
 from tests.support.answers import body_of, expect
 from tests.support.api import Api, Reply, multipart_body
@@ -154,6 +155,25 @@ def test_the_operation_list_is_complete() -> None:
     assert {m: methods.count(m) for m in set(methods)} == {"GET": 44, "POST": 28, "PUT": 1, "DELETE": 18}
     json_bodies = {op.name for op in OPERATIONS if op.request is not None}
     assert set(BODIES) == json_bodies
+
+
+def test_each_operation_names_a_method_of_its_family_interface() -> None:
+    """
+    ``types.json`` is the dispatch table: each operation's ``family`` is a
+    configured family and its ``interface_method`` a method of that
+    family's interface, taking the route's path parameters by name; every
+    interface method serves one operation.
+    """
+    served: dict[str, set[str]] = {name: set() for name in FAMILY_INTERFACES}
+    for op in contract().raw["operations"]:
+        interface = FAMILY_INTERFACES[op["family"]]
+        method = interface[op["interface_method"]]
+        parameters = method.getSignatureInfo()["positional"]
+        assert list(parameters[:len(re.findall(r"{(\w+)}", op["path"]))]) == re.findall(
+            r"{(\w+)}", op["path"]), op["name"]
+        served[op["family"]].add(op["interface_method"])
+    for name, interface in FAMILY_INTERFACES.items():
+        assert served[name] == set(interface.names()), name
 
 
 @pytest.mark.parametrize("op", OPERATIONS, ids=[f"{op.number:02d}-{op.name}" for op in OPERATIONS])
