@@ -5,14 +5,15 @@ through.
 Everything lives in one registry, :data:`REGISTRY`, served at ``/metrics``
 by prometheus-client's Twisted resource.  The web layer records requests
 itself; backends report what only they know through the functions below,
-so a backend never imports ``prometheus_client``:
+so a backend's families never import ``prometheus_client``:
 
 - :func:`track_backend_call` (or :func:`record_backend_call`): one call to
   what a backend talks to (a core0 command, an AYS REST call), by backend,
-  command and outcome, with its duration;
-- :func:`redis_connection_opened` / :func:`redis_connection_closed`: open
-  Redis connections per node;
-- :class:`AysRunStates`: AYS runs by state.
+  command and outcome, with its duration.
+
+What only one backend has (open Redis connections per node, AYS runs by
+state) is registered on :data:`REGISTRY` by that backend's own telemetry
+module (``plugins.core0.telemetry``, ``plugins.ays.telemetry``).
 
 Label values come from code (backend and command names, node ids that
 passed the contract's patterns, AYS run states), never from raw client
@@ -77,25 +78,6 @@ BACKEND_LATENCY = Histogram(
     buckets=LATENCY_BUCKETS,
     registry=REGISTRY,
 )
-REDIS_CONNECTIONS = Gauge(
-    "rpoold_redis_connections",
-    "Open Redis connections, by node.",
-    ["node"],
-    registry=REGISTRY,
-)
-AYS_RUNS = Gauge(
-    "rpoold_ays_runs",
-    "AYS runs being waited for, by backend and state (new, running).",
-    ["backend", "state"],
-    registry=REGISTRY,
-)
-AYS_RUNS_FINISHED = Counter(
-    "rpoold_ays_runs_finished",
-    "AYS runs seen to finish, by backend and final state (ok, error, ...).",
-    ["backend", "state"],
-    registry=REGISTRY,
-)
-
 #: HTTP methods kept as label values; any other is counted as ``other``.
 KNOWN_METHODS = frozenset({"GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS", "PATCH"})
 
@@ -193,64 +175,6 @@ def track_backend_call(
 
     d.addBoth(done)
     return d
-
-
-def redis_connection_opened(node: str) -> None:
-    """One more open Redis connection to ``node`` (a node id)."""
-    REDIS_CONNECTIONS.labels(node).inc()
-
-
-def redis_connection_closed(node: str) -> None:
-    """One Redis connection to ``node`` was closed or lost."""
-    REDIS_CONNECTIONS.labels(node).dec()
-
-
-class AysRunStates:
-    """
-    AYS runs by state, for one backend.
-
-    The backend calls :meth:`update` each time it learns a run's state
-    (when it creates the run, at each poll); runs in ``new`` or ``running``
-    are counted by ``rpoold_ays_runs``, and a run that reaches any other
-    state is counted once by ``rpoold_ays_runs_finished`` and forgotten.
-    :meth:`forget` drops a run the backend stops waiting for.
-
-    :param backend: the backend's plugin name, the ``backend`` label.
-    """
-
-    ACTIVE = frozenset({"new", "running"})
-
-    def __init__(self, backend: str) -> None:
-        self.backend = backend
-        self._state: dict[str, str] = {}
-
-    def update(self, run: str, state: str) -> None:
-        """
-        :param run: the run's key.
-        :param state: its state as AYS reports it (``new``, ``running``,
-            ``ok``, ``error``).
-        """
-        previous = self._state.get(run)
-        if previous == state:
-            return
-        if previous is not None:
-            AYS_RUNS.labels(self.backend, previous).dec()
-        if state in self.ACTIVE:
-            self._state[run] = state
-            AYS_RUNS.labels(self.backend, state).inc()
-        else:
-            self._state.pop(run, None)
-            AYS_RUNS_FINISHED.labels(self.backend, state).inc()
-
-    def forget(self, run: str) -> None:
-        """Stop counting ``run`` (no longer waited for, state unknown)."""
-        previous = self._state.pop(run, None)
-        if previous is not None:
-            AYS_RUNS.labels(self.backend, previous).dec()
-
-    def active(self) -> dict[str, str]:
-        """:returns: the runs counted now, run key -> state."""
-        return dict(self._state)
 
 
 def record_request(route: str, method: str, status: int, seconds: float) -> None:

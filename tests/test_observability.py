@@ -20,6 +20,8 @@ from twisted.logger import LogLevel, formatEventAsClassicLogText
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from plugins.ays.telemetry import AysRunStates
+from plugins.core0 import telemetry as core0_telemetry
 from rpoold import metrics
 from rpoold.app import RpoolApi
 from rpoold.health import HealthReport
@@ -158,12 +160,12 @@ def test_metrics_api_for_backends() -> None:
     def value(name: str, labels: dict[str, str]) -> float:
         return registry.get_sample_value(name, labels) or 0.0
 
-    metrics.redis_connection_opened("node-a")
-    metrics.redis_connection_opened("node-a")
-    metrics.redis_connection_closed("node-a")
+    core0_telemetry.connection_opened("node-a")
+    core0_telemetry.connection_opened("node-a")
+    core0_telemetry.connection_closed("node-a")
     assert value("rpoold_redis_connections", {"node": "node-a"}) == 1
 
-    runs = metrics.AysRunStates("ays-test")
+    runs = AysRunStates("ays-test")
     runs.update("r1", "new")
     runs.update("r2", "new")
     runs.update("r1", "running")

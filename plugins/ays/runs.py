@@ -36,8 +36,8 @@ from twisted.logger import Logger
 from plugins.ays import blueprints
 from plugins.ays.blueprints import Action
 from plugins.ays.client import BACKEND, AysClient, BlueprintExists
+from plugins.ays.telemetry import AysRunStates
 from rpoold.errors import BackendError, BackendTimeout, BackendUnavailable, NotFound, RpoolError
-from rpoold.metrics import AysRunStates
 
 log = Logger()
 

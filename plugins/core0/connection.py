@@ -34,7 +34,7 @@ from twisted.internet.error import ConnectError
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from rpoold import metrics
+from plugins.core0 import telemetry
 from rpoold.errors import BackendUnavailable
 from rpoold.nodes import NodeAddress
 
@@ -146,7 +146,7 @@ class NodePool:
             conn.usable = True
             self.ready += 1
             self.usable.add(conn)
-            metrics.redis_connection_opened(self.address.id)
+            telemetry.connection_opened(self.address.id)
             if self.closed:
                 conn.transport.loseConnection()
                 return
@@ -198,7 +198,7 @@ class NodePool:
         if conn.usable:
             self.ready -= 1
             self.usable.discard(conn)
-            metrics.redis_connection_closed(self.address.id)
+            telemetry.connection_closed(self.address.id)
         if conn in self.idle:
             self.idle.remove(conn)
         self._wake()

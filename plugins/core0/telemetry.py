@@ -1,6 +1,6 @@
 """
-How the core0 client's calls to a node count in ``rpoold.metrics`` (its
-open Redis connections count there too, by node).
+How the core0 client's calls to a node count in ``rpoold.metrics``, and
+the core0 backend's own metric: its open Redis connections, by node.
 
 A call's ``command`` label is the core0 command it runs (``info.mem``,
 ``corex.list``), ``corex.dispatch/<command>`` for a command run inside a
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
+from prometheus_client import Gauge
 from twisted.internet.defer import Deferred
 from twisted.python.failure import Failure
 
@@ -27,6 +28,13 @@ T = TypeVar("T")
 
 #: ``backend`` label of calls made by the core0 backend.
 BACKEND = "core0"
+
+REDIS_CONNECTIONS = Gauge(
+    "rpoold_redis_connections",
+    "Open Redis connections, by node.",
+    ["node"],
+    registry=metrics.REGISTRY,
+)
 
 
 def result_outcome(result: Any) -> str:
@@ -47,3 +55,13 @@ def track(command: str, d: Deferred[T]) -> Deferred[T]:
     :returns: ``d``.
     """
     return metrics.track_backend_call(BACKEND, command, d, outcome=result_outcome)
+
+
+def connection_opened(node: str) -> None:
+    """One more open Redis connection to ``node`` (a node id)."""
+    REDIS_CONNECTIONS.labels(node).inc()
+
+
+def connection_closed(node: str) -> None:
+    """One Redis connection to ``node`` was closed or lost."""
+    REDIS_CONNECTIONS.labels(node).dec()
