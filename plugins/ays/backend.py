@@ -37,6 +37,7 @@ from plugins.ays.client import AysClient, RepositoryMissing
 from plugins.ays.registry import AysNodeRegistry
 from plugins.ays.runs import Timing, Write, Writer
 from plugins.core0 import shapes
+from rpoold import conventions
 from rpoold.errors import (
     BackendTimeout,
     BackendUnavailable,
@@ -802,7 +803,7 @@ class AysBackend(Service):
             if disks is None:
                 return
             free = [d for d in disks.values()
-                    if shapes.disk_type(d) == drive_type and not d.get("children")]
+                    if conventions.disk_type(d) == drive_type and not d.get("children")]
             if len(free) < per_node:
                 raise BadRequest(
                     f"node '{nodeid}' has {len(free)} free {drive_type} disk(s), "

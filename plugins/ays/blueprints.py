@@ -24,7 +24,7 @@ from typing import Any
 import yaml
 
 from plugins.ays import views
-from plugins.core0 import shapes
+from rpoold import conventions
 
 #: Actor (template) names, and the role each is listed and fetched under.
 NODE = "node.g8os"
@@ -105,7 +105,8 @@ def bridge(nodeid: str, body: dict[str, Any]) -> dict[str, Any]:
 
 def container_nic(nic: dict[str, Any]) -> dict[str, Any]:
     """A REST container NIC for the template (``hwaddr`` dropped: not in its schema)."""
-    return {"type": nic["type"], "id": nic.get("id") or "", "config": shapes.nic_config(nic.get("config"))}
+    return {"type": nic["type"], "id": nic.get("id") or "",
+            "config": conventions.nic_config(nic.get("config"))}
 
 
 def container_mounts(filesystems: list[str]) -> list[dict[str, str]]:
@@ -113,7 +114,7 @@ def container_mounts(filesystems: list[str]) -> list[dict[str, str]]:
     mounts = []
     for entry in filesystems:
         pool, _, name = entry.partition(":")
-        mounts.append({"filesystem": name, "target": shapes.container_mount_target(pool, name)})
+        mounts.append({"filesystem": name, "target": conventions.container_mount_target(pool, name)})
     return mounts
 
 
@@ -169,7 +170,7 @@ def snapshot(filesystem_name: str, body: dict[str, Any]) -> dict[str, Any]:
 
 
 def zerotier_instance(nodeid: str, nwid: str) -> str:
-    return shapes.zerotier_name(nodeid, nwid)
+    return conventions.zerotier_name(nodeid, nwid)
 
 
 def zerotier(nodeid: str, nwid: str) -> dict[str, Any]:

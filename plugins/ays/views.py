@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from plugins.core0 import shapes
+from rpoold import conventions
 
 
 def capacity(value: Any) -> int:
@@ -152,7 +152,7 @@ def container_item(name: str, data: dict[str, Any]) -> dict[str, Any]:
 
 def container_nic(nic: dict[str, Any]) -> dict[str, Any]:
     item: dict[str, Any] = {"type": nic.get("type") or "default",
-                            "config": shapes.nic_config(nic.get("config"))}
+                            "config": conventions.nic_config(nic.get("config"))}
     if nic.get("id"):
         item["id"] = nic["id"]
     return item

@@ -25,6 +25,7 @@ from plugins.ayssim.templates import SchemaError
 from plugins.core0 import shapes
 from plugins.core0sim.nodelist import NodeListError, read
 from plugins.poolsim.pool import SEED_CONTAINER
+from rpoold import conventions
 
 log = Logger()
 
@@ -32,7 +33,7 @@ log = Logger()
 def seed_container_arguments(node: str, arguments: dict[str, Any]) -> dict[str, Any]:
     """A container service's data for a running corex container."""
     nics = [{"type": nic.get("type") or "default", "id": nic.get("id") or "",
-             "config": shapes.nic_config(nic.get("config"))}
+             "config": conventions.nic_config(nic.get("config"))}
             for nic in arguments.get("nics") or []]
     return {
         "node": node, "status": "running", "flist": arguments.get("root") or "",

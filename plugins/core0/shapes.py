@@ -12,8 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-GIB = 1024**3
-ARCHIVE_MIN_GIB = 7 * 1024
+from rpoold.conventions import GIB, container_mount_target, disk_type, nic_config, zerotier_name
 
 #: Where a storage pool is mounted, and how its btrfs filesystem is labelled.
 POOL_MOUNT = "/mnt/storagepools/{name}"
@@ -42,10 +41,6 @@ def filesystem_path(pool: str, name: str) -> str:
 
 def snapshot_path(pool: str, filesystem: str, name: str) -> str:
     return f"{pool_mount(pool)}/snapshots/{filesystem}/{name}"
-
-
-def container_mount_target(pool: str, filesystem: str) -> str:
-    return f"/fs/{pool}/{filesystem}"
 
 
 def container_mounts(filesystems: list[str]) -> dict[str, str]:
@@ -109,14 +104,6 @@ def finished_job(result: dict[str, Any]) -> dict[str, Any]:
 
 
 # Node facts --------------------------------------------------------------------
-
-
-def disk_type(disk: dict[str, Any]) -> str:
-    """ssd / nvme / hdd / archive, as the reference decided it."""
-    size_gib = int(disk.get("size") or 0) // GIB
-    if str(disk.get("rota")) == "1":
-        return "archive" if size_gib > ARCHIVE_MIN_GIB else "hdd"
-    return "nvme" if "nvme" in str(disk.get("name", "")) else "ssd"
 
 
 def disk_infos(disk_list: dict[str, Any], mounts: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -226,17 +213,6 @@ def ports_to_map(ports: list[str]) -> dict[str, int] | None:
 
 def ports_from_map(port: dict[str, Any] | None) -> list[str]:
     return [f"{host}:{guest}" for host, guest in sorted((port or {}).items())]
-
-
-def nic_config(config: dict[str, Any] | None) -> dict[str, Any]:
-    """A container NIC's ``config`` with every field, as REST, core0 and AYS spell it."""
-    config = config or {}
-    return {
-        "dhcp": bool(config.get("dhcp")),
-        "cidr": config.get("cidr") or "",
-        "gateway": config.get("gateway") or "",
-        "dns": list(config.get("dns") or []),
-    }
 
 
 def nic_arguments(nics: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -359,11 +335,6 @@ def bridge_view(name: str, network: dict[str, Any] | None) -> dict[str, Any]:
 
 
 # ZeroTier ---------------------------------------------------------------------------
-
-
-def zerotier_name(nodeid: str, nwid: str) -> str:
-    """The name the original gave a node's membership (its AYS service name)."""
-    return f"{nodeid}_{nwid}"
 
 
 def zerotier_list_item(nodeid: str, network: dict[str, Any]) -> dict[str, Any]:

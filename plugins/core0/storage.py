@@ -18,6 +18,7 @@ from typing import Any
 from plugins.core0 import shapes
 from plugins.core0.access import CommandClient, CommandFamilies, deferred, gather
 from plugins.core0.protocol import CommandFailed, refused_as_bad_request
+from rpoold import conventions
 from rpoold.errors import BadRequest, Conflict, NotFound
 
 MIB = 1024**2
@@ -40,7 +41,7 @@ class _Pool:
     @property
     def capacities(self) -> tuple[int, int]:
         """Total and free size, in GiB."""
-        return self.total // shapes.GIB, max(0, self.total - self.used) // shapes.GIB
+        return self.total // conventions.GIB, max(0, self.total - self.used) // conventions.GIB
 
 
 class StorageFamilies(CommandFamilies):

@@ -31,6 +31,7 @@ from plugins.poolsim.container import Container
 from plugins.poolsim.jobs import CommandError
 from plugins.poolsim.node import Node
 from plugins.poolsim.pool import Pool
+from rpoold import conventions
 from rpoold.errors import BackendError, BadRequest, Conflict, NotFound
 from rpoold.interfaces import (
     IBridges,
@@ -441,7 +442,7 @@ class MockBackend(StorageFamilies, NetworkFamilies, VMFamilies):
         metadata: list[dict[str, Any]] = []
         for node in nodes:
             disks = [d for d in node.disk_list()["blockdevices"]
-                     if shapes.disk_type(d) == body["driveType"] and not d.get("children")]
+                     if conventions.disk_type(d) == body["driveType"] and not d.get("children")]
             if len(disks) < per_node:
                 raise BadRequest(
                     f"node '{node.node_id}' has {len(disks)} free {body['driveType']} disk(s), "

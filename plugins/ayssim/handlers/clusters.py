@@ -12,7 +12,7 @@ from typing import Any
 from plugins.ayssim.context import ActionContext, ActionFailed, handles
 from plugins.ayssim.handlers.containers import container_ids
 from plugins.ayssim.store import Service
-from plugins.core0 import shapes
+from rpoold import conventions
 
 ARDB_FLIST = "https://hub.gig.tech/gig-official-apps/ardb-rocksdb.flist"
 ARDB_BINARY = "/bin/ardb-server"
@@ -72,7 +72,7 @@ async def cluster_init(ctx: ActionContext) -> None:
         listing = await ctx.core0("disk.list", node=node)
         taken = _taken(ctx, node)
         free = [d for d in listing.get("blockdevices") or []
-                if shapes.disk_type(d) == data["diskType"] and not d.get("children")
+                if conventions.disk_type(d) == data["diskType"] and not d.get("children")
                 and f"/dev/{d['kname']}" not in taken]
         if len(free) < per_node:
             raise ActionFailed(f"node {node.name} has {len(free)} free {data['diskType']} disk(s), "

@@ -12,6 +12,7 @@ from typing import Any
 from plugins.ayssim.context import ActionContext, ActionFailed, handles
 from plugins.ayssim.store import Service
 from plugins.core0 import shapes
+from rpoold import conventions
 
 # Storage pools -----------------------------------------------------------------------------
 
@@ -65,8 +66,8 @@ async def _refresh(ctx: ActionContext, node: Service, name: str) -> None:
         devices.append({"device": disk, "partUUID": part.get("partuuid") or "", "status": "healthy"})
     ctx.data["devices"] = devices
     total = sum(int(d.get("size") or 0) for d in fs.get("devices") or [])
-    ctx.data["totalCapacity"] = total // shapes.GIB
-    ctx.data["freeCapacity"] = max(0, total - int(fs.get("used") or 0)) // shapes.GIB
+    ctx.data["totalCapacity"] = total // conventions.GIB
+    ctx.data["freeCapacity"] = max(0, total - int(fs.get("used") or 0)) // conventions.GIB
     ctx.data["mountpoint"] = shapes.pool_mount(name)
     ctx.data["status"] = "healthy"
 
