@@ -5,7 +5,7 @@ from rpoold.plugin import BackendPlugin
 mock = BackendPlugin(
     name="mock",
     description="In-memory pool of simulated nodes; serves every resource family.",
-    factory="plugins.mock.backend:MockBackend",
+    factory="plugins.poolsim.mock:mock_backend",
     options_schema={
         "type": "object",
         "additionalProperties": False,

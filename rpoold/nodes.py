@@ -160,6 +160,14 @@ class ICommandClient(Interface):
             it never fails.
         """
 
+    def close() -> Deferred[None]:
+        """
+        Let go of the node (close connections); later calls fail with
+        ``BackendUnavailable``.
+
+        :returns: Deferred firing once it is done.
+        """
+
 
 class INodeAgents(Interface):
     """What the AYS backend asks of nodes themselves, by their AYS service data."""

@@ -21,6 +21,7 @@ from zope.interface.verify import verifyObject
 
 from plugins.core0.backend import Core0Backend
 from plugins.mock.backend import MockBackend
+from plugins.poolsim.mock import mock_backend
 from plugins.poolsim.pool import SEED_CONTAINER, SEED_JOB, SEED_NODE, Pool
 from rpoold.config import ConfigError, build
 from rpoold.errors import RpoolError
@@ -93,8 +94,8 @@ async def pair(redis_server: RedisServer) -> AsyncIterator[Pair]:
                                              "db": index} for index, nodeid in enumerate(pool.nodes)]}},
            "families": {"default": "core0"}}
     core0 = build(raw, "test", ".").backends["core0"]
-    mock = MockBackend({"nodes": 2, "reboot_seconds": 0.3, "transition_seconds": 0.05},
-                       SimpleNamespace(reactor=reactor))
+    mock = mock_backend({"nodes": 2, "reboot_seconds": 0.3, "transition_seconds": 0.05},
+                        SimpleNamespace(reactor=reactor))
     yield Pair(mock, core0, pool)
     await core0.stopService()
     for agent in agents:
@@ -524,7 +525,7 @@ async def test_nodes_follow_the_node_file(tmp_path: Any) -> None:
         assert [n["id"] for n in await backend.list_nodes()] == [SEED_NODE, OTHER_NODE]
         path.write_text("")
         assert await backend.list_nodes() == []
-        assert backend.clients == {}
+        assert backend.directory.clients() == []
     finally:
         await backend.stopService()
         for agent in agents:

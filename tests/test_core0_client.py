@@ -19,10 +19,12 @@ from twisted.logger import formatEvent, globalLogPublisher
 
 from plugins.core0.client import NodeClient
 from plugins.core0.connection import CLIENT_NAME
+from plugins.core0.kit.containers import ContainerIndex
 from plugins.core0.protocol import CommandFailed, CommandTimedOut, Result
 from plugins.poolsim.pool import SEED_CONTAINER, SEED_JOB, Pool
-from rpoold.errors import BackendTimeout, BackendUnavailable
+from rpoold.errors import BackendTimeout, BackendUnavailable, NotFound
 from rpoold.nodes import NodeAddress
+from rpoold.records import MemoryRecords
 from tests.support.core0_agent import AgentOnRedis, result
 from tests.support.polling import wait_for
 from tests.support.processes import Child, RedisServer, free_port, port_open, wait_until
@@ -268,12 +270,13 @@ async def test_peek_unknown_and_finished_jobs(redis_server: RedisServer, model_a
 @pytest_twisted.ensureDeferred
 async def test_dispatch_into_container(redis_server: RedisServer, model_agent: AgentOnRedis) -> None:
     client = client_for(redis_server.port)
+    index = ContainerIndex(MemoryRecords(), reactor)
     node = model_agent.node
     assert node is not None
     try:
-        jobs = (await client.in_container(SEED_CONTAINER, "job.list")).value()
+        jobs = (await index.run(client, SEED_CONTAINER, "job.list")).value()
         assert SEED_JOB in [j["cmd"]["id"] for j in jobs]
-        inner = await client.in_container(SEED_CONTAINER, "core.system",
+        inner = await index.run(client, SEED_CONTAINER, "core.system",
                                           {"name": "sleep", "args": ["30"]}, wait=False)
         assert inner in node.containers[9].jobs
         # The container is recreated: the cached id is stale and looked up again.
@@ -281,10 +284,10 @@ async def test_dispatch_into_container(redis_server: RedisServer, model_agent: A
         node.containers[9].terminate()
         new_id = node.corex_create(**arguments)
         assert new_id != 9
-        listed = (await client.in_container(SEED_CONTAINER, "job.list")).value()
+        listed = (await index.run(client, SEED_CONTAINER, "job.list")).value()
         assert all(j["cmd"]["id"] != SEED_JOB for j in listed)
-        with pytest.raises(LookupError):
-            await client.in_container("no_such_container", "core.ping")
+        with pytest.raises(NotFound):
+            await index.run(client, "no_such_container", "core.ping")
     finally:
         await client.close()
 

@@ -84,7 +84,7 @@ async def backend(servers: dict[str, RedisServer]) -> AsyncIterator[Core0Backend
 async def test_calls_by_command_and_outcome(backend: Core0Backend) -> None:
     before = {k: calls(*k) for k in [("info.mem", "ok"), ("info.cpu", "error"), ("info.os", "timeout"),
                                       ("info.nic", "timeout"), ("info.mem", "unavailable")]}
-    client = await backend.client(ANSWERING)
+    client = await backend.directory.client(ANSWERING)
     assert await client.call("info.mem") == {"total": 1}
     with pytest.raises(Exception, match="no cpu today"):
         await client.call("info.cpu")
@@ -93,7 +93,7 @@ async def test_calls_by_command_and_outcome(backend: Core0Backend) -> None:
     with pytest.raises(BackendTimeout):
         await client.call("info.nic", timeout=0.3)  # no answer at all
     with pytest.raises(BackendUnavailable):
-        await (await backend.client(CLOSED)).call("info.mem")
+        await (await backend.directory.client(CLOSED)).call("info.mem")
     after = {k: calls(*k) for k in before}
     assert {k: after[k] - before[k] for k in before} == dict.fromkeys(before, 1)
     assert sample("rpoold_backend_call_duration_seconds_count", backend="core0", command="info.mem") >= 1
@@ -110,7 +110,7 @@ async def test_health_names_the_nodes_that_do_not_answer(backend: Core0Backend) 
 async def test_connections_counted_and_all_closed_on_stop(
         backend: Core0Backend, servers: dict[str, RedisServer]) -> None:
     base = sample("rpoold_redis_connections", node=ANSWERING)
-    client = await backend.client(ANSWERING)
+    client = await backend.directory.client(ANSWERING)
     # Two calls at once: two connections, one of them still leased
     # (waiting for an answer that never comes) when the backend stops.
     pending = ensureDeferred(_expect_unavailable(client.call("job.list", {"id": "x"}, timeout=30)))

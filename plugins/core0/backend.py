@@ -3,8 +3,9 @@ The core0 backend: every resource family a node's core0 agent can answer
 itself, over the agent's Redis protocol.  Not storage clusters and vdisks
 (they need more than one node's agent).
 
-The families live in their own modules; this class puts them together,
-stops the connections with the daemon and reports health.
+The families are the command kit's (``plugins.core0.kit``), run on one
+``NodeClient`` per node of the registry; this class builds them, stops the
+connections with the daemon and reports health.
 """
 
 from __future__ import annotations
@@ -16,29 +17,15 @@ from twisted.internet.defer import Deferred, DeferredList, ensureDeferred, maybe
 from twisted.logger import Logger
 from zope.interface import implementer
 
-from plugins.core0.containers import ContainerFamilies
-from plugins.core0.network import NetworkFamilies
-from plugins.core0.storage import StorageFamilies
-from plugins.core0.vms import VMFamilies
+from plugins.core0.client import NodeClient
+from plugins.core0.kit.directory import NodeDirectory
+from plugins.core0.kit.families import CommandFamilies, parts_at
+from plugins.core0.registry import ForgottenNodes, resolve
+from rpoold.delegation import serve
 from rpoold.errors import TIMEOUTS, RpoolError
-from rpoold.interfaces import (
-    IBridges,
-    IContainerFiles,
-    IContainerInfo,
-    IContainerJobs,
-    IContainerProcesses,
-    IContainers,
-    IFilesystems,
-    IHealthCheck,
-    INodeInfo,
-    INodeJobs,
-    INodeProcesses,
-    INodes,
-    IStoragePools,
-    IVMInfo,
-    IVMs,
-    IZerotiers,
-)
+from rpoold.interfaces import IHealthCheck
+from rpoold.nodes import NodeAddress
+from rpoold.records import IRecords, MemoryRecords
 
 log = Logger()
 
@@ -46,17 +33,38 @@ log = Logger()
 DOWN_LISTED = 50
 
 
-@implementer(
-    INodes, INodeInfo, INodeJobs, INodeProcesses, IBridges, IStoragePools, IFilesystems,
-    IZerotiers, IContainers, IContainerInfo, IContainerJobs, IContainerProcesses,
-    IContainerFiles, IVMs, IVMInfo, IHealthCheck, IService,
-)
-class Core0Backend(ContainerFamilies, StorageFamilies, NetworkFamilies, VMFamilies, Service):
+@implementer(IHealthCheck, IService)
+class Core0Backend(Service):
     """
     :param options: the ``[backends.<instance>]`` options (see
         ``plugins.backend_core0``), checked and with defaults filled in.
     :param context: the ``IBackendContext``.
     """
+
+    def __init__(self, options: dict[str, Any], context: Any) -> None:
+        self.reactor = context.reactor
+        self.pool_size = int(options.get("pool_size", 8))
+        self.timeout = float(options.get("timeout", 10.0))
+        self.ping_timeout = float(options.get("ping_timeout", 1.0))
+        self.health_timeout = float(options.get("health_timeout", 2.0))
+        self.records: IRecords = MemoryRecords()
+        self.forgotten = ForgottenNodes(self.records)
+        self.registry = resolve(options, context, self.forgotten)
+        self.directory: NodeDirectory[NodeClient] = NodeDirectory(
+            self.registry, self._connect, self.ping_timeout)
+        self.families = CommandFamilies(
+            self.directory, self.records, self.reactor, timeout=self.timeout,
+            ping_timeout=self.ping_timeout,
+            transition_seconds=float(options.get("transition_seconds", 0.1)),
+            container_cache_seconds=float(options.get("container_cache_seconds", 300.0)))
+
+    def _connect(self, address: NodeAddress) -> NodeClient:
+        return NodeClient(address, pool_size=self.pool_size, timeout=self.timeout, reactor=self.reactor)
+
+    def startService(self) -> None:
+        super().startService()
+        ensureDeferred(self.forgotten.load()).addErrback(
+            lambda failure: log.failure("core0: reading the forgotten nodes failed", failure))
 
     def stopService(self) -> Deferred[None]:
         """
@@ -65,13 +73,12 @@ class Core0Backend(ContainerFamilies, StorageFamilies, NetworkFamilies, VMFamili
         :returns: Deferred firing once they are closed.
         """
         super().stopService()
-        clients, self.clients = list(self.clients.values()), {}
-        closing = DeferredList([c.close() for c in clients], consumeErrors=True)
+        count = len(self.directory.clients())
 
         def closed(_: Any) -> None:
-            log.info("core0: closed the connections to {count} node(s)", count=len(clients))
+            log.info("core0: closed the connections to {count} node(s)", count=count)
 
-        return closing.addCallback(closed)
+        return self.directory.close().addCallback(closed)
 
     def check_health(self) -> Deferred[dict[str, Any]]:
         """
@@ -100,7 +107,7 @@ class Core0Backend(ContainerFamilies, StorageFamilies, NetworkFamilies, VMFamili
         except Exception:
             log.failure("core0 health: the node registry failed")
             return {"ok": False, "detail": "the node registry failed"}
-        pings = [self.client_of(node).ping(self.ping_timeout) for node in nodes]
+        pings = [self.directory.client_of(node).ping(self.ping_timeout) for node in nodes]
         answers = await DeferredList(pings, consumeErrors=True)
         down = [node.id for node, (ok, up) in zip(nodes, answers, strict=True) if not (ok and up)]
         return {
@@ -108,5 +115,8 @@ class Core0Backend(ContainerFamilies, StorageFamilies, NetworkFamilies, VMFamili
             "nodes": len(nodes),
             "answering": len(nodes) - len(down),
             "down": down[:DOWN_LISTED],
-            "connections": sum(c.pool.ready for c in self.clients.values()),
+            "connections": sum(c.pool.ready for c in self.directory.clients()),
         }
+
+
+serve(Core0Backend, parts_at("families"))

@@ -1,7 +1,7 @@
 """
-A client for one node's core0 agent: run a command and wait for its
-result, dispatch commands into containers, read results of other jobs, and
-find containers by name.
+A client for one node's core0 agent over its Redis (``ICommandClient``):
+run a command and wait for its result, dispatch commands into containers,
+read results of other jobs.
 
 Round trips per call (each over one leased connection):
 
@@ -14,10 +14,11 @@ Round trips per call (each over one leased connection):
 - reading a job that is not running: 1 (flag and result read together,
   without blocking), so an unknown id is a 404 at once.
 
-Every call has a deadline (``timeout``): a node that cannot be reached
-fails with ``BackendUnavailable``, one that does not answer with
-``BackendTimeout``.  Cancelling a call (the HTTP client went away) closes
-the connection it had leased if a reply is still due.
+Every call has one deadline (``timeout``), kept by its session: a node
+that cannot be reached fails with ``BackendUnavailable``, one that does not
+answer with ``BackendTimeout``.  A caller who shares a run of a read-only
+command has that run's deadline.  Cancelling a call (the HTTP client went
+away) closes the connection it had leased if a reply is still due.
 """
 
 from __future__ import annotations
@@ -29,13 +30,13 @@ from typing import Any
 import txredisapi
 from twisted.internet.defer import CancelledError, Deferred
 from twisted.python.failure import Failure
+from zope.interface import implementer
 
-from plugins.core0 import shapes, telemetry
+from plugins.core0 import telemetry
 from plugins.core0.connection import Connection, NodePool, write_now
 from plugins.core0.protocol import (
     QUEUE,
     SUCCESS,
-    CommandFailed,
     Result,
     check,
     flag_key,
@@ -43,13 +44,10 @@ from plugins.core0.protocol import (
     payload,
     result_key,
 )
-from rpoold.deadlines import Deadlines
 from rpoold.errors import BackendError, BackendTimeout, BackendUnavailable, RpoolError
-from rpoold.nodes import NodeAddress
+from rpoold.nodes import ICommandClient, NodeAddress
 
 ONLY_SUCCESS = frozenset({SUCCESS})
-#: Errors of ``corex.dispatch`` that mean the container id is stale.
-STALE_CONTAINER = ("container does not exist", "invalid container id")
 #: Read-only commands without arguments whose runs concurrent callers share.
 SHAREABLE = frozenset({
     "core.ping", "core.state", "info.cpu", "info.disk", "info.mem", "info.nic", "info.os",
@@ -79,23 +77,36 @@ class _Session:
     closed instead of going back to the pool.
     """
 
-    __slots__ = ("client", "conn", "done", "leasing", "phase", "result", "timer", "what")
+    __slots__ = ("client", "conn", "deadline", "done", "leasing", "phase", "result", "start", "timer",
+                 "what")
 
     def __init__(self, client: NodeClient, what: str, seconds: float,
-                 start: Callable[[_Session], None]) -> None:
+                 start: Callable[[_Session], None], *, begin: bool = True) -> None:
         self.client = client
         self.what = what
+        self.start = start
         self.done = False
         self.conn: Connection | None = None
-        self.phase = "lease"
+        self.phase = "queued"
+        self.leasing: Deferred[Connection] | None = None
         self.result: Deferred[Any] = Deferred(self._cancelled)
+        self.deadline = client.reactor.seconds() + seconds
         self.timer = client.reactor.callLater(seconds, self._expired, seconds)
-        self.leasing: Deferred[Connection] | None = client.pool.lease(seconds)
-        self.leasing.addCallbacks(self._leased, self._not_leased, callbackArgs=(start,))
+        if begin:
+            self.begin()
+
+    def begin(self) -> None:
+        """Lease a connection and start (a queued session's deadline is already running)."""
+        if self.done:
+            return
+        self.phase = "lease"
+        remaining = max(self.deadline - self.client.reactor.seconds(), 0.001)
+        self.leasing = self.client.pool.lease(remaining)
+        self.leasing.addCallbacks(self._leased, self._not_leased)
 
     # Outcomes ------------------------------------------------------------------------
 
-    def _leased(self, conn: Connection, start: Callable[[_Session], None]) -> None:
+    def _leased(self, conn: Connection) -> None:
         self.leasing = None
         if self.done:
             self.client.pool.release(conn)
@@ -103,7 +114,7 @@ class _Session:
         self.conn = conn
         self.phase = "answer"
         try:
-            start(self)
+            self.start(self)
         except Exception as e:
             self.fail(e)
 
@@ -205,7 +216,7 @@ class _Rider:
             self.result.callback(outcome)
 
     def _cancelled(self, _: Deferred[Result]) -> None:
-        # Cancelled by the caller, or at its deadline.
+        # Cancelled by the caller.
         if not self.done:
             self.done = True
             self.shared.left(self)
@@ -215,84 +226,86 @@ class _Shared:
     """
     The runs of one read-only command on one node, shared by the callers
     that come while one is under way: they wait for the next run, which
-    starts when the current one ends.  A run nobody waits for any more is
-    cancelled.
+    starts when the current one ends.  The next run's session, and so its
+    deadline, begins when the first of them comes: no caller waits longer
+    than the deadline.  A run nobody waits for any more is cancelled.
     """
 
-    __slots__ = ("client", "command", "current", "deadlines", "next", "run", "timeout")
+    __slots__ = ("client", "command", "current", "next", "run", "timeout", "upcoming")
 
     def __init__(self, client: NodeClient, command: str, timeout: float) -> None:
         self.client = client
         self.command = command
         self.timeout = timeout
-        self.next: list[_Rider] = []
         self.current: list[_Rider] = []
-        self.run: Deferred[Result] | None = None
-        #: The deadlines of the riders that wait for the next run.
-        self.deadlines = Deadlines(timeout, client.reactor, error=self._late)
+        self.next: list[_Rider] = []
+        #: The run under way, and the one queued behind it.
+        self.run: _Session | None = None
+        self.upcoming: _Session | None = None
 
     def join(self) -> Deferred[Result]:
         rider = _Rider(self)
-        self.next.append(rider)
         if self.run is None:
-            # The run it starts has the same deadline.
-            self._start()
+            self.current.append(rider)
+            self.run = self._session(begin=True)
         else:
-            self.deadlines.limit(rider.result)
+            self.next.append(rider)
+            if self.upcoming is None:
+                self.upcoming = self._session(begin=False)
         return rider.result
 
-    def _late(self) -> BackendTimeout:
-        return BackendTimeout(
-            f"node '{self.client.node}' did not answer '{self.command}' within {self.timeout:g} s")
+    def _session(self, begin: bool) -> _Session:
+        session = self.client.run_session(self.command, self.timeout, begin=begin)
+        session.result.addBoth(self._ended, session)
+        return session
 
-    def _start(self) -> None:
-        self.current, self.next = self.next, []
-        run = self.run = self.client.run_alone(self.command, timeout=self.timeout)
-        run.addBoth(self._ended, run)
-
-    def _ended(self, outcome: Any, run: Deferred[Result]) -> None:
-        if run is not self.run:
+    def _ended(self, outcome: Any, session: _Session) -> None:
+        if session is self.run:
+            riders, self.current, self.run = self.current, [], None
+            if self.upcoming is not None:
+                self.current, self.next = self.next, []
+                self.run, self.upcoming = self.upcoming, None
+                self.run.begin()
+        elif session is self.upcoming:
+            # Its deadline passed before the run ahead of it ended.
+            riders, self.next, self.upcoming = self.next, [], None
+        else:
             return
-        riders, self.current, self.run = self.current, [], None
         for rider in riders:
             rider.settle(outcome)
-        if self.next and self.run is None:
-            self._start()
 
     def left(self, rider: _Rider) -> None:
         if rider in self.next:
             self.next.remove(rider)
+            if not self.next and self.upcoming is not None:
+                upcoming, self.upcoming = self.upcoming, None
+                upcoming.result.cancel()
         elif rider in self.current:
             self.current.remove(rider)
             if not self.current and self.run is not None:
                 run, self.run = self.run, None
-                run.cancel()
-                if self.next:
-                    self._start()
+                run.result.cancel()
+                if self.upcoming is not None:
+                    self.current, self.next = self.next, []
+                    self.run, self.upcoming = self.upcoming, None
+                    self.run.begin()
 
 
+@implementer(ICommandClient)
 class NodeClient:
     """
     :param address: the node.
     :param pool_size: the most Redis connections to it at once.
     :param timeout: default deadline of a call, in seconds.
-    :param container_cache_seconds: how long a container name -> id
-        mapping found with ``corex.list`` is trusted.
     """
 
-    def __init__(self, address: NodeAddress, *, pool_size: int, timeout: float, reactor: Any,
-                 container_cache_seconds: float = 300.0) -> None:
+    def __init__(self, address: NodeAddress, *, pool_size: int, timeout: float, reactor: Any) -> None:
         self.address = address
         self.node = address.id
         self.timeout = timeout
         self.reactor = reactor
         self.pool = NodePool(address, pool_size, reactor)
-        self.container_cache_seconds = container_cache_seconds
-        self._containers: dict[str, int] = {}
-        self._containers_until = 0.0
         self._shared: dict[tuple[str, float], _Shared] = {}
-        #: Called with every ``corex.list`` answer the client reads.
-        self.listing_observer: Callable[[dict[str, Any]], None] | None = None
 
     def close(self) -> Deferred[None]:
         """Close every connection; later calls fail with ``BackendUnavailable``."""
@@ -320,6 +333,20 @@ class NodeClient:
         seconds = self.timeout if timeout is None else timeout
         session = _Session(self, what, seconds, start)
         return telemetry.track(command or what, session.result)
+
+    def run_session(self, command: str, timeout: float, *, begin: bool) -> _Session:
+        """
+        The session of one run of ``command`` without arguments (for
+        shared runs): its deadline starts now, its run when it begins.
+        """
+        wait = self._server_timeout(timeout)
+
+        def start(session: _Session) -> None:
+            self._run(session, command, {}, wait, session.succeed)
+
+        session = _Session(self, command, timeout, start, begin=begin)
+        telemetry.track(command, session.result)
+        return session
 
     def _server_timeout(self, timeout: float | None) -> int:
         """The ``BRPOPLPUSH`` timeout: after our own deadline, a safety net only."""
@@ -449,7 +476,7 @@ class NodeClient:
 
         return self._session(f"read job '{job_id}'", timeout, start, "job.peek")
 
-    # Containers ------------------------------------------------------------------------
+    # Inside containers -------------------------------------------------------------
 
     def dispatch(self, container: int, command: str, arguments: dict[str, Any] | None = None, *,
                  wait: bool = True, timeout: float | None = None) -> Deferred[Any]:
@@ -485,63 +512,3 @@ class NodeClient:
 
         return self._session(f"{command} (container {container})", timeout, start,
                              f"corex.dispatch/{command}")
-
-    async def container_id(self, name: str, *, fresh: bool = False) -> int | None:
-        """
-        The id of the running container tagged ``name`` (the first one, by
-        id, as the original did), from a cache of ``corex.list``.
-
-        :param fresh: ask the node even if the cache has an answer.
-        :returns: the id, or ``None`` when no running container has the tag.
-        """
-        now = self.reactor.seconds()
-        if not fresh and now < self._containers_until and name in self._containers:
-            return self._containers[name]
-        await self.list_containers()
-        return self._containers.get(name)
-
-    async def list_containers(self) -> dict[str, Any]:
-        """``corex.list``, also refreshing the name -> id cache."""
-        listing: dict[str, Any] = await self.call("corex.list") or {}
-        self.index_containers(listing)
-        return listing
-
-    def index_containers(self, listing: dict[str, Any]) -> None:
-        """
-        Refresh the name -> id cache from a ``corex.list`` answer (and tell
-        ``listing_observer``).
-        """
-        if self.listing_observer is not None:
-            self.listing_observer(listing)
-        names: dict[str, int] = {}
-        for container_id, arguments in shapes.listed_containers(listing):
-            for tag in arguments.get("tags") or []:
-                names.setdefault(str(tag), container_id)
-        self._containers = names
-        self._containers_until = self.reactor.seconds() + self.container_cache_seconds
-
-    def forget_containers(self) -> None:
-        """Drop the name -> id cache (a container stopped, the node rebooted)."""
-        self._containers = {}
-        self._containers_until = 0.0
-
-    async def in_container(self, name: str, command: str, arguments: dict[str, Any] | None = None, *,
-                           wait: bool = True) -> Any:
-        """
-        ``dispatch`` into the container called ``name``; a stale cached id
-        (the container was stopped or recreated) is looked up once more.
-
-        :returns: as ``dispatch``.
-        :raises LookupError: no running container has this name.
-        """
-        for attempt in range(2):
-            container = await self.container_id(name, fresh=attempt > 0)
-            if container is None:
-                raise LookupError(name)
-            try:
-                return await self.dispatch(container, command, arguments, wait=wait)
-            except CommandFailed as e:
-                if attempt or e.command != "corex.dispatch" or e.detail not in STALE_CONTAINER:
-                    raise
-                self.forget_containers()
-        raise AssertionError("unreachable")

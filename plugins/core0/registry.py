@@ -1,11 +1,11 @@
 """
 Which nodes the core0 backend knows, and how to reach each one's Redis.
 
-A *node registry* is anything providing ``INodeRegistry``.  Two sources are
-built in:
+A *node registry* is anything providing ``INodeRegistry``.  The built-in
+one, ``ConfiguredRegistry``, lists the nodes of one of two sources:
 
-- ``StaticRegistry``: the ``nodes`` list of the backend's configuration;
-- ``FileRegistry``: a TOML file with ``[[nodes]]`` tables that another
+- the ``nodes`` list of the backend's configuration;
+- a ``NodeFile``: a TOML file with ``[[nodes]]`` tables that another
   process writes (the core0 simulator does, with ``--config-out``); it is
   read again whenever it changes on disk.
 
@@ -14,23 +14,25 @@ A third source plugs in through configuration: ``registry =
 ``"ays:ays"``) that provides ``INodeRegistryProvider``; the core0 backend
 then asks its registry for nodes and addresses (see ``resolve``).
 
-"Forgetting" a node (``DELETE /nodes/{id}``) removes it from the running
-registry only: a node from configuration or from the file is known again
-after a restart.
+"Forgetting" a node (``DELETE /nodes/{id}``) of a configured registry is a
+record (``ForgottenNodes``); with the in-memory records, a node from
+configuration or from the file is known again after a restart.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import Any
 
-from twisted.internet.defer import Deferred, fail, succeed
+from twisted.internet.defer import Deferred, ensureDeferred, fail, succeed
 from twisted.logger import Logger
 from zope.interface import implementer
 
 from rpoold.config import ConfigError, check, key_path, read_file
 from rpoold.errors import NotFound
 from rpoold.nodes import DEFAULT_PORT, INodeRegistry, INodeRegistryProvider, NodeAddress
+from rpoold.records import IRecords
 from rpoold.schemas import PATH_PARAMETERS
 
 log = Logger()
@@ -85,17 +87,50 @@ def parse_nodes(entries: Any, where: str, prefix: list[Any]) -> list[NodeAddress
     return nodes
 
 
-class _Forgetting:
-    """What both built-in registries share: a list, minus forgotten ids."""
+FORGOTTEN = "forgotten_node"
 
-    def __init__(self) -> None:
-        self.forgotten: set[str] = set()
 
-    def _nodes(self) -> dict[str, NodeAddress]:
-        raise NotImplementedError
+class ForgottenNodes:
+    """
+    The nodes an operator deleted from a configured pool (``DELETE
+    /nodes/{id}``): records of kind ``forgotten_node``, with a copy in
+    memory for the synchronous lookups.
+
+    :param records: the backend's records.
+    """
+
+    def __init__(self, records: IRecords) -> None:
+        self.records = records
+        self.ids: set[str] = set()
+
+    async def load(self) -> None:
+        """Read the records (at start)."""
+        self.ids = {key for key, _ in await self.records.list(FORGOTTEN)}
+
+    def __contains__(self, nodeid: object) -> bool:
+        return nodeid in self.ids
+
+    async def add(self, nodeid: str) -> None:
+        await self.records.put(FORGOTTEN, nodeid, {})
+        self.ids.add(nodeid)
+
+
+@implementer(INodeRegistry)
+class ConfiguredRegistry:
+    """
+    The nodes of a list (configuration, a node file), minus the forgotten.
+
+    :param source: the list, by node id (read on every lookup: a node
+        file answers from memory and rereads itself when it changes).
+    :param forgotten: the nodes deleted from the pool.
+    """
+
+    def __init__(self, source: Callable[[], dict[str, NodeAddress]], forgotten: ForgottenNodes) -> None:
+        self.source = source
+        self.forgotten = forgotten
 
     def list_nodes(self) -> Deferred[list[NodeAddress]]:
-        return succeed([n for n in self._nodes().values() if n.id not in self.forgotten])
+        return succeed([n for n in self.source().values() if n.id not in self.forgotten])
 
     def lookup(self, nodeid: str) -> NodeAddress:
         """
@@ -103,7 +138,7 @@ class _Forgetting:
 
         :raises NotFound: unknown node.
         """
-        node = self._nodes().get(nodeid)
+        node = self.source().get(nodeid)
         if node is None or nodeid in self.forgotten:
             raise NotFound(f"node '{nodeid}' does not exist")
         return node
@@ -119,24 +154,10 @@ class _Forgetting:
             self.lookup(nodeid)
         except NotFound as e:
             return fail(e)
-        self.forgotten.add(nodeid)
-        return succeed(None)
+        return ensureDeferred(self.forgotten.add(nodeid))
 
 
-@implementer(INodeRegistry)
-class StaticRegistry(_Forgetting):
-    """The nodes listed in configuration."""
-
-    def __init__(self, nodes: list[NodeAddress]) -> None:
-        super().__init__()
-        self.nodes = {n.id: n for n in nodes}
-
-    def _nodes(self) -> dict[str, NodeAddress]:
-        return self.nodes
-
-
-@implementer(INodeRegistry)
-class FileRegistry(_Forgetting):
+class NodeFile:
     """
     The nodes of a TOML file (``[[nodes]]`` tables), read again when the
     file changes (size, modification time or inode).  A file that is
@@ -147,7 +168,6 @@ class FileRegistry(_Forgetting):
     """
 
     def __init__(self, path: str) -> None:
-        super().__init__()
         self.path = path
         self.nodes: dict[str, NodeAddress] = {}
         self._stamp: tuple[int, int, int] | None = None
@@ -182,7 +202,8 @@ class FileRegistry(_Forgetting):
             raise ConfigError(problems)
         return {n.id: n for n in parse_nodes(data.get("nodes", []), where, ["nodes"])}
 
-    def _nodes(self) -> dict[str, NodeAddress]:
+    def nodes_now(self) -> dict[str, NodeAddress]:
+        """The nodes, the file read again first if it changed."""
         stamp = self._stat()
         if stamp is not None and stamp != self._stamp:
             try:
@@ -198,13 +219,15 @@ class FileRegistry(_Forgetting):
         return self.nodes
 
 
-def resolve(options: dict[str, Any], context: Any) -> INodeRegistry:
+def resolve(options: dict[str, Any], context: Any, forgotten: ForgottenNodes) -> INodeRegistry:
     """
     Build the registry the backend options ask for: exactly one of
     ``nodes``, ``nodes_file`` or ``registry``.
 
     :param context: the ``IBackendContext`` (``config_dir`` for a relative
         ``nodes_file``; ``backend()`` for ``registry``).
+    :param forgotten: the nodes deleted from a configured pool (``nodes``,
+        ``nodes_file``); another backend's registry keeps its own.
     :raises ConfigError: none or several sources, a bad node file, or a
         ``registry`` instance that does not provide ``INodeRegistryProvider``
         (messages are relative to the backend's table).
@@ -215,12 +238,13 @@ def resolve(options: dict[str, Any], context: Any) -> INodeRegistry:
         raise ConfigError([f"give exactly one node source: 'nodes', 'nodes_file' or 'registry' (got {what})"])
     if "nodes" in options:
         # The options schema has checked the entries already.
-        return StaticRegistry(parse_nodes(options["nodes"], "", ["nodes"]))
+        nodes = {n.id: n for n in parse_nodes(options["nodes"], "", ["nodes"])}
+        return ConfiguredRegistry(lambda: nodes, forgotten)
     if "nodes_file" in options:
         path = os.path.join(str(context.config_dir), os.path.expanduser(options["nodes_file"]))
-        from_file = FileRegistry(os.path.normpath(path))
-        from_file.load()
-        return from_file
+        node_file = NodeFile(os.path.normpath(path))
+        node_file.load()
+        return ConfiguredRegistry(node_file.nodes_now, forgotten)
     kind, _, instance = str(options["registry"]).partition(":")
     backend = context.backend(instance)
     if not INodeRegistryProvider.providedBy(backend):

@@ -185,13 +185,13 @@ class _Context:
 
 def mock_backend(options: dict[str, Any] | None = None, reactor: Any = None) -> Any:
     """A fresh ``MockBackend`` (seeded pool) on ``reactor``."""
-    from plugins.mock.backend import MockBackend
+    from plugins.poolsim.mock import mock_backend as make
 
     if reactor is None:
         from twisted.internet import reactor as global_reactor
 
         reactor = global_reactor
-    return MockBackend({**MOCK_OPTIONS, **(options or {})}, _Context(reactor))
+    return make({**MOCK_OPTIONS, **(options or {})}, _Context(reactor))
 
 
 def serve_all(backend: Any, **api_options: Any) -> RpoolApi:

@@ -1,0 +1,235 @@
+"""
+Containers (``IContainers``), and the index every command into a container
+goes through.
+
+A container is a corex container tagged with its name; its list view,
+status and flist come from ``corex.list``.  What only its creator knows
+(init processes; the create body of a halted container, so it can be
+started again) is a record (``node_records.CONTAINER``).  A container seen
+running is recorded as of one created here, so that it stays listed
+(halted) however it stops, as the original's orchestrator kept its
+container services.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from zope.interface import implementer
+
+from plugins.core0 import shapes
+from plugins.core0.kit import node_records
+from plugins.core0.kit.directory import NodeDirectory
+from plugins.core0.kit.storage import check_filesystems
+from plugins.core0.protocol import ERROR, CommandFailed, Result, check
+from rpoold.errors import BadRequest, Conflict, NotFound
+from rpoold.interfaces import IContainers
+from rpoold.nodes import ICommandClient
+from rpoold.records import IRecords
+
+#: Errors of ``corex.dispatch`` that mean the container id is stale.
+STALE_CONTAINER = ("container does not exist", "invalid container id")
+
+
+class ContainerIndex:
+    """
+    The containers of each node by name: ``corex.list`` answers, the
+    records of the containers made or seen here, and a name -> id cache.
+
+    :param records: the backend's records.
+    :param clock: an ``IReactorTime``.
+    :param cache_seconds: how long a name -> id mapping found with
+        ``corex.list`` is trusted.
+    """
+
+    def __init__(self, records: IRecords, clock: Any, cache_seconds: float = 300.0) -> None:
+        self.records = records
+        self.clock = clock
+        self.cache_seconds = cache_seconds
+        #: node id -> (name -> container id, trusted until).
+        self._ids: dict[str, tuple[dict[str, int], float]] = {}
+
+    # Listings -------------------------------------------------------------------------------
+
+    async def listing(self, client: ICommandClient) -> dict[str, Any]:
+        """``corex.list`` of a node; records what it shows running and refreshes the cache."""
+        listing: dict[str, Any] = await client.call("corex.list") or {}
+        await self._remember(client.node, listing)
+        names: dict[str, int] = {}
+        for container_id, arguments in shapes.listed_containers(listing):
+            for tag in arguments.get("tags") or []:
+                names.setdefault(str(tag), container_id)
+        self._ids[client.node] = (names, self.clock.seconds() + self.cache_seconds)
+        return listing
+
+    async def _remember(self, nodeid: str, listing: dict[str, Any]) -> None:
+        recorded = {node_records.name_of(k)[1]
+                    for k, _ in await self.records.list(node_records.CONTAINER,
+                                                        node_records.node_prefix(nodeid))}
+        for name in shapes.container_names(listing):
+            if name not in recorded:
+                found = shapes.container_tagged(listing, name)
+                if found is not None:
+                    await self.records.put(node_records.CONTAINER, node_records.key(nodeid, name),
+                                           shapes.container_record(name, found[1]))
+
+    def forget(self, nodeid: str) -> None:
+        """Drop a node's name -> id cache (a container stopped, the node rebooted)."""
+        self._ids.pop(nodeid, None)
+
+    async def record(self, nodeid: str, name: str) -> dict[str, Any] | None:
+        """The create body of a container made or seen here."""
+        return await self.records.get(node_records.CONTAINER, node_records.key(nodeid, name))
+
+    async def names(self, nodeid: str, listing: dict[str, Any]) -> list[str]:
+        """A node's containers: recorded ones, then the others ``listing`` shows running."""
+        names = [node_records.name_of(k)[1]
+                 for k, _ in await self.records.list(node_records.CONTAINER,
+                                                     node_records.node_prefix(nodeid))]
+        names += [name for name in shapes.container_names(listing) if name not in names]
+        return names
+
+    async def view(self, nodeid: str, listing: dict[str, Any], name: str) -> dict[str, Any]:
+        """
+        A ``Container`` from its record and a ``corex.list`` answer.
+
+        :raises NotFound: neither knows it.
+        """
+        record = await self.record(nodeid, name)
+        running = shapes.container_tagged(listing, name)
+        if running is None and record is None:
+            raise NotFound(f"container '{name}' does not exist on node '{nodeid}'")
+        return shapes.container_view(running[1] if running else {}, running is not None, record)
+
+    async def missing(self, nodeid: str, name: str) -> NotFound:
+        """The error for a container that is not running: halted, or unknown."""
+        if await self.record(nodeid, name) is not None:
+            return NotFound(f"container '{name}' is not running on node '{nodeid}'")
+        return NotFound(f"container '{name}' does not exist on node '{nodeid}'")
+
+    # Commands inside containers -------------------------------------------------------------
+
+    async def id_of(self, client: ICommandClient, name: str, *, fresh: bool = False) -> int | None:
+        """
+        The id of the running container tagged ``name`` (the first one, by
+        id, as the original did), from the cache when it is recent.
+
+        :returns: the id, or ``None`` when no running container has the tag.
+        """
+        cached = self._ids.get(client.node)
+        if not fresh and cached is not None and self.clock.seconds() < cached[1] and name in cached[0]:
+            return cached[0][name]
+        await self.listing(client)
+        return self._ids[client.node][0].get(name)
+
+    async def run(self, client: ICommandClient, name: str, command: str,
+                  arguments: dict[str, Any] | None = None, *, wait: bool = True) -> Any:
+        """
+        ``dispatch`` into the running container called ``name``; a stale
+        cached id (the container was stopped or recreated) is looked up
+        once more.
+
+        :returns: the inner ``Result`` (unchecked), or its job id without ``wait``.
+        :raises NotFound: no running container of this name.
+        """
+        for attempt in range(2):
+            container = await self.id_of(client, name, fresh=attempt > 0)
+            if container is None:
+                raise await self.missing(client.node, name)
+            try:
+                return await client.dispatch(container, command, arguments, wait=wait)
+            except CommandFailed as e:
+                if attempt or e.command != "corex.dispatch" or e.detail not in STALE_CONTAINER:
+                    raise
+                self.forget(client.node)
+        raise AssertionError("unreachable")
+
+    async def call(self, client: ICommandClient, name: str, command: str, **arguments: Any) -> Any:
+        """A command inside a container; its decoded payload (``CommandFailed`` otherwise)."""
+        result: Result = await self.run(client, name, command, arguments)
+        return check(result, client.node).value()
+
+
+@implementer(IContainers)
+class Containers:
+    """
+    ``IContainers`` on core0 commands.
+
+    :param nodes: the nodes and their clients.
+    :param index: the containers by name.
+    """
+
+    def __init__(self, nodes: NodeDirectory[Any], index: ContainerIndex) -> None:
+        self.nodes = nodes
+        self.index = index
+        self.records = index.records
+
+    async def _start(self, client: ICommandClient, record: dict[str, Any]) -> None:
+        mounts = shapes.container_mounts(record["filesystems"])
+        try:
+            container = await client.call("corex.create", shapes.container_arguments(record, mounts))
+        except CommandFailed as e:
+            if e.state != ERROR:
+                raise
+            raise BadRequest(f"container '{record['name']}' cannot start: {e.detail}") from None
+        self.index.forget(client.node)
+        for process in record.get("initProcesses") or []:
+            await client.dispatch(int(container), "core.system", shapes.system_arguments(process),
+                                  wait=False)
+
+    async def _running(self, nodeid: str, name: str) -> tuple[ICommandClient, int | None]:
+        """
+        The node's client and the id of the container running as ``name``
+        (``None`` when it is halted).
+
+        :raises NotFound: the container is neither running nor recorded.
+        """
+        client = await self.nodes.client(nodeid)
+        listing = await self.index.listing(client)
+        await self.index.view(nodeid, listing, name)
+        running = shapes.container_tagged(listing, name)
+        return client, None if running is None else running[0]
+
+    async def _stop(self, nodeid: str, name: str) -> None:
+        # Listing the containers has recorded this one, so it stays listed (halted).
+        client, running = await self._running(nodeid, name)
+        if running is not None:
+            await client.call("corex.terminate", {"container": running})
+            self.index.forget(nodeid)
+
+    async def list_containers(self, nodeid: str) -> list[dict[str, Any]]:
+        client = await self.nodes.client(nodeid)
+        listing = await self.index.listing(client)
+        return [shapes.container_list_item(name, await self.index.view(nodeid, listing, name))
+                for name in await self.index.names(nodeid, listing)]
+
+    async def create_container(self, nodeid: str, body: dict[str, Any]) -> None:
+        client = await self.nodes.client(nodeid)
+        name = body["name"]
+        for key, _ in await self.records.list(node_records.CONTAINER):
+            other, known = node_records.name_of(key)
+            if known == name:
+                raise Conflict(f"a container named '{name}' exists (node '{other}')")
+        if name in await self.index.names(nodeid, await self.index.listing(client)):
+            raise Conflict(f"a container named '{name}' exists (node '{nodeid}')")
+        await check_filesystems(client, nodeid, body["filesystems"])
+        await self._start(client, body)
+        await self.records.put(node_records.CONTAINER, node_records.key(nodeid, name), body)
+
+    async def delete_container(self, nodeid: str, containername: str) -> None:
+        await self._stop(nodeid, containername)
+        await self.records.delete(node_records.CONTAINER, node_records.key(nodeid, containername))
+
+    async def get_container(self, nodeid: str, containername: str) -> dict[str, Any]:
+        client = await self.nodes.client(nodeid)
+        return await self.index.view(nodeid, await self.index.listing(client), containername)
+
+    async def start_container(self, nodeid: str, containername: str) -> None:
+        client, running = await self._running(nodeid, containername)
+        if running is None:
+            record = await self.index.record(nodeid, containername)
+            assert record is not None  # _running found a record or a running container
+            await self._start(client, record)
+
+    async def stop_container(self, nodeid: str, containername: str) -> None:
+        await self._stop(nodeid, containername)

@@ -1,0 +1,246 @@
+"""
+Virtual machines (``IVMs``, ``IVMInfo``): a VM record (what was asked:
+cpu, memory, nics, disks, cloud-init, and the status with its passing
+states, ``node_records.VM``), and on the node a KVM domain named after the
+VM id while it runs (``kvm.*`` commands).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from twisted.internet.defer import ensureDeferred
+from twisted.logger import Logger
+from zope.interface import implementer
+
+from plugins.core0 import shapes
+from plugins.core0.kit import node_records
+from plugins.core0.kit.directory import NodeDirectory
+from plugins.core0.protocol import CommandFailed, refused_as_bad_request
+from rpoold.errors import BadRequest, Conflict, NotFound
+from rpoold.interfaces import IVMInfo, IVMs
+from rpoold.nodes import ICommandClient
+from rpoold.records import IRecords
+
+log = Logger()
+
+#: What a VM record holds of its create body.
+SPEC = ("id", "cpu", "memory", "nics", "disks")
+#: Passing states that end in ``running``.
+COMING_UP = ("deploying", "starting", "migrating")
+
+
+@implementer(IVMs, IVMInfo)
+class VMs:
+    """
+    ``IVMs`` and ``IVMInfo`` on core0 commands.
+
+    :param nodes: the nodes and their clients.
+    :param records: the backend's records (the VMs).
+    :param clock: an ``IReactorTime``.
+    :param transition_seconds: how long a VM stays in a passing state
+        such as ``halting``.
+    """
+
+    def __init__(self, nodes: NodeDirectory[Any], records: IRecords, clock: Any,
+                 transition_seconds: float) -> None:
+        self.nodes = nodes
+        self.records = records
+        self.clock = clock
+        self.transition_seconds = transition_seconds
+
+    # Records -------------------------------------------------------------------------------
+
+    async def _vm(self, nodeid: str, vmid: str) -> dict[str, Any]:
+        vm = await self.records.get(node_records.VM, node_records.key(nodeid, vmid))
+        if vm is None:
+            raise NotFound(f"vm '{vmid}' does not exist on node '{nodeid}'")
+        return vm
+
+    async def _save(self, nodeid: str, vm: dict[str, Any]) -> None:
+        await self.records.put(node_records.VM, node_records.key(nodeid, vm["id"]), vm)
+
+    async def _set_status(self, nodeid: str, vm: dict[str, Any], status: str) -> None:
+        vm["status"] = status
+        await self._save(nodeid, vm)
+
+    def _later(self, nodeid: str, vm: dict[str, Any], states: tuple[str, ...],
+               then: Callable[[dict[str, Any]], Coroutine[Any, Any, None]]) -> None:
+        """
+        After ``transition_seconds``, ``then(vm)`` if the same VM (not one
+        made since under its id) is still in one of ``states``.
+        """
+        instance = vm["instance"]
+
+        async def run() -> None:
+            now = await self.records.get(node_records.VM, node_records.key(nodeid, vm["id"]))
+            if now is not None and now.get("instance") == instance and now["status"] in states:
+                await then(now)
+
+        def fire() -> None:
+            ensureDeferred(run()).addErrback(lambda failure: log.failure("vm transition failed", failure))
+
+        self.clock.callLater(self.transition_seconds, fire)
+
+    def _settle(self, nodeid: str, vm: dict[str, Any], states: tuple[str, ...]) -> None:
+        """The VM is ``running`` after a moment, if it is still in one of ``states``."""
+        async def running(now: dict[str, Any]) -> None:
+            await self._set_status(nodeid, now, "running")
+
+        self._later(nodeid, vm, states, running)
+
+    # Domains --------------------------------------------------------------------------------
+
+    @staticmethod
+    async def _domain(client: ICommandClient, name: str) -> dict[str, Any] | None:
+        for domain in await client.call("kvm.list") or []:
+            if domain.get("name") == name:
+                result: dict[str, Any] = domain
+                return result
+        return None
+
+    async def _domain_uuid(self, client: ICommandClient, vmid: str) -> str:
+        domain = await self._domain(client, vmid)
+        if domain is None:
+            raise NotFound(f"no running vm '{vmid}' on node '{client.node}'")
+        return str(domain["uuid"])
+
+    async def _boot(self, client: ICommandClient, vm: dict[str, Any]) -> None:
+        """Create the domain; the vm is ``running`` after a moment."""
+        if await self._domain(client, vm["id"]) is None:
+            await client.call("kvm.create", {
+                "name": vm["id"], "media": shapes.vm_media(vm["disks"]), "cpu": vm["cpu"],
+                "memory": vm["memory"], "nics": shapes.vm_nics(vm["nics"])})
+        self._settle(client.node, vm, COMING_UP)
+
+    async def _halt(self, client: ICommandClient, vm: dict[str, Any], command: str = "kvm.destroy") -> None:
+        domain = await self._domain(client, vm["id"])
+        if domain is not None:
+            await client.call(command, {"uuid": domain["uuid"]})
+        await self._set_status(client.node, vm, "halted")
+
+    # VMs ----------------------------------------------------------------------------------------
+
+    async def list_vms(self, nodeid: str) -> list[dict[str, Any]]:
+        await self.nodes.client(nodeid)
+        return [{"id": vm["id"], "status": vm["status"]}
+                for _, vm in await self.records.list(node_records.VM, node_records.node_prefix(nodeid))]
+
+    async def create_vm(self, nodeid: str, body: dict[str, Any]) -> None:
+        client = await self.nodes.client(nodeid)
+        for key, _ in await self.records.list(node_records.VM):
+            vmid = node_records.name_of(key)[1]
+            if vmid == body["id"]:
+                raise Conflict(f"a vm with id '{vmid}' exists")
+        vm = {k: body[k] for k in SPEC}
+        vm.update(status="deploying", userCloudInit=body["userCloudInit"],
+                  systemCloudInit=body["systemCloudInit"], instance=uuid.uuid4().hex)
+        await self._save(nodeid, vm)
+        try:
+            await self._boot(client, vm)
+        except CommandFailed as e:
+            await self.records.delete(node_records.VM, node_records.key(nodeid, body["id"]))
+            raise refused_as_bad_request(e) from None
+        except BaseException:
+            await self.records.delete(node_records.VM, node_records.key(nodeid, body["id"]))
+            raise
+
+    async def delete_vm(self, nodeid: str, vmid: str) -> None:
+        client = await self.nodes.client(nodeid)
+        await self._halt(client, await self._vm(nodeid, vmid))
+        await self.records.delete(node_records.VM, node_records.key(nodeid, vmid))
+
+    async def get_vm(self, nodeid: str, vmid: str) -> dict[str, Any]:
+        client = await self.nodes.client(nodeid)
+        vm = await self._vm(nodeid, vmid)
+        domain = await self._domain(client, vmid)
+        vnc = int(domain.get("vnc", -1)) if domain is not None and vm["status"] != "halted" else -1
+        return {**{k: vm[k] for k in ("id", "status", "cpu", "memory", "nics", "disks")}, "vnc": vnc}
+
+    async def update_vm(self, nodeid: str, vmid: str, body: dict[str, Any]) -> None:
+        client = await self.nodes.client(nodeid)
+        vm = await self._vm(nodeid, vmid)
+        if (body["cpu"], body["memory"]) != (vm["cpu"], vm["memory"]) and vm["status"] != "halted":
+            raise BadRequest(f"vm '{vmid}' must be halted to change cpu or memory")
+        vm.update({k: body[k] for k in ("cpu", "memory", "nics", "disks")})
+        await self._save(nodeid, vm)
+        domain = await self._domain(client, vmid)
+        if domain is None:
+            return
+        uuid_ = domain["uuid"]
+        info = await client.call("kvm.info", {"uuid": uuid_}) or {}
+        media, nics = shapes.vm_media(vm["disks"]), shapes.vm_nics(vm["nics"])
+        for old in info.get("media") or []:
+            if old not in media:
+                await client.call("kvm.detach_disk", {"uuid": uuid_, "media": old})
+        for new in media:
+            if new not in (info.get("media") or []):
+                await client.call("kvm.attach_disk", {"uuid": uuid_, "media": new})
+        for old in info.get("nics") or []:
+            if old not in nics:
+                await client.call("kvm.remove_nic", {"uuid": uuid_, **old})
+        for new in nics:
+            if new not in (info.get("nics") or []):
+                await client.call("kvm.add_nic", {"uuid": uuid_, **new})
+
+    async def start_vm(self, nodeid: str, vmid: str) -> None:
+        client = await self.nodes.client(nodeid)
+        vm = await self._vm(nodeid, vmid)
+        if vm["status"] in ("halted", "error"):
+            await self._set_status(nodeid, vm, "starting")
+            await self._boot(client, vm)
+
+    async def stop_vm(self, nodeid: str, vmid: str) -> None:
+        client = await self.nodes.client(nodeid)
+        await self._halt(client, await self._vm(nodeid, vmid))
+
+    async def pause_vm(self, nodeid: str, vmid: str) -> None:
+        client = await self.nodes.client(nodeid)
+        vm = await self._vm(nodeid, vmid)
+        if vm["status"] != "running":
+            raise BadRequest(f"vm '{vmid}' is {vm['status']}, not running")
+        await client.call("kvm.pause", {"uuid": await self._domain_uuid(client, vmid)})
+        await self._set_status(nodeid, vm, "paused")
+
+    async def resume_vm(self, nodeid: str, vmid: str) -> None:
+        client = await self.nodes.client(nodeid)
+        vm = await self._vm(nodeid, vmid)
+        if vm["status"] != "paused":
+            raise BadRequest(f"vm '{vmid}' is {vm['status']}, not paused")
+        await client.call("kvm.resume", {"uuid": await self._domain_uuid(client, vmid)})
+        await self._set_status(nodeid, vm, "running")
+
+    async def shutdown_vm(self, nodeid: str, vmid: str) -> None:
+        client = await self.nodes.client(nodeid)
+        vm = await self._vm(nodeid, vmid)
+        if vm["status"] in ("running", "paused"):
+            await self._set_status(nodeid, vm, "halting")
+
+            async def halt(now: dict[str, Any]) -> None:
+                await self._halt(client, now, "kvm.shutdown")
+
+            self._later(nodeid, vm, ("halting",), halt)
+
+    async def migrate_vm(self, nodeid: str, vmid: str, body: dict[str, Any]) -> None:
+        client = await self.nodes.client(nodeid)
+        vm = await self._vm(nodeid, vmid)
+        target = await self.nodes.client(body["nodeid"])
+        if target.node == client.node:
+            return
+        domain = await self._domain(client, vmid)
+        if domain is not None:
+            _, address = await self.nodes.facts(target)
+            await client.call("kvm.migrate", {"uuid": domain["uuid"],
+                                              "desturi": f"qemu+ssh://{address}/system"})
+            vm["status"] = "migrating"
+        await self.records.delete(node_records.VM, node_records.key(nodeid, vmid))
+        await self._save(target.node, vm)
+        if domain is not None:
+            self._settle(target.node, vm, ("migrating",))
+
+    async def get_vm_info(self, nodeid: str, vmid: str) -> dict[str, Any]:
+        client = await self.nodes.client(nodeid)
+        uuid_ = await self._domain_uuid(client, vmid)
+        return shapes.vm_info(await client.call("kvm.infops", {"uuid": uuid_}) or {})
