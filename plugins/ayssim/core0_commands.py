@@ -267,7 +267,7 @@ class Core0Commands:
 
     def _translate(self, failure: Failure, address: NodeAddress, command: str) -> Failure:
         error = failure.value
-        where = address.name or str(address)
+        where = f"'{address.name or address}'"
         if isinstance(error, CommandFailed):
             return failure
         if isinstance(error, defer.TimeoutError):
