@@ -10,7 +10,7 @@ ays = BackendPlugin(
         "The AYS orchestrator's REST API: nodes, bridges, storage pools, filesystems, "
         "ZeroTier, containers, VMs, storage clusters, vdisks."
     ),
-    factory="plugins.ays.backend:from_options",
+    factory="plugins.ays.factory:from_options",
     options_schema={
         "type": "object",
         "additionalProperties": False,

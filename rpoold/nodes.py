@@ -170,22 +170,40 @@ class ICommandClient(Interface):
 
 
 class INodeAgents(Interface):
-    """What the AYS backend asks of nodes themselves, by their AYS service data."""
+    """
+    What the AYS backend asks of nodes themselves, at the address it has
+    for them (core0's side: ``plugins.core0.agents``).  The answers are in
+    the pool's shapes: the asking backend parses no core0 data.
+    """
 
-    def disk_list(nodeid: str, data: dict[str, Any]) -> Deferred[dict[str, Any]]:
+    def disks(node: NodeAddress) -> Deferred[dict[str, dict[str, Any]]]:
         """
-        :param data: the node's ``node.g8os`` service data (its address).
-        :returns: Deferred firing with the ``disk.list`` result
-            (``{"blockdevices": [...]}``).
-        :raises BackendUnavailable, BackendTimeout: the node does not answer.
+        The node's whole disks, as its ``disk.list`` lists them.
+
+        :param node: the node and where its agent is.
+        :returns: Deferred firing with each whole disk by ``/dev/<kname>``:
+            its ``disk.list`` entry (``name``, ``kname``, ``size`` in
+            bytes, ``rota``, ``children``: its partitions, each with
+            ``mountpoint`` and ``fstype`` when in use).
+        :raises BackendUnavailable: the node cannot be reached.
+        :raises BackendTimeout: the node does not answer in time.
         """
 
-    def running_containers(nodeid: str, data: dict[str, Any], timeout: float) -> Deferred[set[str]]:
+    def running_containers(node: NodeAddress, timeout: float) -> Deferred[set[str]]:
         """
+        The containers the node runs.
+
+        :param node: the node and where its agent is.
+        :param timeout: seconds to wait for the node's answer.
         :returns: Deferred firing with the names (first tags) of the
             containers the node runs.
-        :raises BackendUnavailable, BackendTimeout: no answer within ``timeout``.
+        :raises BackendUnavailable: the node cannot be reached.
+        :raises BackendTimeout: no answer within ``timeout``.
         """
 
     def close() -> Deferred[Any]:
-        """Close every connection."""
+        """
+        Close every connection to the nodes.
+
+        :returns: Deferred firing once they are closed; it never fails.
+        """

@@ -36,7 +36,7 @@ from rpoold.interfaces import (
     IVMs,
     IZerotiers,
 )
-from rpoold.nodes import INodeAgents
+from rpoold.nodes import INodeAgents, NodeAddress
 
 JSON = {b"Content-Type": b"application/json"}
 NODE = "525400123456"
@@ -102,9 +102,12 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def backend(ays: Scripted, clock: Clock) -> AysBackend:
+def backend(request: pytest.FixtureRequest, ays: Scripted, clock: Clock) -> AysBackend:
+    """The backend on the scripted AYS, with the ``agents`` fixture's nodes when a test takes it."""
+    agents = request.getfixturevalue("agents") if "agents" in request.fixturenames else None
     client = AysClient("http://ays", "objstor", StubTreq(StringStubbingResource(ays)), clock)
-    b = AysBackend(client, clock, Timing(run_timeout=5), retry_interval=1, retry_max_interval=4)
+    b = AysBackend(client, clock, Timing(run_timeout=5), agents=agents, retry_interval=1,
+                   retry_max_interval=4)
     b.startService()
     return b
 
@@ -351,7 +354,8 @@ class FakeAgents:
     """Node answers from tables; ``down`` nodes do not answer."""
 
     def __init__(self) -> None:
-        self.disks: dict[str, list[dict[str, Any]]] = {NODE: [
+        #: Each node's ``disk.list`` block devices.
+        self.disk_list: dict[str, list[dict[str, Any]]] = {NODE: [
             {"name": "sda", "kname": "sda", "size": 20 * 2**30, "rota": "0",
              "children": [{"name": "sda1", "kname": "sda1", "mountpoint": "/var/cache",
                            "fstype": "btrfs"}]},
@@ -363,36 +367,37 @@ class FakeAgents:
         self.down: set[str] = set()
         self.asked: list[tuple[str, str]] = []
 
-    def _check(self, nodeid: str, data: dict[str, Any]) -> None:
-        assert data.get("redisAddr") == "127.0.0.1"
-        if nodeid in self.down:
-            raise BackendUnavailable(f"node '{nodeid}' is unreachable")
+    def _check(self, node: NodeAddress) -> None:
+        assert (node.host, node.port) == ("127.0.0.1", 6379)
+        if node.id in self.down:
+            raise BackendUnavailable(f"node '{node.id}' is unreachable")
 
-    def disk_list(self, nodeid: str, data: dict[str, Any]) -> Deferred[dict[str, Any]]:
-        self.asked.append((nodeid, "disk.list"))
+    def disks(self, node: NodeAddress) -> Deferred[dict[str, dict[str, Any]]]:
+        self.asked.append((node.id, "disk.list"))
         try:
-            self._check(nodeid, data)
+            self._check(node)
         except BackendUnavailable as e:
             return fail(e)
-        return succeed({"blockdevices": self.disks.get(nodeid, [])})
+        return succeed({f"/dev/{d['kname']}": d for d in self.disk_list.get(node.id, [])})
 
-    def running_containers(self, nodeid: str, data: dict[str, Any],
-                           timeout: float) -> Deferred[set[str]]:
-        self.asked.append((nodeid, "corex.list"))
+    def running_containers(self, node: NodeAddress, timeout: float) -> Deferred[set[str]]:
+        self.asked.append((node.id, "corex.list"))
         try:
-            self._check(nodeid, data)
+            self._check(node)
         except BackendUnavailable as e:
             return fail(e)
-        return succeed(set(self.running.get(nodeid, set())))
+        return succeed(set(self.running.get(node.id, set())))
 
     def close(self) -> Deferred[None]:
         return succeed(None)
 
 
 @pytest.fixture
-def agents(backend: AysBackend) -> FakeAgents:
-    backend.agents = FakeAgents()
-    return backend.agents
+def agents() -> FakeAgents:
+    """The nodes' agents, given to the ``backend`` of the tests that take this fixture."""
+    fake = FakeAgents()
+    assert verifyObject(INodeAgents, fake)
+    return fake
 
 
 def test_container_status_is_what_the_node_says(backend: AysBackend, ays: Scripted,

@@ -9,8 +9,7 @@ from typing import Any
 
 import pytest
 import pytest_twisted
-from twisted.internet import reactor
-from twisted.internet.task import deferLater
+from twisted.internet.task import Clock
 
 from plugins.ayssim.blueprints import BlueprintError, parse
 from plugins.ayssim.controls import ActionFault
@@ -217,12 +216,15 @@ async def test_failing_init_keeps_the_service_in_error() -> None:
 
 @pytest_twisted.ensureDeferred
 async def test_existing_service_data_is_not_overwritten() -> None:
-    sim, _, _ = model_sim()
+    clock = Clock()
+    sim, _, _ = model_sim(clock=clock)
     await execute(sim, f'bridge__br0: {{node: "{NODE}", nat: true}}')
     await execute(sim, f'bridge__br0: {{node: "{NODE}", nat: false}}')
     assert service(sim, "bridge", "br0").data["nat"] is True
-    # processChange would be called later by the reactor: give it the chance.
-    await deferLater(reactor, 0.01, lambda: None)
+    # A processChange would be scheduled on the simulator's clock: nothing
+    # is, and running what is due calls none.
+    assert clock.getDelayedCalls() == []
+    clock.advance(0)
     assert sim.changes == []  # bridge has no processChange
 
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import pytest_twisted
 
-from plugins.ayssim.core0_commands import Core0ClientCommands
+from plugins.ayssim.core0_commands import Core0Commands
 from plugins.ayssim.node_commands import CommandFailed, NodeAddress
 from plugins.ayssim.nodelist import NodeListSeeder
 from plugins.ayssim.simulator import Simulator
@@ -43,7 +43,7 @@ def core0sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Core0SimServi
 @pytest.fixture
 def served(core0sim: Core0SimService) -> Iterator[Served]:
     """Here (instead of the model pool's): the simulator acting on core0sim's nodes over Redis."""
-    commands = Core0ClientCommands(timeout=5.0)
+    commands = Core0Commands(timeout=5.0)
     sim = Simulator(commands, default_repository=REPO, wait_timeout=5.0, poll_interval=0.05)
     assert core0sim.config_out is not None
     seeder = NodeListSeeder(sim, core0sim.config_out, REPO, interval=0.05)
@@ -184,7 +184,7 @@ actions:
 
 @pytest_twisted.ensureDeferred
 async def test_core0_commands_answers_and_errors(core0sim: Core0SimService) -> None:
-    commands = Core0ClientCommands(timeout=2.0)
+    commands = Core0Commands(timeout=2.0)
     entry = core0sim.entries[0]
     address = NodeAddress(entry.host, entry.port, db=entry.db, name=entry.id)
     try:

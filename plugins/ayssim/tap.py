@@ -13,7 +13,7 @@ from twisted.python import usage
 from twisted.web.server import Site
 
 from plugins.ayssim.api import AysSimulatorApi
-from plugins.ayssim.core0_commands import Core0ClientCommands
+from plugins.ayssim.core0_commands import Core0Commands
 from plugins.ayssim.node_commands import RESULT_TIMEOUT
 from plugins.ayssim.nodelist import NodeListSeeder
 from plugins.ayssim.simulator import JOB_TIMEOUT, WAIT_TIMEOUT, Simulator
@@ -58,7 +58,7 @@ class Options(usage.Options):
 class _Connections(Service):
     """Closes the connections to the nodes when the simulator stops."""
 
-    def __init__(self, commands: Core0ClientCommands) -> None:
+    def __init__(self, commands: Core0Commands) -> None:
         self.commands = commands
 
     def stopService(self) -> Any:
@@ -68,7 +68,7 @@ class _Connections(Service):
 
 def makeService(options: Options) -> MultiService:
     top = MultiService()
-    commands = Core0ClientCommands(timeout=options["command-timeout"])
+    commands = Core0Commands(timeout=options["command-timeout"])
     _Connections(commands).setServiceParent(top)
     sim = Simulator(
         commands,
