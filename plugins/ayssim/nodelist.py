@@ -17,12 +17,12 @@ from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from plugins.ayssim import core0_data
 from plugins.ayssim.blueprints import BlueprintError
 from plugins.ayssim.handlers.containers import tagged
 from plugins.ayssim.node_commands import CommandFailed
 from plugins.ayssim.simulator import Simulator
 from plugins.ayssim.templates import SchemaError
+from plugins.core0 import shapes
 from plugins.core0sim.nodelist import NodeListError, read
 from plugins.poolsim.pool import SEED_CONTAINER
 from rpoold import conventions
@@ -38,7 +38,7 @@ def seed_container_arguments(node: str, arguments: dict[str, Any]) -> dict[str, 
     return {
         "node": node, "status": "running", "flist": arguments.get("root") or "",
         "hostname": arguments.get("hostname") or "", "hostNetworking": bool(arguments.get("host_network")),
-        "nics": nics, "ports": core0_data.ports_from_map(arguments.get("port")),
+        "nics": nics, "ports": shapes.ports_from_map(arguments.get("port")),
         "storage": arguments.get("storage") or "",
     }
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from plugins.ayssim import core0_data
 from plugins.ayssim.context import ActionContext, ActionFailed, handles
 from plugins.ayssim.store import Service
+from plugins.core0 import shapes
 
 
 def tagged(listing: Any, tag: str) -> list[int]:
     """Ids of the containers of a ``corex.list`` answer tagged ``tag``."""
-    return [cid for cid, arguments in core0_data.listed_containers(listing or {})
+    return [cid for cid, arguments in shapes.listed_containers(listing or {})
             if tag in (arguments.get("tags") or [])]
 
 
@@ -28,7 +28,7 @@ def filesystem_path(filesystem: Service) -> str:
     pool = filesystem.parent
     if pool is None:
         raise ActionFailed(f"filesystem {filesystem.name} has no storage pool")
-    return core0_data.filesystem_path(pool.name, filesystem.data.get("name") or filesystem.name)
+    return shapes.filesystem_path(pool.name, filesystem.data.get("name") or filesystem.name)
 
 
 def create_arguments(ctx: ActionContext) -> dict[str, Any]:
@@ -38,7 +38,7 @@ def create_arguments(ctx: ActionContext) -> dict[str, Any]:
         filesystem = ctx.require("filesystem", mount["filesystem"])
         mounts[filesystem_path(filesystem)] = mount["target"]
     # The service's data has the fields of a CreateContainer body.
-    return core0_data.container_arguments({**data, "name": ctx.service.name}, mounts)
+    return shapes.container_arguments({**data, "name": ctx.service.name}, mounts)
 
 
 @handles("container", "install")
@@ -57,7 +57,7 @@ async def start(ctx: ActionContext) -> None:
         cid = int(await ctx.core0("corex.create", arguments))
         ctx.log(f"container {cid} created")
         for process in ctx.data["initProcesses"]:
-            job = await ctx.spawn("core.system", core0_data.system_arguments(process), container=cid)
+            job = await ctx.spawn("core.system", shapes.system_arguments(process), container=cid)
             ctx.log(f"init process {process['name']} started (job {job})")
     if not await container_ids(ctx, ctx.service):
         raise ActionFailed(f"container {ctx.service.name} is not running after start")

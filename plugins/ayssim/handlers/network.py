@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from plugins.ayssim import core0_data
 from plugins.ayssim.context import ActionContext, handles
 from plugins.ayssim.templates import SchemaError
+from plugins.core0 import shapes
 
 
 @handles("bridge", "install")
@@ -34,7 +34,7 @@ async def bridge_delete(ctx: ActionContext) -> None:
 async def _networks(ctx: ActionContext) -> list[dict[str, Any]]:
     value = await ctx.core0("zerotier.list")
     if isinstance(value, str):
-        value = core0_data.parse_zerotier_list(value)
+        value = shapes.parse_zerotier_list(value)
     return [n for n in value or [] if isinstance(n, dict)]
 
 
@@ -53,7 +53,7 @@ async def zerotier_install(ctx: ActionContext) -> None:
 
     network = await ctx.poll(up, f"zerotier network {nwid} to be OK")
     template = ctx.service.template
-    for key, value in core0_data.zerotier_view(network).items():
+    for key, value in shapes.zerotier_view(network).items():
         field = template.schema_field(key)
         if field is None or key in ("node", "nwid"):
             continue

@@ -9,16 +9,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from plugins.ayssim import core0_data
 from plugins.ayssim.context import ActionContext, ActionFailed, handles
 from plugins.ayssim.store import Service
+from plugins.core0 import shapes
 from rpoold import conventions
 
 # Storage pools -----------------------------------------------------------------------------
 
 
 async def _disks(ctx: ActionContext, node: Service) -> dict[str, dict[str, Any]]:
-    return core0_data.block_devices(await ctx.core0("disk.list", node=node))
+    return shapes.block_devices(await ctx.core0("disk.list", node=node))
 
 
 def _partitions(disks: dict[str, dict[str, Any]]) -> dict[str, tuple[str, dict[str, Any]]]:
@@ -45,7 +45,7 @@ async def _partition(ctx: ActionContext, node: Service, device: str) -> str:
 
 
 async def _btrfs(ctx: ActionContext, node: Service, name: str) -> dict[str, Any] | None:
-    label = core0_data.pool_label(name)
+    label = shapes.pool_label(name)
     return next((fs for fs in await ctx.core0("btrfs.list", node=node) or [] if fs.get("label") == label),
                 None)
 
@@ -68,24 +68,24 @@ async def _refresh(ctx: ActionContext, node: Service, name: str) -> None:
     total = sum(int(d.get("size") or 0) for d in fs.get("devices") or [])
     ctx.data["totalCapacity"] = total // conventions.GIB
     ctx.data["freeCapacity"] = max(0, total - int(fs.get("used") or 0)) // conventions.GIB
-    ctx.data["mountpoint"] = core0_data.pool_mount(name)
+    ctx.data["mountpoint"] = shapes.pool_mount(name)
     ctx.data["status"] = "healthy"
 
 
 @handles("storagepool", "install")
 async def pool_install(ctx: ActionContext) -> None:
     node, name = ctx.node_of(), ctx.service.name
-    mountpoint = core0_data.pool_mount(name)
+    mountpoint = shapes.pool_mount(name)
     fs = await _btrfs(ctx, node, name)
     if fs is None:
         devices = list(dict.fromkeys(d["device"] for d in ctx.data["devices"]))
         partitions = [await _partition(ctx, node, device) for device in devices]
         await ctx.core0("btrfs.create", {
-            "label": core0_data.pool_label(name), "metadata": ctx.data["metadataProfile"],
+            "label": shapes.pool_label(name), "metadata": ctx.data["metadataProfile"],
             "data": ctx.data["dataProfile"], "devices": partitions, "overwrite": True}, node=node)
         fs = await _btrfs(ctx, node, name)
         if fs is None:
-            raise ActionFailed(f"btrfs filesystem {core0_data.pool_label(name)} missing after creation")
+            raise ActionFailed(f"btrfs filesystem {shapes.pool_label(name)} missing after creation")
     if not await _mounted(ctx, node, mountpoint):
         await ctx.core0("disk.mount", {"source": fs["devices"][0]["path"], "target": mountpoint,
                                        "options": ""}, node=node)
@@ -106,7 +106,7 @@ async def pool_delete(ctx: ActionContext) -> None:
     if fs is None:
         ctx.log(f"storage pool {name} has no btrfs filesystem; nothing to remove")
         return
-    if await _mounted(ctx, node, core0_data.pool_mount(name)):
+    if await _mounted(ctx, node, shapes.pool_mount(name)):
         await ctx.core0("disk.umount", {"source": fs["devices"][0]["path"]}, node=node)
     partitions = _partitions(await _disks(ctx, node))
     for device in fs.get("devices") or []:
@@ -129,7 +129,7 @@ async def pool_change(ctx: ActionContext) -> None:
     fs = await _btrfs(ctx, node, name)
     if fs is None:
         raise ActionFailed(f"storage pool {name} is not installed")
-    mountpoint = core0_data.pool_mount(name)
+    mountpoint = shapes.pool_mount(name)
     partitions = _partitions(await _disks(ctx, node))
     current = {partitions.get(d["path"], (d["path"], {}))[0]: d["path"] for d in fs.get("devices") or []}
     added = [await _partition(ctx, node, device) for device in wanted if device not in current]
@@ -167,7 +167,7 @@ def _name(service: Service) -> str:
 
 async def _subvolumes(ctx: ActionContext, pool: Service) -> list[str]:
     """Paths of the pool's subvolumes, absolute."""
-    mountpoint = core0_data.pool_mount(pool.name)
+    mountpoint = shapes.pool_mount(pool.name)
     entries = await ctx.core0("btrfs.subvol_list", {"path": mountpoint}, node=ctx.node_of(pool))
     return [f"{mountpoint}/{e['Path']}" for e in entries or []]
 
@@ -175,7 +175,7 @@ async def _subvolumes(ctx: ActionContext, pool: Service) -> list[str]:
 @handles("filesystem", "install")
 async def filesystem_install(ctx: ActionContext) -> None:
     pool = _pool_of(ctx.service)
-    path = core0_data.filesystem_path(pool.name, _name(ctx.service))
+    path = shapes.filesystem_path(pool.name, _name(ctx.service))
     if path not in await _subvolumes(ctx, pool):
         await ctx.core0("btrfs.subvol_create", {"path": path})
     if ctx.data["quota"]:
@@ -187,8 +187,8 @@ async def filesystem_install(ctx: ActionContext) -> None:
 async def filesystem_delete(ctx: ActionContext) -> None:
     pool = _pool_of(ctx.service)
     name = _name(ctx.service)
-    path = core0_data.filesystem_path(pool.name, name)
-    snapshots = core0_data.snapshot_path(pool.name, name, "")
+    path = shapes.filesystem_path(pool.name, name)
+    snapshots = shapes.snapshot_path(pool.name, name, "")
     for subvolume in await _subvolumes(ctx, pool):
         if subvolume.startswith(snapshots) or subvolume == path:
             await ctx.core0("btrfs.subvol_delete", {"path": subvolume})
@@ -198,8 +198,8 @@ def _snapshot(ctx: ActionContext) -> tuple[Service, Service, str, str]:
     """The snapshot's filesystem, its pool, the filesystem's path and the snapshot's."""
     filesystem = _filesystem_of(ctx.service)
     pool = _pool_of(filesystem)
-    return (filesystem, pool, core0_data.filesystem_path(pool.name, _name(filesystem)),
-            core0_data.snapshot_path(pool.name, _name(filesystem), _name(ctx.service)))
+    return (filesystem, pool, shapes.filesystem_path(pool.name, _name(filesystem)),
+            shapes.snapshot_path(pool.name, _name(filesystem), _name(ctx.service)))
 
 
 @handles("fssnapshot", "install")

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from plugins.ayssim import core0_data
 from plugins.ayssim.context import ActionContext, ActionFailed, handles
 from plugins.ayssim.node_commands import CommandFailed
 from plugins.ayssim.store import Service
 from plugins.ayssim.templates import SchemaError
+from plugins.core0 import shapes
 
 #: How long the templates wait for a domain to come up or go down.
 DOMAIN_WAIT = 60.0
@@ -28,8 +28,8 @@ def _wait(ctx: ActionContext) -> float:
 
 def _create_arguments(ctx: ActionContext) -> dict[str, Any]:
     data = ctx.data
-    return {"name": ctx.service.name, "media": core0_data.vm_media(data["disks"]), "cpu": data["cpu"],
-            "memory": data["memory"], "nics": core0_data.vm_nics(data["nics"]), "port": None}
+    return {"name": ctx.service.name, "media": shapes.vm_media(data["disks"]), "cpu": data["cpu"],
+            "memory": data["memory"], "nics": shapes.vm_nics(data["nics"]), "port": None}
 
 
 @handles("vm", "install")
@@ -149,17 +149,17 @@ async def vm_change(ctx: ActionContext) -> None:
     if "nics" in ctx.arguments:
         nics = _checked(ctx, "nics")
         if domain is not None:
-            for nic in core0_data.vm_nics([n for n in ctx.data["nics"] if n not in nics]):
+            for nic in shapes.vm_nics([n for n in ctx.data["nics"] if n not in nics]):
                 await ctx.core0("kvm.remove_nic", {"uuid": domain["uuid"], **nic})
-            for nic in core0_data.vm_nics([n for n in nics if n not in ctx.data["nics"]]):
+            for nic in shapes.vm_nics([n for n in nics if n not in ctx.data["nics"]]):
                 await ctx.core0("kvm.add_nic", {"uuid": domain["uuid"], **nic})
         ctx.data["nics"] = nics
     if "disks" in ctx.arguments:
         disks = _checked(ctx, "disks")
         if domain is not None:
-            for media in core0_data.vm_media([d for d in ctx.data["disks"] if d not in disks]):
+            for media in shapes.vm_media([d for d in ctx.data["disks"] if d not in disks]):
                 await ctx.core0("kvm.detach_disk", {"uuid": domain["uuid"], "media": media})
-            for media in core0_data.vm_media([d for d in disks if d not in ctx.data["disks"]]):
+            for media in shapes.vm_media([d for d in disks if d not in ctx.data["disks"]]):
                 await ctx.core0("kvm.attach_disk", {"uuid": domain["uuid"], "media": media})
         ctx.data["disks"] = disks
         ctx.data["vdisks"] = list(dict.fromkeys(d["vdiskid"] for d in disks if d["vdiskid"]))
