@@ -490,9 +490,12 @@ def test_two_instances_are_services_of_the_daemon(tmp_path: Any) -> None:
     options = Options()
     options.parseOptions(["--config", str(path), "--port", "tcp:0:interface=127.0.0.1"])
     service = makeService(options)
-    backends = [s for s in service if isinstance(s, Core0Backend)]
-    assert len(backends) == 2
-    assert all(backend.parent is service for backend in backends)
+    try:
+        backends = [s for s in service if isinstance(s, Core0Backend)]
+        assert len(backends) == 2
+        assert all(backend.parent is service for backend in backends)
+    finally:
+        service.web.stopService()  # it listens from the moment it is made
 
 
 @pytest_twisted.ensureDeferred
