@@ -27,7 +27,7 @@ from zope.interface import implementer
 from zope.interface.exceptions import Invalid
 from zope.interface.verify import verifyObject
 
-from rpoold import auth
+from rpoold import auth, method_signatures
 from rpoold.auth import AUTH_SCHEMA, DISABLED, Authenticator
 from rpoold.interfaces import FAMILIES, IBackendContext, IBackendPlugin
 
@@ -361,7 +361,9 @@ def build(raw: dict[str, Any], where: str, config_dir: str, port: str | None = N
     Every problem is collected before any is reported: the layout of the
     file, the endpoint, ``[auth]``, each backend instance's plugin and
     options, the families' instances, what each backend's plugin finds
-    when it builds it, and whether each backend serves its families.  A
+    when it builds it, and whether each backend serves its families (it
+    provides and implements the family's interface, and each method takes
+    the arguments the web app passes: ``rpoold.method_signatures``).  A
     part with a problem is left out of the checks that depend on it (a
     backend whose options are wrong is not built, a family whose backend
     is not built is not checked), so each problem is reported once.
@@ -471,6 +473,14 @@ def build(raw: dict[str, Any], where: str, config_dir: str, port: str | None = N
                 f"claims {family.interface.__name__} but does not implement it: "
                 + " ".join(str(e).split())
             )
+            continue
+        mismatched = method_signatures.mismatches(family, backend)
+        if mismatched:
+            problems += [
+                f"{where} at 'families.{family.name}': backend '{target}' "
+                f"(plugin '{settings.plugin_of[target]}'): {line}"
+                for line in mismatched
+            ]
             continue
         settings.routing[family.name] = backend
     if problems:

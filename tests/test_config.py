@@ -231,6 +231,13 @@ class Pretender:  # type: ignore[misc]  # deliberately incomplete
         pass
 
 
+class Renamer(NodesOnly):
+    """Serves the node records, but spells the node id of ``get_node`` otherwise."""
+
+    def get_node(self, node_id: str) -> Any:  # type: ignore[override]
+        return succeed({})
+
+
 class Refuser:
     """A backend whose options are never consistent."""
 
@@ -242,6 +249,7 @@ TEST_PLUGINS = [
     BackendPlugin(name="nodesonly", description="test", factory=f"{__name__}:NodesOnly"),
     BackendPlugin(name="pretender", description="test", factory=f"{__name__}:Pretender"),
     BackendPlugin(name="refuser", description="test", factory=f"{__name__}:Refuser"),
+    BackendPlugin(name="renamer", description="test", factory=f"{__name__}:Renamer"),
 ]
 
 
@@ -289,6 +297,20 @@ def test_a_backend_that_claims_an_interface_must_implement_it(tmp_path: Path) ->
     text = '[backends.p]\nplugin = "pretender"\n[families]\nnodes = "p"\n'
     one_problem(write(tmp_path, text), "'families.nodes'", "backend 'p'", "claims INodes",
                 "does not implement it", "list_nodes")
+
+
+def test_the_renamer_passes_verify_object() -> None:
+    """What it gets wrong is not what ``verifyObject`` checks."""
+    verifyObject(INodes, Renamer({}, None))
+
+
+@pytest.mark.usefixtures("test_plugins")
+def test_a_backend_method_must_take_the_routes_parameters(tmp_path: Path) -> None:
+    """A method that spells a path parameter otherwise stops start-up (not a 500 per request)."""
+    text = '[backends.r]\nplugin = "renamer"\n[families]\nnodes = "r"\n'
+    one_problem(write(tmp_path, text), "'families.nodes'", "backend 'r'", "(plugin 'renamer')",
+                "method get_node(node_id)", "GetNode", "get_node(nodeid)",
+                "no parameter 'nodeid'", "parameter 'node_id' is not passed")
 
 
 @pytest.mark.usefixtures("test_plugins")
