@@ -24,9 +24,10 @@ from rpoold import auth
 from rpoold.auth import REQUIRED_ROLE, Role, hash_token, listens_on_loopback_only
 from rpoold.config import ConfigError, build
 from rpoold.contract import OPERATIONS, OPERATIONS_BY_NAME
-from tests.support.api import call
-from tests.support.processes import start_rpoold
-from tests.support.scenario import MOCK_CONFIG, STEPS
+from testbed.http_api import call
+from testbed.mock_pool import MOCK_CONFIG
+from testbed.twistd import start_rpoold
+from tests.support.scenario import STEPS
 
 TOKENS = {Role.read: "read-token-0123", Role.operate: "operate-token-4567", Role.admin: "admin-token-89ab"}
 ISSUER = "itsyouonline"

@@ -18,7 +18,8 @@ from rpoold import config
 from rpoold.config import ConfigError, load
 from rpoold.interfaces import FAMILIES, IContainers, INodes
 from rpoold.plugin import BackendPlugin
-from tests.support.processes import Child, python_env, twistd, wait_until
+from testbed.processes import Child, python_env, wait_until
+from testbed.twistd import twistd
 
 GOOD = """
 [server]

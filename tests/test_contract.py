@@ -18,8 +18,8 @@ import pytest_twisted
 import rpoold.contract
 from rpoold.contract import OPERATIONS, Operation
 from rpoold.interfaces import FAMILY_INTERFACES
+from testbed.http_api import Api, Reply, multipart_body
 from tests.support.answers import body_of, expect
-from tests.support.api import Api, Reply, multipart_body
 from tests.support.backends import SECOND_NODE, SEED_FLIST, SEED_NODE, mock_backend, serve_all
 from tests.support.polling import eventually
 

@@ -26,9 +26,9 @@ from rpoold.config import ConfigError, build
 from rpoold.errors import RpoolError
 from rpoold.interfaces import FAMILIES, IFileReader
 from rpoold.request_validation import RequestValidator
-from tests.support.core0_agent import AgentOnRedis
+from testbed.core0_agent import AgentOnRedis
+from testbed.redis_server import RedisServer
 from tests.support.polling import eventually
-from tests.support.processes import RedisServer
 
 OTHER_NODE = "525400123457"
 #: Validates request bodies as the web app does.

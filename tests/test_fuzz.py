@@ -34,8 +34,9 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from rpoold.contract import OPERATIONS
-from tests.support.processes import start_rpoold
-from tests.support.scenario import MOCK_CONFIG, N2, SEED_CONTAINER, SEED_JOB, N
+from testbed.mock_pool import MOCK_CONFIG
+from testbed.twistd import start_rpoold
+from tests.support.scenario import N2, SEED_CONTAINER, SEED_JOB, N
 
 #: Requests per route; ``RPOOLD_FUZZ_EXAMPLES`` raises it for a longer hunt.
 EXAMPLES = int(os.environ.get("RPOOLD_FUZZ_EXAMPLES", "36"))

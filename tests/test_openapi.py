@@ -15,8 +15,8 @@ from openapi_spec_validator import validate
 from rpoold.contract import OPERATIONS
 from rpoold.json_schemas import ContractSchemas
 from rpoold.openapi import openapi_document
+from testbed.http_api import Api
 from tests.support.answers import expect
-from tests.support.api import Api
 from tests.support.backends import mock_backend, serve_all
 
 METHODS = ("get", "post", "put", "delete")

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from rpoold.response_shaping import ResponseShaper
-from tests.support.api import Api, Reply
+from testbed.http_api import Api, Reply
 
 #: Checks answers against the contract's response schemas.
 RESPONSES = ResponseShaper()
