@@ -331,6 +331,7 @@ def _layout_schema() -> dict[str, Any]:
 
 
 def _valid(schema: dict[str, Any], value: Any) -> bool:
+    """:returns: whether ``value`` passes ``schema`` (its problems are reported elsewhere)."""
     return bool(Draft202012Validator(schema).is_valid(value))
 
 

@@ -73,6 +73,7 @@ class ListeningService(StreamServerEndpointService):
         self.privilegedStartService()
 
     def privilegedStartService(self) -> None:
+        """Listen, unless :meth:`listen` did already."""
         if self._waitingForPort is None:
             super().privilegedStartService()
 

@@ -28,6 +28,7 @@ class RedisServer:
         return self
 
     def stop(self) -> None:
+        """Stop it (nothing to keep: it has no persistence)."""
         if self.child is not None:
             self.child.stop()
             self.child = None

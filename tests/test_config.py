@@ -246,11 +246,19 @@ class Refuser:
         raise ConfigError(["these options never go together"])
 
 
+class Dependent(NodesOnly):
+    """Serves the node records, and needs the backend instance named ``base`` to be built."""
+
+    def __init__(self, options: dict[str, Any], context: Any) -> None:
+        self.base = context.backend("base")
+
+
 TEST_PLUGINS = [
     BackendPlugin(name="nodesonly", description="test", factory=f"{__name__}:NodesOnly"),
     BackendPlugin(name="pretender", description="test", factory=f"{__name__}:Pretender"),
     BackendPlugin(name="refuser", description="test", factory=f"{__name__}:Refuser"),
     BackendPlugin(name="renamer", description="test", factory=f"{__name__}:Renamer"),
+    BackendPlugin(name="dependent", description="test", factory=f"{__name__}:Dependent"),
 ]
 
 
@@ -323,6 +331,22 @@ def test_build_problems_come_with_the_others(tmp_path: Path) -> None:
     assert len(lines) == 2, lines
     assert "'server.colour'" in lines[0]
     assert "'backends.r'" in lines[1] and "these options never go together" in lines[1]
+
+
+@pytest.mark.usefixtures("test_plugins")
+def test_an_instance_needing_a_broken_one_adds_no_line(tmp_path: Path) -> None:
+    """The broken instance's problem is reported once; the one needing it is not built."""
+    text = '[backends.base]\nplugin = "mock"\nnodes = "three"\n' \
+           '[backends.d]\nplugin = "dependent"\n[families]\ndefault = "base"\nnodes = "d"\n'
+    one_problem(write(tmp_path, text), "'backends.base.nodes'", "expected integer")
+
+
+@pytest.mark.usefixtures("test_plugins")
+def test_an_instance_needing_another_gets_it(tmp_path: Path) -> None:
+    text = '[backends.base]\nplugin = "mock"\n[backends.d]\nplugin = "dependent"\n' \
+           '[families]\ndefault = "base"\nnodes = "d"\n'
+    settings = load(write(tmp_path, text))
+    assert settings.routing["nodes"].base is settings.backends["base"]
 
 
 # Through twistd -------------------------------------------------------------------------
