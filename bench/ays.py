@@ -25,8 +25,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.support import api  # noqa: E402
-from tests.support.ays_split import SplitEnvironment  # noqa: E402
+from testbed import http_api  # noqa: E402
+from testbed.ays_split import SplitEnvironment  # noqa: E402
 
 NODE = "525400123456"
 
@@ -34,7 +34,7 @@ NODE = "525400123456"
 def call(base: str, method: str, path: str, body: object = None, expect: int = 200) -> float:
     """:returns: the seconds the answer took (which must be ``expect``)."""
     began = time.perf_counter()
-    reply = api.call(base, method, path, json=body, timeout=60)
+    reply = http_api.call(base, method, path, json=body, timeout=60)
     elapsed = time.perf_counter() - began
     if reply.status != expect:
         raise RuntimeError(f"{method} {path}: {reply}, expected {expect}")

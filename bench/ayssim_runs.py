@@ -35,8 +35,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.support import api  # noqa: E402
-from tests.support.processes import Child, free_port, port_open, python_env, twistd, wait_until  # noqa: E402
+from testbed import http_api  # noqa: E402
+from testbed.ports import free_port, port_open  # noqa: E402
+from testbed.processes import Child, python_env, wait_until  # noqa: E402
+from testbed.twistd import twistd  # noqa: E402
 
 NODE = "525400123456"
 REPO = "objstor"
@@ -45,7 +47,7 @@ R = f"/ays/repository/{REPO}"
 
 def call(url: str, method: str, path: str, body: Any = None) -> tuple[int, Any]:
     """:returns: the status and the decoded JSON body (``None`` when empty)."""
-    reply = api.call(url, method, path, json=body)
+    reply = http_api.call(url, method, path, json=body)
     return reply.status, reply.json() if reply.body else None
 
 

@@ -1,6 +1,6 @@
 """
 The core0 client's cost per call: a ``NodeClient`` and a small in-process
-agent (``tests.support.core0_agent``, answering ``info.mem`` at once) on
+agent (``testbed.core0_agent``, answering ``info.mem`` at once) on
 a real ``redis-server``; batches of concurrent ``info.mem`` calls (so they
 share runs, as under HTTP load), and the CPU time per call of the process
 (client and agent).  ``--callgrind`` counts instructions per call instead
@@ -37,8 +37,8 @@ async def measure(concurrency: int, batches: int, rounds: int) -> list[float]:
 
     from plugins.core0.client import NodeClient
     from rpoold.nodes import NodeAddress
-    from tests.support.core0_agent import AgentOnRedis, result
-    from tests.support.processes import RedisServer
+    from testbed.core0_agent import AgentOnRedis, result
+    from testbed.redis_server import RedisServer
 
     server = RedisServer().start()
     agent = await AgentOnRedis(server.port, script=lambda payload: result(payload, data=MEM)).start()

@@ -38,16 +38,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.procfs import cpu_seconds, rss_kib  # noqa: E402
-from tests.support.core0sim import children_of  # noqa: E402
-from tests.support.processes import (  # noqa: E402
-    Child,
-    free_port,
-    port_open,
-    python_env,
-    start_rpoold,
-    twistd,
-    wait_until,
-)
+from testbed.ports import free_port, port_open  # noqa: E402
+from testbed.processes import Child, children_of, python_env, wait_until  # noqa: E402
+from testbed.twistd import start_rpoold, twistd  # noqa: E402
 
 SEED_NODE = "525400123456"
 

@@ -36,8 +36,13 @@ sys.path.insert(0, str(ROOT))
 
 from bench.procfs import cpu_seconds, memory_kib  # noqa: E402
 from plugins.core0sim import nodelist  # noqa: E402
-from tests.support.core0sim import children_of  # noqa: E402
-from tests.support.processes import Child, python_env, twistd, wait_until  # noqa: E402
+from testbed.processes import (  # noqa: E402
+    Child,
+    children_of,
+    python_env,
+    wait_until,
+)
+from testbed.twistd import twistd  # noqa: E402
 
 IDLE_SECONDS = 5.0
 

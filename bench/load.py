@@ -36,9 +36,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.procfs import rss_kib  # noqa: E402
-from tests.support.core0sim import Core0Sim  # noqa: E402
-from tests.support.processes import start_rpoold  # noqa: E402
-from tests.support.scenario import MOCK_CONFIG  # noqa: E402
+from testbed.core0sim import Core0Sim  # noqa: E402
+from testbed.mock_pool import MOCK_CONFIG  # noqa: E402
+from testbed.twistd import start_rpoold  # noqa: E402
 
 #: The scenario's two-node mock pool (instant VM transitions), with the access log setting.
 MOCK = "[server]\naccess_log = {access_log}\n" + MOCK_CONFIG

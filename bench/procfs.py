@@ -1,6 +1,6 @@
 """
 What ``/proc`` says of the processes a benchmark watches: CPU time used
-and memory.  (Their children: ``tests.support.core0sim.children_of``.)
+and memory.  (Their children: ``testbed.processes.children_of``.)
 """
 
 from __future__ import annotations

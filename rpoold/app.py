@@ -2,17 +2,17 @@
 The Klein web app: every contract operation, routed to the backend that
 configuration assigned to its resource family.
 
-Each request takes one path: parse and validate the path parameters and
-body, call one method of the family's interface, shape the answer as the
-contract says.  Every error is turned into ``{"error": ...}`` in
-``_answer_error``; nothing else writes error bodies.
+Each request takes one path (``RpoolApi._operate``): validate the path
+parameters, query and body (``rpoold.request_validation``), call one method
+of the family's interface with them, shape the answer as the contract says
+(``rpoold.response_shaping``).  Every error is turned into ``{"error": ...}``
+in ``_answer_error``; nothing else writes error bodies.
 """
 
 from __future__ import annotations
 
 import inspect
 import json
-import posixpath
 import re
 from collections.abc import Iterator, Mapping
 from typing import Any, BinaryIO
@@ -25,23 +25,24 @@ from twisted.web.iweb import IRequest
 from werkzeug.exceptions import MethodNotAllowed as WerkzeugMethodNotAllowed
 from werkzeug.exceptions import NotFound as WerkzeugNotFound
 
+import rpoold.contract
 from rpoold import errors, metrics
 from rpoold.auth import DISABLED, REQUIRED_ROLE, Authenticator, Role, Unauthenticated
+from rpoold.contract import Operation
 from rpoold.deadlines import Deadlines
 from rpoold.errors import TIMEOUTS
 from rpoold.health import HealthReport
 from rpoold.interfaces import FAMILY_OF_OPERATION, IFileReader
+from rpoold.json_schemas import ContractSchemas
 from rpoold.logs import REQUEST_ID, new_request_id
 from rpoold.openapi import openapi_document
-from rpoold.schemas import DOT_NAMES, PATH_PARAMETERS, PATTERN_NAMES, Contract, Operation, contract
+from rpoold.request_validation import RequestValidator
+from rpoold.response_shaping import ResponseShaper
 
 log = Logger()
 
 JSON = b"application/json"
 UPLOAD_BLOCK = 512 * 1024
-
-#: Each path parameter's pattern, compiled.
-_PATH_PATTERNS = {name: re.compile(pattern) for name, pattern in PATH_PARAMETERS.items()}
 
 
 def _klein_path(path: str) -> str:
@@ -65,6 +66,8 @@ class RpoolApi:
     :param metrics_enabled: serve ``/metrics``.
     :param metrics_public: ``/metrics`` needs no credentials even when
         authentication is on (else it needs the ``read`` role).
+    :param schemas: the contract's JSON Schemas, which requests are
+        validated and answers shaped by; ``None``: the shipped contract's.
     """
 
     app = Klein()
@@ -75,12 +78,12 @@ class RpoolApi:
         request_timeout: float = 30.0,
         max_body: int = 1024 * 1024,
         clock: Any = None,
-        the_contract: Contract | None = None,
         auth: Authenticator | None = None,
         instances: Mapping[str, tuple[str, object]] | None = None,
         health_timeout: float = 5.0,
         metrics_enabled: bool = True,
         metrics_public: bool = True,
+        schemas: ContractSchemas | None = None,
     ) -> None:
         from twisted.internet import reactor
 
@@ -89,7 +92,9 @@ class RpoolApi:
         self.max_body = max_body
         self.clock = clock if clock is not None else reactor
         self.deadlines = Deadlines(request_timeout, self.clock)
-        self.contract = the_contract or contract()
+        self.schemas = schemas if schemas is not None else ContractSchemas()
+        self.requests = RequestValidator(self.schemas)
+        self.responses = ResponseShaper(self.schemas)
         self.auth = auth or DISABLED
         if instances is None:
             distinct: dict[int, object] = {id(b): b for b in self.backends.values()}
@@ -110,7 +115,7 @@ class RpoolApi:
     def openapi(self, request: IRequest) -> bytes:
         _set_route(request, "/openapi.json")
         if self._openapi is None:
-            document = openapi_document(self.contract, secured=self.auth.enabled)
+            document = openapi_document(self.schemas, secured=self.auth.enabled)
             self._openapi = json.dumps(document).encode()
         return _json_answer(request, self._openapi)
 
@@ -180,25 +185,35 @@ class RpoolApi:
     async def _operate(
         self, request: IRequest, op: Operation, params: dict[str, str]
     ) -> bytes | None:
+        """Validate, call the family's backend, answer: one request's whole path."""
         family = FAMILY_OF_OPERATION[op.name]
         backend = self.backends.get(family.name)
-        args = self._path_arguments(params)
-        if op.name in ("FileUpload", "FileDownload"):
-            args["path"] = self._container_path(request.args.get(b"path", [b""])[0])
-        if op.name == "FileUpload":
-            args["blocks"] = self._upload_blocks(request)
-        elif op.request is not None:
-            args["body"] = self._json_body(request, op)
+        args = self._arguments(request, op, params)
         if backend is None:
             raise errors.NotServed(
                 f"no backend serves the '{family.name}' resources in this configuration"
             )
         method = getattr(backend, family.operations[op.name])
         result = await self._call(method, args)
-        if op.name == "FileDownload":
+        if op.response_media_type == "application/octet-stream":
             await self._stream_file(request, result)
             return None
         return self._answer(request, op, params, args.get("body"), result)
+
+    def _arguments(self, request: IRequest, op: Operation, params: dict[str, str]) -> dict[str, Any]:
+        """
+        :returns: the interface method's keyword arguments (``op.arguments``),
+            validated.
+        :raises errors.RpoolError: the request is refused (400, 413, 415).
+        """
+        args = self.requests.path_arguments(params)
+        if "path" in op.query:
+            args["path"] = self.requests.container_path(request.args.get(b"path", [b""])[0])
+        if op.multipart:
+            args["blocks"] = self._upload_blocks(request)
+        elif op.request is not None:
+            args["body"] = self._json_body(request, op)
+        return args
 
     async def _call(self, method: Any, args: dict[str, Any]) -> Any:
         try:
@@ -207,28 +222,6 @@ class RpoolApi:
             raise errors.BackendTimeout(
                 f"the backend did not answer within {self.request_timeout:g} s"
             ) from None
-
-    def _path_arguments(self, params: dict[str, str]) -> dict[str, Any]:
-        args: dict[str, Any] = {}
-        for name, value in params.items():
-            if not _PATH_PATTERNS[name].fullmatch(value):
-                pattern = PATH_PARAMETERS[name]
-                expected = PATTERN_NAMES.get(pattern, f"match {pattern}")
-                raise errors.BadRequest(f"path parameter '{name}' must be {expected}")
-            if value in DOT_NAMES:
-                raise errors.BadRequest(f"path parameter '{name}' must not be '.' or '..'")
-            args[name] = int(value) if name == "processid" else value
-        return args
-
-    def _container_path(self, raw: bytes) -> str:
-        try:
-            path = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            raise errors.BadRequest("query parameter 'path' is not UTF-8") from None
-        if not path:
-            raise errors.BadRequest("query parameter 'path' is required")
-        _check_container_path(path, "query parameter 'path'")
-        return path
 
     def _read_body(self, request: IRequest) -> bytes:
         content: BinaryIO = request.content
@@ -249,10 +242,7 @@ class RpoolApi:
                 raise errors.UnsupportedMediaType(
                     f"request body must be application/json, not {media.decode('latin-1')}"
                 )
-        body = self.contract.parse_request(op.name, raw)
-        if op.name == "FileDelete":
-            _check_container_path(body["path"], "field 'path'")
-        return body
+        return self.requests.body(op.name, raw)
 
     def _upload_blocks(self, request: IRequest) -> Iterator[bytes]:
         from rpoold.multipart import file_part_blocks
@@ -286,7 +276,7 @@ class RpoolApi:
             )
         if op.response is None:
             return None
-        return _json_answer(request, json.dumps(self.contract.shape(op.response, result)).encode())
+        return _json_answer(request, json.dumps(self.responses.shape(op.response, result)).encode())
 
     def _answer_rpool_error(self, request: IRequest, error: errors.RpoolError) -> bytes:
         if isinstance(error, Unauthenticated):
@@ -323,15 +313,6 @@ def _json_answer(request: IRequest, body: bytes) -> bytes:
     request.setHeader(b"Content-Type", JSON)
     request.setHeader(b"Content-Length", b"%d" % len(body))
     return body
-
-
-def _check_container_path(path: str, what: str) -> None:
-    if not path.startswith("/"):
-        raise errors.BadRequest(f"{what} must be an absolute path")
-    if posixpath.normpath(path) != path or path.startswith("//"):
-        raise errors.BadRequest(f"{what} must be a normalised path (no '.', '..' or '//')")
-    if "\x00" in path:
-        raise errors.BadRequest(f"{what} must not contain NUL")
 
 
 def _location(template: str, params: dict[str, str], body: Any, result: Any) -> str:
@@ -380,5 +361,5 @@ def _register(op: Operation) -> None:
         )
 
 
-for _op in contract().operations:
+for _op in rpoold.contract.OPERATIONS:
     _register(_op)

@@ -27,7 +27,7 @@ from zope.interface import implementer
 from zope.interface.exceptions import Invalid
 from zope.interface.verify import verifyObject
 
-from rpoold import auth
+from rpoold import auth, method_signatures
 from rpoold.auth import AUTH_SCHEMA, DISABLED, Authenticator
 from rpoold.interfaces import FAMILIES, IBackendContext, IBackendPlugin
 
@@ -193,6 +193,8 @@ class Settings:
     plugin_of: dict[str, str] = field(default_factory=dict)
     #: Checks credentials (``[auth]``); disabled unless configured or needed.
     auth: Authenticator = field(default_factory=lambda: DISABLED)
+    #: Where to listen (``server.port``, parsed): an ``IStreamServerEndpoint``.
+    endpoint: Any = None
 
     @property
     def server(self) -> dict[str, Any]:
@@ -214,7 +216,13 @@ class _Context:
 
 
 class _Builder:
-    """Builds backend instances on demand, so one may refer to another."""
+    """
+    Builds backend instances on demand, so one may refer to another.
+
+    :param broken: the instances that cannot be built, each with the
+        problem lines already reported for it: one that refers to such an
+        instance fails with those lines (reported once, not again).
+    """
 
     def __init__(
         self,
@@ -222,6 +230,7 @@ class _Builder:
         tables: dict[str, Any],
         available: dict[str, Any],
         config_dir: str,
+        broken: dict[str, list[str]],
     ) -> None:
         self.where = where
         self.tables = tables
@@ -229,13 +238,15 @@ class _Builder:
         self.config_dir = config_dir
         self.built: dict[str, Any] = {}
         self.building: list[str] = []
-        self.problems: list[str] = []
+        self.broken = dict(broken)
 
     def build(self, name: str) -> Any:
         if name in self.built:
             return self.built[name]
         if name not in self.tables:
             raise ConfigError([f"{self.where}: no backend instance '{name}' is configured"])
+        if name in self.broken:
+            raise ConfigError(self.broken[name])
         if name in self.building:
             cycle = " -> ".join([*self.building, name])
             raise ConfigError([f"{self.where} at 'backends.{name}': backends refer to each other ({cycle})"])
@@ -247,10 +258,11 @@ class _Builder:
         try:
             self.built[name] = plugin.create(options, _Context(self))
         except ConfigError as e:
-            raise ConfigError([
+            self.broken[name] = [
                 p if p.startswith(self.where) else f"{self.where} at 'backends.{name}': {p}"
                 for p in e.problems
-            ]) from None
+            ]
+            raise ConfigError(self.broken[name]) from None
         finally:
             self.building.pop()
         return self.built[name]
@@ -289,14 +301,9 @@ def load(path: str | None, port: str | None = None) -> Settings:
     return build(raw, where, config_dir, port)
 
 
-def build(raw: dict[str, Any], where: str, config_dir: str, port: str | None = None) -> Settings:
-    """
-    Check a parsed configuration and build its backends.
-
-    :param port: an endpoint description that overrides ``server.port``.
-    """
-    problems: list[str] = []
-    top_schema = {
+def _layout_schema() -> dict[str, Any]:
+    """The JSON Schema of a whole configuration (each plugin checks its own options)."""
+    return {
         "type": "object",
         "additionalProperties": False,
         "required": ["backends", "families"],
@@ -321,20 +328,81 @@ def build(raw: dict[str, Any], where: str, config_dir: str, port: str | None = N
             },
         },
     }
-    problems += check(top_schema, raw, [], where)
-    if problems:
-        raise ConfigError(problems)
-    sections = {
-        name: _fill_defaults(schema, raw.get(name, {})) for name, schema in SECTIONS.items()
-    }
+
+
+def _valid(schema: dict[str, Any], value: Any) -> bool:
+    """:returns: whether ``value`` passes ``schema`` (its problems are reported elsewhere)."""
+    return bool(Draft202012Validator(schema).is_valid(value))
+
+
+def _endpoint(description: Any, where: str, from_option: bool) -> tuple[Any, list[str]]:
+    """
+    Parse the endpoint to listen on (without listening).
+
+    :param description: ``server.port`` (or ``--port``); not a string: it
+        is already reported, and nothing is parsed.
+    :returns: the endpoint (``None`` when there is none) and the problem found.
+    """
+    if not isinstance(description, str) or not description:
+        return None, []
+    from twisted.internet import endpoints, reactor
+
+    try:
+        return endpoints.serverFromString(reactor, description), []
+    except Exception as e:
+        given = f"{description!r} (given by --port)" if from_option else repr(description)
+        return None, [f"{where} at 'server.port': {given} is not an endpoint description: "
+                      f"{str(e) or type(e).__name__}"]
+
+
+def build(raw: dict[str, Any], where: str, config_dir: str, port: str | None = None) -> Settings:
+    """
+    Check a parsed configuration and build its backends.
+
+    Every problem is collected before any is reported: the layout of the
+    file, the endpoint, ``[auth]``, each backend instance's plugin and
+    options, the families' instances, what each backend's plugin finds
+    when it builds it, and whether each backend serves its families (it
+    provides and implements the family's interface, and each method takes
+    the arguments the web app passes: ``rpoold.method_signatures``).  A
+    part with a problem is left out of the checks that depend on it (a
+    backend whose options are wrong is not built, a family whose backend
+    is not built is not checked), so each problem is reported once.
+
+    :param port: an endpoint description that overrides ``server.port``.
+    :raises ConfigError: with every problem found.
+    """
+    problems = check(_layout_schema(), raw, [], where)
+
+    sections: dict[str, dict[str, Any]] = {}
+    usable: dict[str, bool] = {}
+    for name, schema in SECTIONS.items():
+        value = raw.get(name, {})
+        usable[name] = _valid(schema, value)
+        filled = _fill_defaults(schema, value)
+        sections[name] = filled if isinstance(filled, dict) else {}
     if port is not None:
         sections["server"]["port"] = port
-    authenticator, auth_problems = auth.build(sections["auth"], sections["server"]["port"], where, config_dir)
-    problems += auth_problems
+    endpoint, port_problems = _endpoint(sections["server"].get("port"), where, port is not None)
+    problems += port_problems
+
+    authenticator = DISABLED
+    if usable["auth"]:
+        # Whether authentication is on by default depends on the endpoint:
+        # without one, only what the section itself says is checked.
+        section = sections["auth"] if endpoint is not None else {"enabled": False, **sections["auth"]}
+        authenticator, auth_problems = auth.build(section, sections["server"]["port"], where, config_dir)
+        problems += auth_problems
 
     available = discover_plugins()
-    tables: dict[str, Any] = raw["backends"]
+    given_tables = raw.get("backends")
+    tables: dict[str, Any] = given_tables if isinstance(given_tables, dict) else {}
+    #: Instances that will not be built, with what was reported of them.
+    broken: dict[str, list[str]] = {}
     for name, table in tables.items():
+        if not isinstance(table, dict) or not isinstance(table.get("plugin"), str):
+            broken[name] = []  # reported by the layout check
+            continue
         plugin_name = table["plugin"]
         plugin = available.get(plugin_name)
         if plugin is None:
@@ -343,37 +411,51 @@ def build(raw: dict[str, Any], where: str, config_dir: str, port: str | None = N
             failures = _import_failures()
             if failures:
                 line += "; plugin modules that fail to import: " + "; ".join(failures)
+            broken[name] = [line]
             problems.append(line)
             continue
         options = {k: v for k, v in table.items() if k != "plugin"}
-        problems += check(plugin.options_schema, options, ["backends", name], where)
+        option_problems = check(plugin.options_schema, options, ["backends", name], where)
+        if option_problems:
+            broken[name] = option_problems
+            problems += option_problems
 
-    families: dict[str, str] = raw["families"]
-    for key, instance in families.items():
-        if instance not in tables:
-            problems.append(f"{where} at 'families.{key}': no backend instance '{instance}' under [backends]")
-    if problems:
-        raise ConfigError(problems)
+    families: dict[str, str] = {}
+    if isinstance(raw.get("families"), dict):
+        keys = {"default", *(f.name for f in FAMILIES)}
+        # An unknown key or a value that is not a string is reported by
+        # the layout check; the family is left alone.
+        families = {k: v for k, v in raw["families"].items() if k in keys and isinstance(v, str)}
+        ignored = set(raw["families"]) - set(families)
+        if isinstance(given_tables, dict):
+            for key, instance in families.items():
+                if instance not in tables:
+                    problems.append(
+                        f"{where} at 'families.{key}': no backend instance '{instance}' under [backends]")
+    else:
+        ignored = set()
 
-    builder = _Builder(where, tables, available, config_dir)
-    settings = Settings(source=where, sections=sections, auth=authenticator)
-    used = set(families.values())
+    builder = _Builder(where, tables, available, config_dir, broken)
+    settings = Settings(source=where, sections=sections, auth=authenticator, endpoint=endpoint)
     for name in tables:
-        if name not in used:
-            log.warn("backend instance '{name}' is configured but serves nothing", name=name)
+        if name in broken:
+            continue
         try:
             settings.backends[name] = builder.build(name)
         except ConfigError as e:
             problems += e.problems
-    settings.plugin_of = {name: table["plugin"] for name, table in tables.items()}
-    if problems:
-        raise ConfigError(problems)
+    settings.plugin_of = {
+        name: table["plugin"] for name, table in tables.items()
+        if isinstance(table, dict) and isinstance(table.get("plugin"), str)
+    }
 
     default: str | None = families.get("default")
     for family in FAMILIES:
+        if family.name in ignored or ("default" in ignored and family.name not in families):
+            continue
         explicit = family.name in families
         target = families.get(family.name, default)
-        if target is None:
+        if target is None or target not in settings.backends:
             continue
         backend = settings.backends[target]
         if not family.interface.providedBy(backend):
@@ -393,9 +475,22 @@ def build(raw: dict[str, Any], where: str, config_dir: str, port: str | None = N
                 + " ".join(str(e).split())
             )
             continue
+        mismatched = method_signatures.mismatches(family, backend)
+        if mismatched:
+            problems += [
+                f"{where} at 'families.{family.name}': backend '{target}' "
+                f"(plugin '{settings.plugin_of[target]}'): {line}"
+                for line in mismatched
+            ]
+            continue
         settings.routing[family.name] = backend
     if problems:
-        raise ConfigError(problems)
+        # A problem met twice (an instance and one that refers to it) is one line.
+        raise ConfigError(list(dict.fromkeys(problems)))
+
+    for name in tables:
+        if name not in families.values():
+            log.warn("backend instance '{name}' is configured but serves nothing", name=name)
     unserved = [f.name for f in FAMILIES if f.name not in settings.routing]
     if unserved:
         log.warn("no backend serves {families}: they answer 501", families=", ".join(unserved))

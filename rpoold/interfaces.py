@@ -851,8 +851,8 @@ FAMILY_INTERFACES: dict[str, type[Interface]] = {
 def _families() -> tuple[Family, ...]:
     """The families, each with its operations as ``types.json`` assigns them."""
     operations: dict[str, dict[str, str]] = {name: {} for name in FAMILY_INTERFACES}
-    for op in rpoold.contract.load()["operations"]:
-        operations[op["family"]][op["name"]] = op["interface_method"]
+    for op in rpoold.contract.OPERATIONS:
+        operations[op.family][op.name] = op.interface_method
     return tuple(Family(name, interface, operations[name])
                  for name, interface in FAMILY_INTERFACES.items())
 

@@ -1,6 +1,7 @@
 """
 The OpenAPI 3.1 description of the API, generated from the contract's
-schemas (the ones the validator uses), so there is no second copy to keep.
+JSON Schemas (``rpoold.json_schemas``, the ones the request validator
+uses), so there is no second copy to keep.
 """
 
 from __future__ import annotations
@@ -9,8 +10,10 @@ import json
 import re
 from typing import Any
 
+from rpoold.contract import Operation
 from rpoold.interfaces import FAMILY_OF_OPERATION
-from rpoold.schemas import DOT_NAMES, PATH_PARAMETERS, Contract
+from rpoold.json_schemas import ContractSchemas
+from rpoold.names import DOT_NAMES, PATH_PARAMETERS
 
 #: Suffix of the component schemas that describe request bodies; request
 #: and response schemas of one type differ (required fields, rules).
@@ -53,7 +56,7 @@ def _error(description: str) -> dict[str, Any]:
     }
 
 
-def _operation(contract: Contract, op: Any, secured: bool) -> dict[str, Any]:
+def _operation(schemas: ContractSchemas, op: Operation, secured: bool) -> dict[str, Any]:
     family = FAMILY_OF_OPERATION[op.name]
     doc: dict[str, Any] = {
         "operationId": op.name,
@@ -88,7 +91,7 @@ def _operation(contract: Contract, op: Any, secured: bool) -> dict[str, Any]:
             },
         }
     elif op.request is not None:
-        schema = _relink(contract.body_schema(op.request), REQUEST_SUFFIX)
+        schema = _relink(schemas.body_schema(op.request), REQUEST_SUFFIX)
         doc["requestBody"] = {
             "required": True,
             "content": {"application/json": {"schema": schema}},
@@ -104,7 +107,7 @@ def _operation(contract: Contract, op: Any, secured: bool) -> dict[str, Any]:
         else:
             success["content"] = {
                 "application/json": {
-                    "schema": _relink(contract.body_schema(op.response), "")
+                    "schema": _relink(schemas.body_schema(op.response), "")
                 }
             }
     if op.location is not None:
@@ -134,34 +137,34 @@ def _operation(contract: Contract, op: Any, secured: bool) -> dict[str, Any]:
     return doc
 
 
-def openapi_document(contract: Contract, secured: bool = False) -> dict[str, Any]:
+def openapi_document(schemas: ContractSchemas, secured: bool = False) -> dict[str, Any]:
     """
     :param secured: authentication is on: declare the bearer scheme and
         the 401 and 403 answers.
     :returns: the OpenAPI 3.1 document of every contract operation.
     """
     paths: dict[str, dict[str, Any]] = {}
-    for op in contract.operations:
+    for op in schemas.operations:
         for path in (op.path, *op.path_aliases):
-            paths.setdefault(path, {})[op.method.lower()] = _operation(contract, op, secured)
+            paths.setdefault(path, {})[op.method.lower()] = _operation(schemas, op, secured)
             if path != op.path:
                 paths[path][op.method.lower()]["operationId"] = f"{op.name}Alias"
                 paths[path][op.method.lower()]["deprecated"] = True
-    schemas: dict[str, Any] = {}
-    for name, schema in contract.response_definitions.items():
-        schemas[name] = _relink(schema, "")
-    for name, schema in contract.request_definitions.items():
-        schemas[name + REQUEST_SUFFIX] = _relink(schema, REQUEST_SUFFIX)
-    schemas["Error"] = _relink(contract.type_schema("Error", "response"), "")
+    components: dict[str, Any] = {}
+    for name, schema in schemas.response_definitions.items():
+        components[name] = _relink(schema, "")
+    for name, schema in schemas.request_definitions.items():
+        components[name + REQUEST_SUFFIX] = _relink(schema, REQUEST_SUFFIX)
+    components["Error"] = _relink(schemas.type_schema("Error", "response"), "")
     document: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {
             "title": "G8OS Resource Pool API (rpoold)",
             "version": "1.1.0",
-            "description": contract.raw.get("title", ""),
+            "description": schemas.document.get("title", ""),
         },
         "paths": paths,
-        "components": {"schemas": schemas},
+        "components": {"schemas": components},
     }
     if secured:
         document["components"]["securitySchemes"] = {

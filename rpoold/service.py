@@ -15,6 +15,10 @@ SIGTERM stops the reactor through this path and the process exits 0
 (twistd alone would re-raise the signal and exit with -15): a requested
 stop is a clean exit, for systemd and for scripts.
 
+The web service (``ListeningService``) listens as soon as the service tree
+is made, before twistd starts its log: a port that cannot be opened stops
+``twistd rpoold`` with one line, where twistd would log a traceback.
+
 Once the reactor runs, what start-up made (modules, the contract, the
 mock's model, ...) is frozen out of the garbage collector's sight
 (``gc.freeze``): a full collection then walks only what was made since,
@@ -27,6 +31,7 @@ import gc
 import signal
 from typing import Any
 
+from twisted.application.internet import StreamServerEndpointService
 from twisted.application.service import IService, MultiService, Service
 from twisted.internet.defer import Deferred, DeferredList, maybeDeferred
 from twisted.internet.task import deferLater
@@ -49,9 +54,33 @@ def _freeze_start_up_objects() -> None:
     gc.freeze()
 
 
+class ListeningService(StreamServerEndpointService):
+    """
+    Serves ``factory`` on ``endpoint``, as ``strports.service`` does (a
+    failure to listen at once is raised, not logged), and may be told to
+    listen before twistd starts it (:meth:`listen`): it listens once.
+    """
+
+    _raiseSynchronously = True
+
+    def listen(self) -> None:
+        """
+        Listen now.
+
+        :raises twisted.internet.error.CannotListenError: the endpoint
+            cannot listen (a port in use, an address not of this machine).
+        """
+        self.privilegedStartService()
+
+    def privilegedStartService(self) -> None:
+        """Listen, unless :meth:`listen` did already."""
+        if self._waitingForPort is None:
+            super().privilegedStartService()
+
+
 class DaemonService(MultiService):
     """
-    :param web: the service listening for HTTP (a strports service).
+    :param web: the service listening for HTTP (a ``ListeningService``).
     :param site: the site it serves (its tracker says what is in flight).
     :param backends: backend services, in configuration order.
     :param grace_period: seconds to wait for in-flight requests.

@@ -1,20 +1,24 @@
 """
 ``twistd rpoold``: options and the service tree.
+
+Whatever stops start-up (a configuration problem, a port that cannot be
+opened) is said in one line per problem on stderr, before twistd starts
+its log, and twistd exits 1.
 """
 
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import Any, NoReturn
 
-from twisted.application import strports
 from twisted.application.service import IService
+from twisted.internet.error import CannotListenError
 from twisted.python import usage
 
 from rpoold.app import RpoolApi
 from rpoold.config import ConfigError, Settings, load
 from rpoold.logs import json_observer_for, text_observer_for
-from rpoold.service import DaemonService
+from rpoold.service import DaemonService, ListeningService
 from rpoold.site import ApiSite, Limits
 
 
@@ -42,9 +46,17 @@ class Options(usage.Options):
         try:
             self.settings = load(self["config"], self["port"])
         except ConfigError as e:
-            for line in e.problems:
-                sys.stderr.write(f"rpoold: {line}\n")
-            raise SystemExit(1) from None
+            stop_start_up(e.problems)
+
+
+def stop_start_up(problems: list[str]) -> NoReturn:
+    """
+    End ``twistd rpoold`` before it starts: one line per problem on
+    stderr, exit status 1, no traceback.
+    """
+    for line in problems:
+        sys.stderr.write(f"rpoold: {line}\n")
+    raise SystemExit(1)
 
 
 def makeService(options: Options) -> DaemonService:
@@ -65,7 +77,11 @@ def makeService(options: Options) -> DaemonService:
     )
     limits = Limits(max_body=server["max_body_bytes"], max_upload=server["max_upload_bytes"])
     site = ApiSite(api.resource(), limits, access_log=server["access_log"])
-    web: Any = strports.service(server["port"], site)
+    web = ListeningService(settings.endpoint, site)
+    try:
+        web.listen()
+    except (CannotListenError, OSError) as e:
+        stop_start_up([f"{settings.source} at 'server.port': cannot listen on {server['port']!r}: {e}"])
     if sections["log"]["format"] == "json":
         observer: Any = json_observer_for(sections["log"]["file"])
     else:

@@ -16,11 +16,11 @@ from typing import Any
 import pytest
 import pytest_twisted
 
-from tests.support.api import Api
+from testbed.http_api import Api
+from testbed.redis_server import RedisServer
 from tests.support.ayssim import served  # noqa: F401  (fixture: the AYS simulator's API over a model pool)
 from tests.support.backends import ALL_FAMILIES, HARNESSES, Harness
 from tests.support.core0sim import core0sim  # noqa: F401  (fixture: a twistd core0sim per module)
-from tests.support.processes import RedisServer
 
 #: Modules that register a harness when imported (one per backend).
 HARNESS_MODULES = (

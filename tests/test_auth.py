@@ -23,10 +23,11 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from rpoold import auth
 from rpoold.auth import REQUIRED_ROLE, Role, hash_token, listens_on_loopback_only
 from rpoold.config import ConfigError, build
-from rpoold.schemas import contract
-from tests.support.api import call
-from tests.support.processes import start_rpoold
-from tests.support.scenario import MOCK_CONFIG, STEPS
+from rpoold.contract import OPERATIONS, OPERATIONS_BY_NAME
+from testbed.http_api import call
+from testbed.mock_pool import MOCK_CONFIG
+from testbed.twistd import start_rpoold
+from tests.support.scenario import STEPS
 
 TOKENS = {Role.read: "read-token-0123", Role.operate: "operate-token-4567", Role.admin: "admin-token-89ab"}
 ISSUER = "itsyouonline"
@@ -101,13 +102,13 @@ def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 def test_every_operation_has_a_role() -> None:
-    names = {op.name for op in contract().operations}
+    names = {op.name for op in OPERATIONS}
     assert set(REQUIRED_ROLE) == names
     assert len(names) == 91
 
 
 def test_read_role_is_get_and_ping_only() -> None:
-    ops = contract().operations_by_name
+    ops = OPERATIONS_BY_NAME
     for name, role in REQUIRED_ROLE.items():
         if role is Role.read:
             assert ops[name].method == "GET" or name in ("PingNode", "PingContainer"), name
@@ -134,7 +135,7 @@ def test_scenario_calls_every_operation() -> None:
 
 def test_every_operation_401_403_and_success(secured: str) -> None:
     """The role matrix, in scenario order; all problems are listed at once."""
-    ops = contract().operations_by_name
+    ops = OPERATIONS_BY_NAME
     problems: list[str] = []
     ctx: dict[str, Any] = {}
     for step in STEPS:

@@ -12,7 +12,7 @@ import pytest
 from plugins.ays.backend import AysBackend
 from plugins.ays.registry import AysNodeRegistry
 from rpoold.config import ConfigError, build, load
-from tests.support.ays_split import AYS_FAMILIES, DIRECT_FAMILIES
+from testbed.ays_split import AYS_FAMILIES, DIRECT_FAMILIES
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -19,10 +19,11 @@ import pytest
 import pytest_twisted
 import yaml
 
+from testbed.ays_split import CORE0, REPO, SplitEnvironment, http_json
+from testbed.http_api import Api, call
 from tests.support.answers import body_of, error_of, expect, no_content
-from tests.support.api import Api, call
 from tests.support.ays_harness import AYS, environment
-from tests.support.ays_split import CORE0, REPO, Sim, SplitEnvironment, containers_on_node, http_json, on_node
+from tests.support.ays_split import Sim, containers_on_node, on_node
 from tests.support.backends import SECOND_NODE, SEED_CONTAINER, SEED_HOSTNAME, SEED_JOB, SEED_NODE, unique
 from tests.support.polling import eventually
 

@@ -21,12 +21,13 @@ import pytest
 import pytest_twisted
 from twisted.internet.defer import DeferredList, ensureDeferred
 
+from testbed.ays_split import SplitEnvironment, http_json
+from testbed.http_api import Api
+from testbed.processes import wait_until
 from tests.support.answers import body_of, error_of, expect
-from tests.support.api import Api
-from tests.support.ays_split import Sim, SplitEnvironment, http_json
+from tests.support.ays_split import Sim
 from tests.support.backends import unique
 from tests.support.polling import eventually
-from tests.support.processes import wait_until
 
 NODE = "525400123456"
 RUN_TIMEOUT = 1.5

@@ -20,7 +20,7 @@ from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
 from plugins.ayssim.core0_commands import Core0Commands
 from plugins.ayssim.node_commands import CommandFailed, NodeAddress
 from plugins.core0sim.resp import RespProtocol
-from tests.support.processes import RedisServer
+from testbed.redis_server import RedisServer
 
 PASSWORD = "s3cret"
 

@@ -21,9 +21,9 @@ from plugins.core0 import shapes
 from plugins.core0sim.service import Core0SimService
 from plugins.poolsim.node import Node
 from plugins.poolsim.pool import SEED_CONTAINER
+from testbed.ports import free_port
 from tests.support.ayssim import REPO, Served, act, tagged
 from tests.support.polling import wait_for
-from tests.support.processes import free_port
 
 NODE = "525400123456"
 OTHER = "525400123457"

@@ -11,9 +11,11 @@ from typing import Any
 
 import pytest
 
-from tests.support.ays_split import http_json
-from tests.support.core0sim import Core0Sim
-from tests.support.processes import ROOT, Child, free_port, python_env, start_twistd, twistd, wait_until
+from testbed.ays_split import http_json
+from testbed.core0sim import Core0Sim
+from testbed.ports import free_port
+from testbed.processes import ROOT, Child, python_env, wait_until
+from testbed.twistd import start_twistd, twistd
 
 REPO = "objstor"
 R = f"/ays/repository/{REPO}"

@@ -5,6 +5,7 @@ with one line per problem naming the file, the key path and what is wrong.
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,8 @@ from rpoold import config
 from rpoold.config import ConfigError, load
 from rpoold.interfaces import FAMILIES, IContainers, INodes
 from rpoold.plugin import BackendPlugin
-from tests.support.processes import Child, python_env, twistd, wait_until
+from testbed.processes import Child, python_env, wait_until
+from testbed.twistd import twistd
 
 GOOD = """
 [server]
@@ -133,6 +135,64 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
     assert any("'families.vms'" in line for line in lines)
 
 
+#: Five problems of different kinds in one file, and a word of each line.
+FIVE_PROBLEMS = """
+[server]
+port = "tcp:0:interface=127.0.0.1"
+colour = "red"
+
+[backends.pool]
+plugin = "mock"
+nodes = "three"
+
+[backends.spare]
+plugin = "nosuch"
+
+[families]
+default = "pool"
+containerz = "pool"
+vms = "missing"
+"""
+FIVE_KEYS = ["'server.colour'", "'backends.pool.nodes'", "'backends.spare.plugin'",
+             "'families.containerz'", "'families.vms'"]
+
+
+def test_problems_of_every_kind_are_reported_at_once(tmp_path: Path) -> None:
+    """
+    An unknown [server] key, a bad backend option, an unknown plugin, an
+    unknown [families] key and a family naming a missing instance: one
+    line each, none hiding another.
+    """
+    path = write(tmp_path, FIVE_PROBLEMS)
+    lines = problems(path)
+    assert len(lines) == 5, lines
+    assert all(f"'{path}'" in line and "\n" not in line for line in lines), lines
+    [colour, nodes, spare, containerz, vms] = [
+        next(line for line in lines if key in line) for key in FIVE_KEYS]
+    assert "unknown key" in colour
+    assert "expected integer" in nodes
+    assert "unknown plugin 'nosuch'" in spare
+    assert "unknown key" in containerz
+    assert "no backend instance 'missing'" in vms
+
+
+@pytest.mark.parametrize(("port", "words"), [
+    ("tcp:abc:interface=127.0.0.1", ["invalid literal"]),
+    ("bogus:1", ["Unknown endpoint type"]),
+], ids=["bad-number", "unknown-type"])
+def test_a_bad_port_is_one_line(tmp_path: Path, port: str, words: list[str]) -> None:
+    """Not an endpoint description: one line naming 'server.port', and no other (not [auth])."""
+    text = GOOD.replace('port = "tcp:0:interface=127.0.0.1"', f'port = "{port}"')
+    one_problem(write(tmp_path, text), "'server.port'", repr(port), "not an endpoint description", *words)
+
+
+def test_a_bad_port_option_is_one_line(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load(write(tmp_path, GOOD), port="bogus:1")
+    [line] = caught.value.problems
+    assert "'server.port'" in line and "'bogus:1' (given by --port)" in line, line
+
+
 def test_unreadable_file(tmp_path: Path) -> None:
     missing = str(tmp_path / "absent.toml")
     one_problem(missing, "cannot read", "No such file")
@@ -174,9 +234,33 @@ class Pretender:  # type: ignore[misc]  # deliberately incomplete
         pass
 
 
+class Renamer(NodesOnly):
+    """Serves the node records, but spells the node id of ``get_node`` otherwise."""
+
+    def get_node(self, node_id: str) -> Any:  # type: ignore[override]
+        return succeed({})
+
+
+class Refuser:
+    """A backend whose options are never consistent."""
+
+    def __init__(self, options: dict[str, Any], context: Any) -> None:
+        raise ConfigError(["these options never go together"])
+
+
+class Dependent(NodesOnly):
+    """Serves the node records, and needs the backend instance named ``base`` to be built."""
+
+    def __init__(self, options: dict[str, Any], context: Any) -> None:
+        self.base = context.backend("base")
+
+
 TEST_PLUGINS = [
     BackendPlugin(name="nodesonly", description="test", factory=f"{__name__}:NodesOnly"),
     BackendPlugin(name="pretender", description="test", factory=f"{__name__}:Pretender"),
+    BackendPlugin(name="refuser", description="test", factory=f"{__name__}:Refuser"),
+    BackendPlugin(name="renamer", description="test", factory=f"{__name__}:Renamer"),
+    BackendPlugin(name="dependent", description="test", factory=f"{__name__}:Dependent"),
 ]
 
 
@@ -226,27 +310,110 @@ def test_a_backend_that_claims_an_interface_must_implement_it(tmp_path: Path) ->
                 "does not implement it", "list_nodes")
 
 
+def test_the_renamer_passes_verify_object() -> None:
+    """What it gets wrong is not what ``verifyObject`` checks."""
+    verifyObject(INodes, Renamer({}, None))
+
+
+@pytest.mark.usefixtures("test_plugins")
+def test_a_backend_method_must_take_the_routes_parameters(tmp_path: Path) -> None:
+    """A method that spells a path parameter otherwise stops start-up (not a 500 per request)."""
+    text = '[backends.r]\nplugin = "renamer"\n[families]\nnodes = "r"\n'
+    one_problem(write(tmp_path, text), "'families.nodes'", "backend 'r'", "(plugin 'renamer')",
+                "method get_node(node_id)", "GetNode", "get_node(nodeid)",
+                "no parameter 'nodeid'", "parameter 'node_id' is not passed")
+
+
+@pytest.mark.usefixtures("test_plugins")
+def test_build_problems_come_with_the_others(tmp_path: Path) -> None:
+    """What a plugin finds while building its backend is reported with the file's other problems."""
+    text = GOOD.replace("request_timeout = 5", "request_timeout = 5\ncolour = 'red'") \
+        + '[backends.r]\nplugin = "refuser"\n'
+    lines = problems(write(tmp_path, text))
+    assert len(lines) == 2, lines
+    assert "'server.colour'" in lines[0]
+    assert "'backends.r'" in lines[1] and "these options never go together" in lines[1]
+
+
+@pytest.mark.usefixtures("test_plugins")
+def test_an_instance_needing_a_broken_one_adds_no_line(tmp_path: Path) -> None:
+    """The broken instance's problem is reported once; the one needing it is not built."""
+    text = '[backends.base]\nplugin = "mock"\nnodes = "three"\n' \
+           '[backends.d]\nplugin = "dependent"\n[families]\ndefault = "base"\nnodes = "d"\n'
+    one_problem(write(tmp_path, text), "'backends.base.nodes'", "expected integer")
+
+
+@pytest.mark.usefixtures("test_plugins")
+def test_an_instance_needing_another_gets_it(tmp_path: Path) -> None:
+    text = '[backends.base]\nplugin = "mock"\n[backends.d]\nplugin = "dependent"\n' \
+           '[families]\ndefault = "base"\nnodes = "d"\n'
+    settings = load(write(tmp_path, text))
+    assert settings.routing["nodes"].base is settings.backends["base"]
+
+
 # Through twistd -------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("text", "words"), [
-    ('[backends.main]\nplugin = "nosuch"\n[families]\ndefault = "main"\n',
-     ["'backends.main.plugin'", "unknown plugin 'nosuch'"]),
-    ("[server\n", ["not valid TOML"]),
-], ids=["unknown-plugin", "invalid-toml"])
-def test_twistd_stops_with_one_line(tmp_path: Path, text: str, words: list[str]) -> None:
-    """``twistd rpoold --config bad.toml`` exits non-zero with the problem on one line, no traceback."""
-    path = write(tmp_path, text)
-    child = Child(twistd("rpoold", "--config", path), env=python_env())
+def twistd_stops(*args: str) -> list[str]:
+    """
+    Run ``twistd rpoold ARGS``, which must stop at once, non-zero, without
+    a traceback.
+
+    :returns: the lines it wrote, each starting ``rpoold: ``.
+    """
+    child = Child(twistd("rpoold", *args), env=python_env())
     try:
         wait_until(lambda: not child.alive(), 30.0, "twistd exits")
     finally:
         status = child.stop()
     output = child.output()
     assert status != 0, output
+    assert "Traceback" not in output
     lines = [line for line in output.splitlines() if line.strip()]
-    assert len(lines) == 1, output
-    assert lines[0].startswith("rpoold: ") and f"'{path}'" in lines[0]
+    assert all(line.startswith("rpoold: ") for line in lines), output
+    return lines
+
+
+@pytest.mark.parametrize(("text", "words"), [
+    ('[backends.main]\nplugin = "nosuch"\n[families]\ndefault = "main"\n',
+     ["'backends.main.plugin'", "unknown plugin 'nosuch'"]),
+    ("[server\n", ["not valid TOML"]),
+    (GOOD.replace('port = "tcp:0:interface=127.0.0.1"', 'port = "tcp:abc:interface=127.0.0.1"'),
+     ["'server.port'", "not an endpoint description"]),
+], ids=["unknown-plugin", "invalid-toml", "bad-port"])
+def test_twistd_stops_with_one_line(tmp_path: Path, text: str, words: list[str]) -> None:
+    """``twistd rpoold --config bad.toml`` exits non-zero with the problem on one line, no traceback."""
+    path = write(tmp_path, text)
+    lines = twistd_stops("--config", path)
+    assert len(lines) == 1, lines
+    assert f"'{path}'" in lines[0]
     for word in words:
         assert word in lines[0]
-    assert "Traceback" not in output
+
+
+def test_twistd_reports_every_problem_at_once(tmp_path: Path) -> None:
+    path = write(tmp_path, FIVE_PROBLEMS)
+    lines = twistd_stops("--config", path)
+    assert len(lines) == 5, lines
+    assert all(f"'{path}'" in line for line in lines)
+    for key in FIVE_KEYS:
+        assert sum(key in line for line in lines) == 1, (key, lines)
+
+
+def test_twistd_stops_with_one_line_on_a_bad_port_option(tmp_path: Path) -> None:
+    lines = twistd_stops("--config", write(tmp_path, GOOD), "--port", "tcp:abc:interface=127.0.0.1")
+    assert len(lines) == 1, lines
+    assert "'server.port'" in lines[0] and "(given by --port)" in lines[0], lines
+
+
+def test_twistd_stops_with_one_line_on_a_busy_port(tmp_path: Path) -> None:
+    """A port in use stops start-up with one line naming the file, the key and the port."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = f"tcp:{taken.getsockname()[1]}:interface=127.0.0.1"
+        path = write(tmp_path, GOOD)
+        lines = twistd_stops("--config", path, "--port", port)
+    assert len(lines) == 1, lines
+    assert f"'{path}' at 'server.port'" in lines[0], lines
+    assert f"cannot listen on '{port}'" in lines[0] and "in use" in lines[0], lines

@@ -12,8 +12,8 @@ import os
 import pytest
 import pytest_twisted
 
+from testbed.http_api import Api, multipart_body
 from tests.support.answers import error_of, expect, malformed_json_is_400, no_content
-from tests.support.api import Api, multipart_body
 from tests.support.backends import SEED_CONTAINER, SEED_NODE, unique
 from tests.support.resources import container
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 import pytest
 import pytest_twisted
 
+from testbed.http_api import Api
 from tests.support.answers import body_of, error_of, no_content
-from tests.support.api import Api
 from tests.support.backends import SEED_CONTAINER, SEED_NODE
 from tests.support.resources import container
 

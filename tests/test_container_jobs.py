@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 import pytest_twisted
 
+from testbed.http_api import Api
 from tests.support.answers import body_of, error_of, expect, malformed_json_is_400, no_content
-from tests.support.api import Api
 from tests.support.backends import SEED_CONTAINER, SEED_JOB, SEED_JOB_START, SEED_NODE, Harness
 from tests.support.polling import eventually
 from tests.support.resources import container

@@ -15,14 +15,14 @@ from typing import Any
 import pytest
 import pytest_twisted
 
+import rpoold.contract
+from rpoold.contract import OPERATIONS, Operation
 from rpoold.interfaces import FAMILY_INTERFACES
-from rpoold.schemas import Operation, contract
+from testbed.http_api import Api, Reply, multipart_body
 from tests.support.answers import body_of, expect
-from tests.support.api import Api, Reply, multipart_body
 from tests.support.backends import SECOND_NODE, SEED_FLIST, SEED_NODE, mock_backend, serve_all
 from tests.support.polling import eventually
 
-OPERATIONS = contract().operations
 NWID = "8056c2e21c000001"
 FILE = "/tmp/contract.txt"
 
@@ -165,7 +165,7 @@ def test_each_operation_names_a_method_of_its_family_interface() -> None:
     interface method serves one operation.
     """
     served: dict[str, set[str]] = {name: set() for name in FAMILY_INTERFACES}
-    for op in contract().raw["operations"]:
+    for op in rpoold.contract.load()["operations"]:
         interface = FAMILY_INTERFACES[op["family"]]
         method = interface[op["interface_method"]]
         parameters = method.getSignatureInfo()["positional"]
@@ -174,6 +174,17 @@ def test_each_operation_names_a_method_of_its_family_interface() -> None:
         served[op["family"]].add(op["interface_method"])
     for name, interface in FAMILY_INTERFACES.items():
         assert served[name] == set(interface.names()), name
+
+
+def test_each_interface_method_takes_the_arguments_the_web_app_passes() -> None:
+    """
+    ``Operation.arguments`` (what the web app calls the interface method
+    with, and what configuration checks a backend's methods against) are the
+    interface method's parameters, in order.
+    """
+    for op in OPERATIONS:
+        method = FAMILY_INTERFACES[op.family][op.interface_method]
+        assert tuple(method.getSignatureInfo()["positional"]) == op.arguments, op.name
 
 
 @pytest.mark.parametrize("op", OPERATIONS, ids=[f"{op.number:02d}-{op.name}" for op in OPERATIONS])

@@ -26,18 +26,20 @@ from plugins.poolsim.pool import SEED_CONTAINER, SEED_JOB, SEED_NODE, Pool
 from rpoold.config import ConfigError, build
 from rpoold.errors import RpoolError
 from rpoold.interfaces import FAMILIES, IFileReader
-from rpoold.schemas import contract
-from tests.support.core0_agent import AgentOnRedis
+from rpoold.request_validation import RequestValidator
+from testbed.core0_agent import AgentOnRedis
+from testbed.redis_server import RedisServer
 from tests.support.polling import eventually
-from tests.support.processes import RedisServer
 
 OTHER_NODE = "525400123457"
+#: Validates request bodies as the web app does.
+REQUESTS = RequestValidator()
 FLIST = "http://192.168.20.132:8080/deboeckj/lede-17.01.0-r3205-59508e3-x86-64-generic-rootfs.flist"
 
 
 def body(operation: str, value: Any) -> Any:
     """A request body as the web app hands it to a backend."""
-    return contract().parse_request(operation, json.dumps(value).encode())
+    return REQUESTS.body(operation, json.dumps(value).encode())
 
 
 def outcome(value: Any) -> Any:
@@ -489,9 +491,12 @@ def test_two_instances_are_services_of_the_daemon(tmp_path: Any) -> None:
     options = Options()
     options.parseOptions(["--config", str(path), "--port", "tcp:0:interface=127.0.0.1"])
     service = makeService(options)
-    backends = [s for s in service if isinstance(s, Core0Backend)]
-    assert len(backends) == 2
-    assert all(backend.parent is service for backend in backends)
+    try:
+        backends = [s for s in service if isinstance(s, Core0Backend)]
+        assert len(backends) == 2
+        assert all(backend.parent is service for backend in backends)
+    finally:
+        service.web.stopService()  # it listens from the moment it is made
 
 
 @pytest_twisted.ensureDeferred

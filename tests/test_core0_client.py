@@ -25,9 +25,11 @@ from plugins.poolsim.pool import SEED_CONTAINER, SEED_JOB, Pool
 from rpoold.errors import BackendTimeout, BackendUnavailable, NotFound
 from rpoold.nodes import NodeAddress
 from rpoold.records import MemoryRecords
-from tests.support.core0_agent import AgentOnRedis, result
+from testbed.core0_agent import AgentOnRedis, result
+from testbed.ports import free_port, port_open
+from testbed.processes import Child, wait_until
+from testbed.redis_server import RedisServer
 from tests.support.polling import wait_for
-from tests.support.processes import Child, RedisServer, free_port, port_open, wait_until
 
 NODE = "525400123456"
 

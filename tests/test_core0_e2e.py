@@ -17,11 +17,12 @@ import pytest
 import pytest_twisted
 from twisted.internet.threads import deferToThread
 
+from testbed.core0sim import Core0Sim
+from testbed.http_api import Api
+from testbed.processes import ROOT, Child
+from testbed.twistd import start_rpoold
 from tests.support.answers import body_of, no_content
-from tests.support.api import Api
 from tests.support.backends import SEED_CONTAINER, SEED_FLIST, SEED_JOB, SEED_NODE, unique
-from tests.support.core0sim import Core0Sim
-from tests.support.processes import ROOT, Child, start_rpoold
 
 CREATE = {
     "nics": [{"config": {"dhcp": False, "cidr": "192.168.57.217/24", "gateway": "192.168.57.254",

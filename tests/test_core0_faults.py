@@ -23,8 +23,10 @@ from twisted.internet.defer import ensureDeferred, gatherResults
 
 from plugins.core0.connection import CLIENT_NAME
 from plugins.poolsim.pool import Pool
-from tests.support.core0_agent import AgentOnRedis
-from tests.support.processes import Child, RedisServer, start_rpoold
+from testbed.core0_agent import AgentOnRedis
+from testbed.processes import Child
+from testbed.redis_server import RedisServer
+from testbed.twistd import start_rpoold
 
 NODE_A = "525400123456"
 NODE_B = "525400123457"

@@ -21,9 +21,10 @@ from plugins.core0.connection import CLIENT_NAME
 from rpoold.config import build
 from rpoold.errors import BackendTimeout, BackendUnavailable
 from rpoold.metrics import REGISTRY
-from tests.support.core0_agent import AgentOnRedis, result
+from testbed.core0_agent import AgentOnRedis, result
+from testbed.ports import free_port
+from testbed.redis_server import RedisServer
 from tests.support.polling import wait_for
-from tests.support.processes import RedisServer, free_port
 
 ANSWERING = "5254001234a1"
 SILENT = "5254001234a2"

@@ -23,7 +23,7 @@ from plugins.core0sim.link import Endpoint
 from plugins.core0sim.node_agent import NodeAgent
 from plugins.core0sim.programs import ExecPrograms
 from plugins.poolsim.pool import SEED_NODE, Pool
-from tests.support.processes import RedisServer
+from testbed.redis_server import RedisServer
 
 
 class ExecSim:

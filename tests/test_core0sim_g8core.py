@@ -19,7 +19,7 @@ import pytest
 from g8core.client import Client, ContainerClient, Timeout
 
 from plugins.poolsim.pool import SEED_CONTAINER_ID, SEED_NODE
-from tests.support.core0sim import Core0Sim
+from testbed.core0sim import Core0Sim
 
 FLIST = "https://hub.example.org/ubuntu1604.flist"
 

@@ -23,7 +23,7 @@ from twisted.internet.task import deferLater
 from plugins.core0sim.link import Endpoint
 from plugins.core0sim.node_agent import NodeAgent
 from plugins.poolsim.pool import SEED_CONTAINER_ID, SEED_JOB, SEED_NODE, Pool
-from tests.support.processes import RedisServer
+from testbed.redis_server import RedisServer
 
 DEADLINE = 10.0
 

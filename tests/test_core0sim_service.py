@@ -19,8 +19,10 @@ import pytest
 import redis
 
 from plugins.core0sim import nodelist
-from tests.support.core0sim import Core0Sim, is_redis_server
-from tests.support.processes import ROOT, free_port, python_env, twistd, wait_until
+from testbed.core0sim import Core0Sim, is_redis_server
+from testbed.ports import free_port
+from testbed.processes import ROOT, python_env, wait_until
+from testbed.twistd import twistd
 
 
 def call(node: nodelist.NodeEntry, command: str,

@@ -18,10 +18,11 @@ from typing import Any
 import pytest
 import pytest_twisted
 
+from testbed.http_api import Api, Reply, call
+from testbed.processes import Child, wait_until
+from testbed.twistd import start_rpoold
 from tests.support.answers import body_of, error_of, expect, no_content
-from tests.support.api import Api, Reply, call
 from tests.support.backends import SEED_FLIST
-from tests.support.processes import Child, start_rpoold, wait_until
 
 NODE = "525400123456"
 JOB = "f3976780-f369-45df-ab54-206149dc000e"

@@ -17,8 +17,8 @@ from twisted.logger import globalLogPublisher
 
 from rpoold import errors
 from rpoold.app import RpoolApi
+from testbed.http_api import Api
 from tests.support.answers import error_of
-from tests.support.api import Api
 
 
 class Nodes:

@@ -18,10 +18,11 @@ from typing import Any
 
 import pytest
 
-from tests.support.api import call
-from tests.support.ays_split import REPO, http_json
+from testbed.ays_split import REPO, http_json
+from testbed.http_api import call
+from testbed.processes import Child, wait_until
+from testbed.twistd import start_rpoold
 from tests.support.deployments import ETC, Core0Deployment, SplitDeployment, samples, scrape, value
-from tests.support.processes import Child, start_rpoold, wait_until
 from tests.support.scenario import N2, N
 
 CALLS = "rpoold_backend_calls_total"

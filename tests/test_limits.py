@@ -14,9 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.api import Reply, call, multipart_body
-from tests.support.processes import start_rpoold
-from tests.support.scenario import MOCK_CONFIG, N
+from testbed.http_api import Reply, call, multipart_body
+from testbed.mock_pool import MOCK_CONFIG
+from testbed.twistd import start_rpoold
+from tests.support.scenario import N
 
 MAX_BODY = 2048
 MAX_UPLOAD = 16384

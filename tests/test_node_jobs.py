@@ -10,8 +10,8 @@ from __future__ import annotations
 import pytest
 import pytest_twisted
 
+from testbed.http_api import Api
 from tests.support.answers import body_of, error_of, no_content
-from tests.support.api import Api
 from tests.support.backends import SEED_CONTAINER, SEED_NODE, Harness
 from tests.support.resources import container, container_halts
 

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 import pytest_twisted
 
+from testbed.http_api import Api
 from tests.support.answers import body_of, error_of, no_content
-from tests.support.api import Api
 from tests.support.backends import SEED_NODE, Harness
 from tests.support.resources import container, container_halts
 

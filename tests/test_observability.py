@@ -27,9 +27,11 @@ from rpoold.app import RpoolApi
 from rpoold.health import HealthReport
 from rpoold.interfaces import FAMILIES, IHealthCheck
 from rpoold.logs import REQUEST_ID, TextLineObserver, event_as_json, new_request_id, text_observer_for
-from tests.support.api import call
-from tests.support.processes import start_rpoold, wait_until
-from tests.support.scenario import MOCK_CONFIG, N
+from testbed.http_api import call
+from testbed.mock_pool import MOCK_CONFIG
+from testbed.processes import wait_until
+from testbed.twistd import start_rpoold
+from tests.support.scenario import N
 
 
 @pytest.fixture(scope="module")

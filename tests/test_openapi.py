@@ -12,20 +12,20 @@ import pytest_twisted
 from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
 
+from rpoold.contract import OPERATIONS
+from rpoold.json_schemas import ContractSchemas
 from rpoold.openapi import openapi_document
-from rpoold.schemas import contract
+from testbed.http_api import Api
 from tests.support.answers import expect
-from tests.support.api import Api
 from tests.support.backends import mock_backend, serve_all
 
-OPERATIONS = contract().operations
 METHODS = ("get", "post", "put", "delete")
 
 
 @pytest.fixture(scope="module")
 def document() -> dict[str, Any]:
     """The document the daemon serves (``test_served`` checks it is this one)."""
-    return openapi_document(contract())
+    return openapi_document(ContractSchemas())
 
 
 @pytest_twisted.ensureDeferred
@@ -116,5 +116,5 @@ def test_request_schemas_are_the_validators(document: dict[str, Any], operation:
     published = _validator(document, ref)
     assert published.is_valid(good)
     assert not published.is_valid(bad)
-    internal = contract()._request_validators[operation]
+    internal = serve_all(mock_backend()).requests.validator(operation)
     assert internal.is_valid(good) and not internal.is_valid(bad)

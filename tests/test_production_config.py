@@ -21,10 +21,11 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from rpoold.config import ConfigError, load
-from tests.support.api import call
-from tests.support.ays_split import SplitEnvironment
+from testbed.ays_split import SplitEnvironment
+from testbed.http_api import call
+from testbed.processes import Child, wait_until
+from testbed.twistd import start_rpoold
 from tests.support.deployments import AYS_URL_LINE, copy_config, value
-from tests.support.processes import Child, start_rpoold, wait_until
 from tests.support.scenario import N
 
 READ_SCOPE = "user:memberof:example-org"

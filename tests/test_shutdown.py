@@ -14,10 +14,13 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from tests.support.api import Reply, call
+from testbed.http_api import Reply, call
+from testbed.mock_pool import MOCK_CONFIG
+from testbed.ports import port_open
+from testbed.processes import Child, wait_until
+from testbed.twistd import start_rpoold
 from tests.support.deployments import Core0Deployment
-from tests.support.processes import Child, port_open, start_rpoold, wait_until
-from tests.support.scenario import MOCK_CONFIG, N2, N
+from tests.support.scenario import N2, N
 
 
 def _start(tmp_path: Path, reboot_seconds: float, grace: float) -> tuple[Child, str]:

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 import pytest_twisted
 
+from testbed.http_api import Api
 from tests.support.answers import body_of, error_of, expect, malformed_json_is_400, no_content
-from tests.support.api import Api
 from tests.support.backends import SECOND_NODE, unique
 from tests.support.resources import storage_pool
 

@@ -31,9 +31,9 @@ from zope.interface import implementer
 
 from rpoold.config import ConfigError, check, key_path, read_file
 from rpoold.errors import NotFound
+from rpoold.names import PATH_PARAMETERS
 from rpoold.nodes import DEFAULT_PORT, INodeRegistry, INodeRegistryProvider, NodeAddress
 from rpoold.records import IRecords
-from rpoold.schemas import PATH_PARAMETERS
 
 log = Logger()
 

@@ -3,12 +3,18 @@ The contract: ``types.json``, the single description of the API's
 operations and types (wire names, required fields, enums, patterns), with
 rpoold's own per-operation keys ``family`` and ``interface_method`` (which
 resource family serves it and which interface method it calls).
+
+This module reads the document and lists its operations; what is derived
+from the types lives beside it: ``rpoold.json_schemas`` (the types as JSON
+Schema), ``rpoold.request_validation`` and ``rpoold.response_shaping``.
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import re
+from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
@@ -25,3 +31,87 @@ def load() -> dict[str, Any]:
     """
     document: dict[str, Any] = json.loads(_text())
     return document
+
+
+def element_type(type_ref: str) -> tuple[str, bool]:
+    """
+    Split a body type reference: ``T[]`` -> ``(T, True)``; ``T`` -> ``(T, False)``.
+    """
+    if type_ref.endswith("[]"):
+        return type_ref[:-2], True
+    return type_ref, False
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One operation of the contract, as ``types.json`` lists it."""
+
+    number: int
+    name: str
+    method: str
+    path: str
+    #: The resource family that serves it, and the method of the family's
+    #: interface it calls (rpoold's keys).
+    family: str
+    interface_method: str
+    request: str | None
+    success: int
+    response: str | None
+    response_media_type: str | None
+    location: str | None
+    path_aliases: tuple[str, ...]
+    query: dict[str, Any]
+    request_media_type: str | None
+    #: The parts of a ``multipart/form-data`` body, by name.
+    multipart: dict[str, Any]
+    notes: tuple[str, ...]
+
+    @property
+    def path_parameters(self) -> list[str]:
+        """The names of the path's parameters, in order."""
+        return re.findall(r"{(\w+)}", self.path)
+
+    @property
+    def arguments(self) -> tuple[str, ...]:
+        """
+        The keyword arguments the web app calls the interface method with:
+        the path parameters, the query parameters, then ``blocks`` (the
+        uploaded file, block by block) for a multipart body or ``body``
+        for a JSON body.
+        """
+        names = [*self.path_parameters, *self.query]
+        if self.multipart:
+            names.append("blocks")
+        elif self.request is not None:
+            names.append("body")
+        return tuple(names)
+
+
+def operations(document: dict[str, Any]) -> tuple[Operation, ...]:
+    """:returns: the operations of a contract document, in its order."""
+    return tuple(
+        Operation(
+            number=op["number"],
+            name=op["name"],
+            method=op["method"],
+            path=op["path"],
+            family=op["family"],
+            interface_method=op["interface_method"],
+            request=op["request"],
+            success=op["success"],
+            response=op["response"],
+            response_media_type=op.get("response_media_type"),
+            location=op["location"],
+            path_aliases=tuple(op.get("path_aliases", ())),
+            query=op.get("query", {}),
+            request_media_type=op.get("request_media_type"),
+            multipart=op.get("multipart", {}),
+            notes=tuple(op.get("notes", ())),
+        )
+        for op in document["operations"]
+    )
+
+
+#: Every operation of the shipped contract, in its order.
+OPERATIONS: tuple[Operation, ...] = operations(load())
+OPERATIONS_BY_NAME: dict[str, Operation] = {op.name: op for op in OPERATIONS}

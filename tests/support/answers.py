@@ -6,8 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from rpoold.schemas import contract
-from tests.support.api import Api, Reply
+from rpoold.response_shaping import ResponseShaper
+from testbed.http_api import Api, Reply
+
+#: Checks answers against the contract's response schemas.
+RESPONSES = ResponseShaper()
 
 
 def expect(reply: Reply, status: int) -> Reply:
@@ -26,7 +29,7 @@ def body_of(reply: Reply, operation: str, status: int = 200) -> Any:
     expect(reply, status)
     assert reply.header("content-type") == "application/json", reply.headers
     value = reply.json()
-    problems = contract().check_response(operation, value)
+    problems = RESPONSES.problems(operation, value)
     assert not problems, f"{operation} answered a body off the contract: {problems}\n{value}"
     return value
 

@@ -7,7 +7,7 @@ real processes, shared by the whole session and stopped at its end.
 
 from __future__ import annotations
 
-from tests.support.ays_split import AYS_FAMILIES, CORE0, DIRECT_FAMILIES, SplitEnvironment
+from testbed.ays_split import AYS_FAMILIES, CORE0, DIRECT_FAMILIES, SplitEnvironment
 from tests.support.backends import Harness, Shared, register
 
 _shared = Shared(lambda: SplitEnvironment().start())

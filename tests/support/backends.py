@@ -43,7 +43,7 @@ from zope.interface import implementer
 
 from rpoold.app import RpoolApi
 from rpoold.interfaces import FAMILIES, FAMILIES_BY_NAME, IBackendContext
-from tests.support.api import Api
+from testbed.http_api import Api
 
 ALL_FAMILIES: frozenset[str] = frozenset(FAMILIES_BY_NAME)
 

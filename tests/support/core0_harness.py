@@ -9,10 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Self
 
-from tests.support.ays_split import toml
+from testbed.core0sim import Core0Sim
+from testbed.processes import Child
+from testbed.toml_text import toml
+from testbed.twistd import start_rpoold
 from tests.support.backends import ALL_FAMILIES, Harness, Shared, register
-from tests.support.core0sim import Core0Sim
-from tests.support.processes import Child, start_rpoold
 
 #: The families the core0 backend serves (the rest needs more than one node).
 CORE0_FAMILIES = ALL_FAMILIES - {"storageclusters", "vdisks"}

@@ -17,11 +17,12 @@ import signal
 import tempfile
 from pathlib import Path
 
-from tests.support.api import call
-from tests.support.ays_split import SplitEnvironment
+from testbed.ays_split import SplitEnvironment
+from testbed.core0sim import Core0Sim
+from testbed.http_api import call
+from testbed.processes import ROOT, Child, wait_until
+from testbed.twistd import start_rpoold
 from tests.support.core0_harness import Core0Environment
-from tests.support.core0sim import Core0Sim
-from tests.support.processes import ROOT, Child, start_rpoold, wait_until
 
 ETC = ROOT / "etc"
 #: The AYS URL of ``etc/ays-split.toml`` and ``etc/production.toml``.

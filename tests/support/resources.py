@@ -14,8 +14,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+from testbed.http_api import Api
 from tests.support.answers import expect
-from tests.support.api import Api
 from tests.support.backends import SEED_FLIST, Harness, unique
 from tests.support.polling import eventually
 

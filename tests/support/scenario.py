@@ -1,6 +1,6 @@
 """
 One successful call of every contract operation, in an order that works on
-a fresh mock pool (``nodes = 2``, ``transition_seconds = 0``): what a step
+a fresh mock pool (``testbed.mock_pool.MOCK_CONFIG``): what a step
 reads or deletes was made by an earlier step.  Steps may read values out
 of earlier answers (``save``) and use them in later paths (``{name}``).
 """
@@ -11,22 +11,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from tests.support.api import Reply, multipart_body
+from testbed.http_api import Reply, multipart_body
 from tests.support.backends import SECOND_NODE as N2
 from tests.support.backends import SEED_CONTAINER, SEED_JOB
 from tests.support.backends import SEED_NODE as N
-
-#: The mock configuration the scenario expects (TOML, without [auth]).
-MOCK_CONFIG = """
-[backends.mock]
-plugin = "mock"
-nodes = 2
-transition_seconds = 0
-reboot_seconds = 0.2
-
-[families]
-default = "mock"
-"""
 
 
 @dataclass
@@ -42,7 +30,7 @@ class Step:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def request(self, ctx: dict[str, Any]) -> dict[str, Any]:
-        """:returns: keyword arguments of ``tests.support.api.call``."""
+        """:returns: keyword arguments of ``testbed.http_api.call``."""
         kwargs: dict[str, Any] = {"query": self.query}
         if self.json is not None:
             kwargs["json"] = self.json

@@ -1,5 +1,5 @@
 """
-A small core0 agent for tests, running on the test's reactor against a real
+A small core0 agent for tests and benchmarks, running on the reactor against a real
 ``redis-server``: it pops ``core:default`` as core0 does, sets the pickup
 flag, and answers either from a script (a function of the payload, for
 answers a simulator rarely gives: ERROR, TIMEOUT, UNKNOWN_CMD, duplicate
@@ -62,7 +62,7 @@ class AgentOnRedis:
                                                  password=self.password, reconnect=False)
         if self.node is not None:
             self.node.listeners.append(lambda job, answer: self._publish(answer))
-            self.node.start_listeners.append(lambda job: self._flag(job.id))
+            self.node.start_listeners.append(self._flag_started)
         self.running = True
         self._loop = ensureDeferred(self._serve())
         self._loop.addErrback(lambda f: None)
@@ -105,6 +105,10 @@ class AgentOnRedis:
         job: Job = self.node.execute(name, command.get("arguments"), job_id=command["id"])
         if job.result is not None and job.result["state"] in ("UNKNOWN_CMD", "DUPILICATE_ID"):
             self._publish(job.result)
+
+    def _flag_started(self, job: Job) -> None:
+        """A model job started: set its pickup flag (as core0 does)."""
+        self._flag(job.id)
 
     def _flag(self, job_id: str) -> Deferred[Any]:
         return self._push.rpush(f"result:{job_id}:flag", "")

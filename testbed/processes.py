@@ -1,36 +1,22 @@
 """
-Real child processes for tests: a free loopback port, a process that is
-ready when it says so (or when its port answers), and is always stopped.
+Real child processes: one whose output is kept and that is always
+stopped, a wait for it to be ready that fails when it dies, the
+environment under which it imports this checkout, and who a process's
+children are.
 """
 
 from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def port_open(port: int, host: str = "127.0.0.1") -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=0.2):
-            return True
-    except OSError:
-        return False
+#: The checkout (the children run from it and import it).
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float, what: str,
@@ -108,66 +94,17 @@ def python_env() -> dict[str, str]:
     return {"PYTHONPATH": f"{ROOT}{os.pathsep}{path}" if path else str(ROOT)}
 
 
-def twistd(*args: str) -> list[str]:
-    """argv of ``twistd --nodaemon --pidfile= ARGS`` with this interpreter."""
-    script = Path(sys.executable).with_name("twistd")
-    launcher = [str(script)] if script.exists() else [
-        sys.executable, "-c", "from twisted.scripts.twistd import run; run()"]
-    return [*launcher, "--nodaemon", "--pidfile=", *args]
-
-
-def start_twistd(plugin: str, port: int, *args: str, timeout: float = 30.0) -> Child:
-    """
-    Start ``twistd PLUGIN ARGS`` from this checkout and wait until ``port``
-    on loopback accepts connections (the plugin's ``--port`` is among
-    ``args``).
-
-    :raises RuntimeError: it exited or did not listen in time; the message
-        holds its output.
-    """
-    child = Child(twistd(plugin, *args), env=python_env(), cwd=ROOT)
-    try:
-        wait_until(lambda: port_open(port), timeout, plugin, child.process)
-    except Exception:
-        output = child.output()
-        child.stop()
-        raise RuntimeError(f"{plugin} did not start:\n{output}") from None
-    return child
-
-
-def start_rpoold(config: str | None = None, port: int | None = None,
-                 extra: tuple[str, ...] = (), timeout: float = 30.0) -> tuple[Child, str]:
-    """
-    Start ``twistd rpoold`` on a free loopback port.
-
-    :returns: the child and the base URL (``http://127.0.0.1:PORT``).
-    """
-    port = port or free_port()
-    args = ["--port", f"tcp:{port}:interface=127.0.0.1"]
-    if config:
-        args += ["--config", config]
-    return start_twistd("rpoold", port, *args, *extra, timeout=timeout), f"http://127.0.0.1:{port}"
-
-
-class RedisServer:
-    """A real ``redis-server`` on a free loopback port, without persistence."""
-
-    def __init__(self, port: int | None = None, password: str | None = None) -> None:
-        self.port = port or free_port()
-        self.password = password
-        self.dir = tempfile.mkdtemp(prefix="redis-")
-        self.child: Child | None = None
-
-    def start(self) -> RedisServer:
-        argv = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
-                "--save", "", "--appendonly", "no", "--dir", self.dir]
-        if self.password:
-            argv += ["--requirepass", self.password]
-        self.child = Child(argv)
-        wait_until(lambda: port_open(self.port), 10.0, "redis-server", self.child.process)
-        return self
-
-    def stop(self) -> None:
-        if self.child is not None:
-            self.child.stop()
-            self.child = None
+def children_of(pid: int) -> list[int]:
+    """Process ids whose parent is ``pid``."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(entry))
+    return found

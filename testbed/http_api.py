@@ -1,5 +1,6 @@
 """
-The HTTP client of the tests: one ``Reply`` whichever way it was asked.
+An HTTP client of the API, for tests and benchmarks: one ``Reply``
+whichever way it was asked.
 
 Family tests talk to rpoold through an ``Api``: in memory (the real
 ``RpoolApi`` resource behind ``treq.testing``'s in-memory transport, no

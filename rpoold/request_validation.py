@@ -1,0 +1,191 @@
+"""
+What a request carries, checked before any backend sees it: path
+parameters, the container path of the file operations, and JSON bodies.
+
+A JSON body goes through the contract's processing order: decode, drop
+nulls, rename aliases, fill defaults, validate against the operation's
+schema (``rpoold.json_schemas``), then fill every absent field with its
+zero value (``rpoold.zero_values``) so that backends always see complete
+bodies, and last the checks that involve several fields.  Every refusal is
+a ``BadRequest`` whose message names the field
+(``rpoold.validation_messages``).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import posixpath
+import re
+from collections.abc import Callable
+from typing import Any
+
+from jsonschema import Draft202012Validator
+
+import rpoold.contract
+from rpoold.errors import BadRequest
+from rpoold.json_schemas import ContractSchemas
+from rpoold.names import DOT_NAMES, PATH_PARAMETERS
+from rpoold.validation_messages import describe_body, error_message, expected
+from rpoold.zero_values import ZeroValues
+
+#: Each path parameter's pattern, compiled.
+_PATH_PATTERNS = {name: re.compile(pattern) for name, pattern in PATH_PARAMETERS.items()}
+
+
+def check_container_path(path: str, what: str) -> None:
+    """
+    :param what: names the value in the message (``query parameter 'path'``).
+    :raises BadRequest: ``path`` is not absolute and normalised, or holds NUL.
+    """
+    if not path.startswith("/"):
+        raise BadRequest(f"{what} must be an absolute path")
+    if posixpath.normpath(path) != path or path.startswith("//"):
+        raise BadRequest(f"{what} must be a normalised path (no '.', '..' or '//')")
+    if "\x00" in path:
+        raise BadRequest(f"{what} must not contain NUL")
+
+
+def _servers_divisible(body: dict[str, Any]) -> None:
+    nodes = len(body["nodes"])
+    if body["servers"] % nodes:
+        raise BadRequest(
+            f"field 'servers' ({body['servers']}) must be a multiple of the number of nodes ({nodes})"
+        )
+
+
+def _deletes_a_container_path(body: dict[str, Any]) -> None:
+    check_container_path(body["path"], "field 'path'")
+
+
+#: Checks of one operation's valid body that no schema says (endpoints.md).
+BODY_CHECKS: dict[str, Callable[[Any], None]] = {
+    "DeployNewCluster": _servers_divisible,
+    "FileDelete": _deletes_a_container_path,
+}
+
+
+class RequestValidator:
+    """
+    :param schemas: the contract's JSON Schemas; ``None``: the shipped
+        contract's.
+    """
+
+    def __init__(self, schemas: ContractSchemas | None = None) -> None:
+        self.schemas = schemas if schemas is not None else ContractSchemas()
+        self.types = self.schemas.types
+        self.zero_values = ZeroValues(self.types)
+        self._validators: dict[str, Draft202012Validator] = {}
+
+    def path_arguments(self, params: dict[str, str]) -> dict[str, Any]:
+        """
+        :param params: the path parameters as routed, by name.
+        :returns: them as the interface method takes them (``processid``
+            as an ``int``).
+        :raises BadRequest: one does not match its pattern, or is ``.`` or ``..``.
+        """
+        args: dict[str, Any] = {}
+        for name, value in params.items():
+            if not _PATH_PATTERNS[name].fullmatch(value):
+                raise BadRequest(f"path parameter '{name}' must be {expected(PATH_PARAMETERS[name])}")
+            if value in DOT_NAMES:
+                raise BadRequest(f"path parameter '{name}' must not be '.' or '..'")
+            args[name] = int(value) if name == "processid" else value
+        return args
+
+    def container_path(self, raw: bytes) -> str:
+        """
+        :param raw: the ``path`` query parameter of a file operation.
+        :returns: it, decoded.
+        :raises BadRequest: absent, not UTF-8, or not an absolute normalised path.
+        """
+        try:
+            path = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise BadRequest("query parameter 'path' is not UTF-8") from None
+        if not path:
+            raise BadRequest("query parameter 'path' is required")
+        check_container_path(path, "query parameter 'path'")
+        return path
+
+    def validator(self, operation: str) -> Draft202012Validator:
+        """:returns: the validator of an operation's JSON body (compiled on first use)."""
+        found = self._validators.get(operation)
+        if found is None:
+            found = Draft202012Validator(
+                self.schemas.request_schema(operation),
+                format_checker=Draft202012Validator.FORMAT_CHECKER,
+            )
+            self._validators[operation] = found
+        return found
+
+    def body(self, operation: str, raw: bytes) -> Any:
+        """
+        Decode and validate a JSON request body.
+
+        :param operation: the contract operation name.
+        :param raw: the body as received.
+        :returns: the body, aliases renamed and every absent field filled.
+        :raises BadRequest: undecodable JSON or a body that fails the
+            contract, with a message naming the field.
+        """
+        request = self.schemas.operations_by_name[operation].request
+        assert request is not None, f"{operation} takes no JSON body"
+        try:
+            value = json.loads(raw.decode("utf-8")) if raw.strip() else None
+        except (UnicodeDecodeError, ValueError) as e:
+            raise BadRequest(f"request body is not valid JSON: {e}") from None
+        if value is None:
+            raise BadRequest(f"request body is required: a JSON {describe_body(request)}")
+        base, is_array = rpoold.contract.element_type(request)
+        typed = base in self.types
+        if typed:
+            if is_array and isinstance(value, list):
+                value = [self._prepare(base, v) for v in value]
+            else:
+                value = self._prepare(base, value)
+        self._raise_first_error(operation, value)
+        if typed:
+            complete = self.zero_values.complete
+            value = [complete(base, v) for v in value] if is_array else complete(base, value)
+        check = BODY_CHECKS.get(operation)
+        if check is not None:
+            check(value)
+        return value
+
+    def _prepare(self, type_name: str, value: Any) -> Any:
+        """Drop nulls, rename aliases and fill defaults, recursively."""
+        if not isinstance(value, dict):
+            return value
+        spec = self.types[type_name]
+        result = {k: v for k, v in value.items() if v is not None}
+        for f in spec["fields"]:
+            for alias in f.get("request_aliases", ()):
+                if alias in result:
+                    aliased = result.pop(alias)
+                    result.setdefault(f["name"], aliased)
+        for f in spec["fields"]:
+            name = f["name"]
+            if name not in result:
+                if "default" in f:
+                    result[name] = copy.deepcopy(f["default"])
+                continue
+            ref = f.get("ref")
+            item_ref = f.get("items", {}).get("ref")
+            if ref:
+                result[name] = self._prepare(ref, result[name])
+            elif item_ref and isinstance(result[name], list):
+                result[name] = [self._prepare(item_ref, v) for v in result[name]]
+        return result
+
+    def _raise_first_error(self, operation: str, value: Any) -> None:
+        # A rule that depends on another field (``then`` of an ``if``) is
+        # reported only when nothing else is wrong: with an invalid nic
+        # ``type``, the type is the problem, not the ``id`` it would require.
+        errors = sorted(
+            self.validator(operation).iter_errors(value),
+            key=lambda e: ("then" in e.schema_path, len(e.absolute_path),
+                           list(map(str, e.absolute_path))),
+        )
+        if errors:
+            raise BadRequest(error_message(errors[0]))
