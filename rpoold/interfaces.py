@@ -14,10 +14,13 @@ Conventions for every method below:
   names (``nodeid``, ``containername``, ...); ``processid`` is an ``int``.
   ``body`` is the request body after validation, with aliases renamed and
   every absent field filled with its default or JSON zero value.
-- Each method returns a ``Deferred``.  Objects it fires with are ``dict``
-  values keyed by the contract's wire names (see ``rpoold/contract/types.json``);
-  the web app adds what every backend shares (empty lists, extension keys)
-  and drops keys the contract does not know.
+- Each method returns an awaitable: a backend object answers a
+  ``Deferred`` (``rpoold.delegation`` makes one of a part's coroutine).
+  The objects it fires with are the contract's types
+  (``rpoold.contract.wire``: ``dict`` values keyed by the wire names of
+  ``rpoold/contract/types.json``, checked by mypy); the web app fills what
+  every backend shares (zero values, empty lists, extension keys) and
+  drops keys the contract does not know.
 - Errors are raised as (or fail the Deferred with) ``rpoold.errors`` types:
   ``NotFound`` for an unknown node, container, job, ...; ``Conflict`` for a
   duplicate create; ``BadRequest`` for a request that the backend finds
@@ -31,7 +34,7 @@ Conventions for every method below:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,12 +42,56 @@ from twisted.plugin import IPlugin
 from zope.interface import Attribute, Interface
 
 import rpoold.contract
+from rpoold.contract.wire import (
+    Bridge,
+    BridgeCreate,
+    CPUInfo,
+    Cluster,
+    ClusterCreate,
+    Container,
+    ContainerListItem,
+    CoreStateResult,
+    CoreSystem,
+    CreateContainer,
+    DeleteFile,
+    DiskInfo,
+    Filesystem,
+    FilesystemCreate,
+    JobListItem,
+    JobResult,
+    MemInfo,
+    NicInfo,
+    Node,
+    OSInfo,
+    Process,
+    ProcessSignal,
+    Snapshot,
+    SnapshotCreate,
+    StoragePool,
+    StoragePoolCreate,
+    StoragePoolDevice,
+    StoragePoolListItem,
+    VM,
+    VMCreate,
+    VMInfo,
+    VMListItem,
+    VMMigrate,
+    VMUpdate,
+    Vdisk,
+    VdiskCreate,
+    VdiskListItem,
+    VdiskResize,
+    VdiskRollback,
+    Zerotier,
+    ZerotierJoin,
+    ZerotierListItem,
+)
 
 
 class INodes(Interface):
     """The node records of the pool (AYS-based in the original)."""
 
-    def list_nodes() -> Any:
+    def list_nodes() -> Awaitable[list[Node]]:
         """
         List every node of the pool.
 
@@ -52,13 +99,13 @@ class INodes(Interface):
             (``id``, ``hostname``, ``ipaddress``, ``status``).
         """
 
-    def get_node(nodeid: str) -> Any:
+    def get_node(nodeid: str) -> Awaitable[Node]:
         """
         :returns: Deferred firing with one ``Node`` dict.
         :raises NotFound: unknown node.
         """
 
-    def delete_node(nodeid: str) -> Any:
+    def delete_node(nodeid: str) -> Awaitable[None]:
         """
         Uninstall the node and forget it.
 
@@ -66,7 +113,7 @@ class INodes(Interface):
         :raises NotFound: unknown node.
         """
 
-    def reboot_node(nodeid: str) -> Any:
+    def reboot_node(nodeid: str) -> Awaitable[None]:
         """
         Schedule a reboot; does not wait for the node to come back.
 
@@ -78,47 +125,47 @@ class INodes(Interface):
 class INodeInfo(Interface):
     """Live facts of one node, asked of its core0 agent."""
 
-    def ping_node(nodeid: str) -> Any:
+    def ping_node(nodeid: str) -> Awaitable[bool]:
         """
         :returns: Deferred firing with ``True`` when the agent answers the
             ping, ``False`` when the ping command fails.
         :raises NotFound: unknown node.
         """
 
-    def get_node_state(nodeid: str) -> Any:
+    def get_node_state(nodeid: str) -> Awaitable[CoreStateResult]:
         """
         :returns: Deferred firing with a ``CoreStateResult`` dict
             (``cpu``, ``rss``, ``vms``, ``swap``).
         :raises NotFound: unknown node.
         """
 
-    def get_cpu_info(nodeid: str) -> Any:
+    def get_cpu_info(nodeid: str) -> Awaitable[list[CPUInfo]]:
         """
         :returns: Deferred firing with a list of ``CPUInfo`` dicts.
         :raises NotFound: unknown node.
         """
 
-    def get_disk_info(nodeid: str) -> Any:
+    def get_disk_info(nodeid: str) -> Awaitable[list[DiskInfo]]:
         """
         :returns: Deferred firing with a list of ``DiskInfo`` dicts, one per
             block device (``size`` in GiB, ``type`` ssd/nvme/hdd/archive).
         :raises NotFound: unknown node.
         """
 
-    def get_mem_info(nodeid: str) -> Any:
+    def get_mem_info(nodeid: str) -> Awaitable[MemInfo]:
         """
         :returns: Deferred firing with one ``MemInfo`` dict (bytes).
         :raises NotFound: unknown node.
         """
 
-    def get_nic_info(nodeid: str) -> Any:
+    def get_nic_info(nodeid: str) -> Awaitable[list[NicInfo]]:
         """
         :returns: Deferred firing with a list of ``NicInfo`` dicts
             (``addrs`` as CIDR strings).
         :raises NotFound: unknown node.
         """
 
-    def get_node_os_info(nodeid: str) -> Any:
+    def get_node_os_info(nodeid: str) -> Awaitable[OSInfo]:
         """
         :returns: Deferred firing with one ``OSInfo`` dict.
         :raises NotFound: unknown node.
@@ -128,14 +175,14 @@ class INodeInfo(Interface):
 class INodeJobs(Interface):
     """Jobs run by a node's core0 agent."""
 
-    def list_node_jobs(nodeid: str) -> Any:
+    def list_node_jobs(nodeid: str) -> Awaitable[list[JobListItem]]:
         """
         :returns: Deferred firing with a list of ``JobListItem`` dicts
             (``id``, ``startTime`` in epoch ms) of the running jobs.
         :raises NotFound: unknown node.
         """
 
-    def kill_all_node_jobs(nodeid: str) -> Any:
+    def kill_all_node_jobs(nodeid: str) -> Awaitable[None]:
         """
         Stop every job the agent may stop.
 
@@ -143,7 +190,7 @@ class INodeJobs(Interface):
         :raises NotFound: unknown node.
         """
 
-    def get_node_job(nodeid: str, jobid: str) -> Any:
+    def get_node_job(nodeid: str, jobid: str) -> Awaitable[JobResult]:
         """
         :returns: Deferred firing with a ``JobResult`` dict; a running job
             has ``state`` ``running`` and only ``id``, ``name`` and
@@ -152,7 +199,7 @@ class INodeJobs(Interface):
         :raises NotFound: unknown node, or no job with this id.
         """
 
-    def kill_node_job(nodeid: str, jobid: str) -> Any:
+    def kill_node_job(nodeid: str, jobid: str) -> Awaitable[None]:
         """
         Send SIGKILL to the job.
 
@@ -164,19 +211,19 @@ class INodeJobs(Interface):
 class INodeProcesses(Interface):
     """Operating-system processes of a node."""
 
-    def list_node_processes(nodeid: str) -> Any:
+    def list_node_processes(nodeid: str) -> Awaitable[list[Process]]:
         """
         :returns: Deferred firing with a list of ``Process`` dicts.
         :raises NotFound: unknown node.
         """
 
-    def get_node_process(nodeid: str, processid: int) -> Any:
+    def get_node_process(nodeid: str, processid: int) -> Awaitable[Process]:
         """
         :returns: Deferred firing with one ``Process`` dict.
         :raises NotFound: unknown node or process.
         """
 
-    def kill_node_process(nodeid: str, processid: int) -> Any:
+    def kill_node_process(nodeid: str, processid: int) -> Awaitable[None]:
         """
         SIGTERM, up to three times with a liveness check, then SIGKILL.
 
@@ -190,7 +237,7 @@ class INodeProcesses(Interface):
 class IBridges(Interface):
     """Network bridges of a node."""
 
-    def create_bridge(nodeid: str, body: dict[str, Any]) -> Any:
+    def create_bridge(nodeid: str, body: BridgeCreate) -> Awaitable[None]:
         """
         :param body: a ``BridgeCreate`` dict.
         :returns: Deferred firing with ``None`` once the bridge exists.
@@ -199,19 +246,19 @@ class IBridges(Interface):
         :raises BadRequest: the node refuses the bridge's settings.
         """
 
-    def list_bridges(nodeid: str) -> Any:
+    def list_bridges(nodeid: str) -> Awaitable[list[Bridge]]:
         """
         :returns: Deferred firing with a list of ``Bridge`` dicts.
         :raises NotFound: unknown node.
         """
 
-    def get_bridge(nodeid: str, bridgeid: str) -> Any:
+    def get_bridge(nodeid: str, bridgeid: str) -> Awaitable[Bridge]:
         """
         :returns: Deferred firing with one ``Bridge`` dict.
         :raises NotFound: unknown node or bridge.
         """
 
-    def delete_bridge(nodeid: str, bridgeid: str) -> Any:
+    def delete_bridge(nodeid: str, bridgeid: str) -> Awaitable[None]:
         """
         :returns: Deferred firing with ``None``.
         :raises NotFound: unknown node or bridge.
@@ -221,14 +268,14 @@ class IBridges(Interface):
 class IStoragePools(Interface):
     """btrfs storage pools of a node, and their devices."""
 
-    def list_storage_pools(nodeid: str) -> Any:
+    def list_storage_pools(nodeid: str) -> Awaitable[list[StoragePoolListItem]]:
         """
         :returns: Deferred firing with a list of ``StoragePoolListItem``
             dicts (``capacity`` is the free capacity in GiB).
         :raises NotFound: unknown node.
         """
 
-    def create_storage_pool(nodeid: str, body: dict[str, Any]) -> Any:
+    def create_storage_pool(nodeid: str, body: StoragePoolCreate) -> Awaitable[None]:
         """
         :param body: a ``StoragePoolCreate`` dict.
         :returns: Deferred firing with ``None``.
@@ -238,13 +285,13 @@ class IStoragePools(Interface):
             use, or the node refuses the pool.
         """
 
-    def get_storage_pool_info(nodeid: str, storagepoolname: str) -> Any:
+    def get_storage_pool_info(nodeid: str, storagepoolname: str) -> Awaitable[StoragePool]:
         """
         :returns: Deferred firing with one ``StoragePool`` dict.
         :raises NotFound: unknown node or pool.
         """
 
-    def delete_storage_pool(nodeid: str, storagepoolname: str) -> Any:
+    def delete_storage_pool(nodeid: str, storagepoolname: str) -> Awaitable[None]:
         """
         Destroy the pool with its filesystems and snapshots.
 
@@ -252,7 +299,7 @@ class IStoragePools(Interface):
         :raises NotFound: unknown node or pool.
         """
 
-    def list_storage_pool_devices(nodeid: str, storagepoolname: str) -> Any:
+    def list_storage_pool_devices(nodeid: str, storagepoolname: str) -> Awaitable[list[StoragePoolDevice]]:
         """
         :returns: Deferred firing with a list of ``StoragePoolDevice`` dicts.
         :raises NotFound: unknown node or pool.
@@ -260,7 +307,7 @@ class IStoragePools(Interface):
 
     def create_storage_pool_devices(
         nodeid: str, storagepoolname: str, body: list[str]
-    ) -> Any:
+    ) -> Awaitable[None]:
         """
         Add devices to the pool; paths already in it are skipped.
 
@@ -273,7 +320,7 @@ class IStoragePools(Interface):
 
     def get_storage_pool_device_info(
         nodeid: str, storagepoolname: str, deviceuuid: str
-    ) -> Any:
+    ) -> Awaitable[StoragePoolDevice]:
         """
         :returns: Deferred firing with one ``StoragePoolDevice`` dict.
         :raises NotFound: unknown node, pool or device uuid.
@@ -281,7 +328,7 @@ class IStoragePools(Interface):
 
     def delete_storage_pool_device(
         nodeid: str, storagepoolname: str, deviceuuid: str
-    ) -> Any:
+    ) -> Awaitable[None]:
         """
         :returns: Deferred firing with ``None``.
         :raises NotFound: unknown node, pool or device uuid.
@@ -292,15 +339,15 @@ class IStoragePools(Interface):
 class IFilesystems(Interface):
     """Filesystems (btrfs subvolumes) of a storage pool, and their snapshots."""
 
-    def list_filesystems(nodeid: str, storagepoolname: str) -> Any:
+    def list_filesystems(nodeid: str, storagepoolname: str) -> Awaitable[list[str]]:
         """
         :returns: Deferred firing with a list of filesystem names.
         :raises NotFound: unknown node or pool.
         """
 
     def create_filesystem(
-        nodeid: str, storagepoolname: str, body: dict[str, Any]
-    ) -> Any:
+        nodeid: str, storagepoolname: str, body: FilesystemCreate
+    ) -> Awaitable[None]:
         """
         :param body: a ``FilesystemCreate`` dict.
         :returns: Deferred firing with ``None``.
@@ -311,7 +358,7 @@ class IFilesystems(Interface):
 
     def get_filesystem_info(
         nodeid: str, storagepoolname: str, filesystemname: str
-    ) -> Any:
+    ) -> Awaitable[Filesystem]:
         """
         :returns: Deferred firing with one ``Filesystem`` dict.
         :raises NotFound: unknown node, pool or filesystem.
@@ -319,7 +366,7 @@ class IFilesystems(Interface):
 
     def delete_filesystem(
         nodeid: str, storagepoolname: str, filesystemname: str
-    ) -> Any:
+    ) -> Awaitable[None]:
         """
         :returns: Deferred firing with ``None``.
         :raises NotFound: unknown node, pool or filesystem.
@@ -327,15 +374,15 @@ class IFilesystems(Interface):
 
     def list_filesystem_snapshots(
         nodeid: str, storagepoolname: str, filesystemname: str
-    ) -> Any:
+    ) -> Awaitable[list[str]]:
         """
         :returns: Deferred firing with a list of snapshot names.
         :raises NotFound: unknown node, pool or filesystem.
         """
 
     def create_snapshot(
-        nodeid: str, storagepoolname: str, filesystemname: str, body: dict[str, Any]
-    ) -> Any:
+        nodeid: str, storagepoolname: str, filesystemname: str, body: SnapshotCreate
+    ) -> Awaitable[None]:
         """
         :param body: a ``SnapshotCreate`` dict.
         :returns: Deferred firing with ``None``.
@@ -345,7 +392,7 @@ class IFilesystems(Interface):
 
     def get_filesystem_snapshot_info(
         nodeid: str, storagepoolname: str, filesystemname: str, snapshotname: str
-    ) -> Any:
+    ) -> Awaitable[Snapshot]:
         """
         :returns: Deferred firing with one ``Snapshot`` dict.
         :raises NotFound: unknown node, pool, filesystem or snapshot.
@@ -353,7 +400,7 @@ class IFilesystems(Interface):
 
     def delete_filesystem_snapshot(
         nodeid: str, storagepoolname: str, filesystemname: str, snapshotname: str
-    ) -> Any:
+    ) -> Awaitable[None]:
         """
         :returns: Deferred firing with ``None``.
         :raises NotFound: unknown node, pool, filesystem or snapshot.
@@ -361,7 +408,7 @@ class IFilesystems(Interface):
 
     def rollback_filesystem_snapshot(
         nodeid: str, storagepoolname: str, filesystemname: str, snapshotname: str
-    ) -> Any:
+    ) -> Awaitable[None]:
         """
         Put the filesystem back to the snapshot's content.
 
@@ -373,13 +420,13 @@ class IFilesystems(Interface):
 class IZerotiers(Interface):
     """ZeroTier networks a node has joined."""
 
-    def list_zerotiers(nodeid: str) -> Any:
+    def list_zerotiers(nodeid: str) -> Awaitable[list[ZerotierListItem]]:
         """
         :returns: Deferred firing with a list of ``ZerotierListItem`` dicts.
         :raises NotFound: unknown node.
         """
 
-    def join_zerotier(nodeid: str, body: dict[str, Any]) -> Any:
+    def join_zerotier(nodeid: str, body: ZerotierJoin) -> Awaitable[None]:
         """
         :param body: a ``ZerotierJoin`` dict.
         :returns: Deferred firing with ``None`` once the node has joined.
@@ -389,13 +436,13 @@ class IZerotiers(Interface):
             digits).
         """
 
-    def get_zerotier(nodeid: str, zerotierid: str) -> Any:
+    def get_zerotier(nodeid: str, zerotierid: str) -> Awaitable[Zerotier]:
         """
         :returns: Deferred firing with one ``Zerotier`` dict.
         :raises NotFound: unknown node, or the node is not in this network.
         """
 
-    def exit_zerotier(nodeid: str, zerotierid: str) -> Any:
+    def exit_zerotier(nodeid: str, zerotierid: str) -> Awaitable[None]:
         """
         :returns: Deferred firing with ``None``.
         :raises NotFound: unknown node, or the node is not in this network.
@@ -405,14 +452,14 @@ class IZerotiers(Interface):
 class IContainers(Interface):
     """Container records of a node (AYS-based in the original)."""
 
-    def list_containers(nodeid: str) -> Any:
+    def list_containers(nodeid: str) -> Awaitable[list[ContainerListItem]]:
         """
         :returns: Deferred firing with a list of ``ContainerListItem`` dicts
             (``name``, ``hostname``, ``flist``, ``status``).
         :raises NotFound: unknown node.
         """
 
-    def create_container(nodeid: str, body: dict[str, Any]) -> Any:
+    def create_container(nodeid: str, body: CreateContainer) -> Awaitable[None]:
         """
         :param body: a ``CreateContainer`` dict.
         :returns: Deferred firing with ``None`` once creation is under way.
@@ -423,7 +470,7 @@ class IContainers(Interface):
             it names does not exist).
         """
 
-    def delete_container(nodeid: str, containername: str) -> Any:
+    def delete_container(nodeid: str, containername: str) -> Awaitable[None]:
         """
         Stop the container and forget it.
 
@@ -431,20 +478,20 @@ class IContainers(Interface):
         :raises NotFound: unknown node or container.
         """
 
-    def get_container(nodeid: str, containername: str) -> Any:
+    def get_container(nodeid: str, containername: str) -> Awaitable[Container]:
         """
         :returns: Deferred firing with one ``Container`` dict.
         :raises NotFound: unknown node or container.
         """
 
-    def start_container(nodeid: str, containername: str) -> Any:
+    def start_container(nodeid: str, containername: str) -> Awaitable[None]:
         """
         :returns: Deferred firing with ``None`` once it runs.
         :raises NotFound: unknown node or container.
         :raises BadRequest: the node refuses to start it.
         """
 
-    def stop_container(nodeid: str, containername: str) -> Any:
+    def stop_container(nodeid: str, containername: str) -> Awaitable[None]:
         """
         :returns: Deferred firing with ``None`` once it is halted.
         :raises NotFound: unknown node or container.
@@ -454,43 +501,43 @@ class IContainers(Interface):
 class IContainerInfo(Interface):
     """Live facts of one running container, asked of its coreX agent."""
 
-    def ping_container(nodeid: str, containername: str) -> Any:
+    def ping_container(nodeid: str, containername: str) -> Awaitable[bool]:
         """
         :returns: Deferred firing with ``True`` / ``False`` as for a node.
         :raises NotFound: unknown node, or no such running container.
         """
 
-    def get_container_state(nodeid: str, containername: str) -> Any:
+    def get_container_state(nodeid: str, containername: str) -> Awaitable[CoreStateResult]:
         """
         :returns: Deferred firing with a ``CoreStateResult`` dict.
         :raises NotFound: unknown node, or no such running container.
         """
 
-    def get_container_cpu_info(nodeid: str, containername: str) -> Any:
+    def get_container_cpu_info(nodeid: str, containername: str) -> Awaitable[list[CPUInfo]]:
         """
         :returns: Deferred firing with a list of ``CPUInfo`` dicts.
         :raises NotFound: unknown node, or no such running container.
         """
 
-    def get_container_disk_info(nodeid: str, containername: str) -> Any:
+    def get_container_disk_info(nodeid: str, containername: str) -> Awaitable[list[DiskInfo]]:
         """
         :returns: Deferred firing with a list of ``DiskInfo`` dicts.
         :raises NotFound: unknown node, or no such running container.
         """
 
-    def get_container_mem_info(nodeid: str, containername: str) -> Any:
+    def get_container_mem_info(nodeid: str, containername: str) -> Awaitable[MemInfo]:
         """
         :returns: Deferred firing with one ``MemInfo`` dict.
         :raises NotFound: unknown node, or no such running container.
         """
 
-    def get_container_nic_info(nodeid: str, containername: str) -> Any:
+    def get_container_nic_info(nodeid: str, containername: str) -> Awaitable[list[NicInfo]]:
         """
         :returns: Deferred firing with a list of ``NicInfo`` dicts.
         :raises NotFound: unknown node, or no such running container.
         """
 
-    def get_container_os_info(nodeid: str, containername: str) -> Any:
+    def get_container_os_info(nodeid: str, containername: str) -> Awaitable[OSInfo]:
         """
         :returns: Deferred firing with one ``OSInfo`` dict.
         :raises NotFound: unknown node, or no such running container.
@@ -500,19 +547,19 @@ class IContainerInfo(Interface):
 class IContainerJobs(Interface):
     """Jobs run inside a container."""
 
-    def list_container_jobs(nodeid: str, containername: str) -> Any:
+    def list_container_jobs(nodeid: str, containername: str) -> Awaitable[list[JobListItem]]:
         """
         :returns: Deferred firing with a list of ``JobListItem`` dicts.
         :raises NotFound: unknown node, or no such running container.
         """
 
-    def kill_all_container_jobs(nodeid: str, containername: str) -> Any:
+    def kill_all_container_jobs(nodeid: str, containername: str) -> Awaitable[None]:
         """
         :returns: Deferred firing with ``None``.
         :raises NotFound: unknown node, or no such running container.
         """
 
-    def get_container_job(nodeid: str, containername: str, jobid: str) -> Any:
+    def get_container_job(nodeid: str, containername: str, jobid: str) -> Awaitable[JobResult]:
         """
         :returns: Deferred firing with a ``JobResult`` dict (see
             ``INodeJobs.get_node_job``).
@@ -520,15 +567,15 @@ class IContainerJobs(Interface):
         """
 
     def send_signal_to_job(
-        nodeid: str, containername: str, jobid: str, body: dict[str, Any]
-    ) -> Any:
+        nodeid: str, containername: str, jobid: str, body: ProcessSignal
+    ) -> Awaitable[None]:
         """
         :param body: a ``ProcessSignal`` dict (``signal``).
         :returns: Deferred firing with ``None``.
         :raises NotFound: unknown node, container or running job.
         """
 
-    def kill_container_job(nodeid: str, containername: str, jobid: str) -> Any:
+    def kill_container_job(nodeid: str, containername: str, jobid: str) -> Awaitable[None]:
         """
         Send SIGKILL to the job.
 
@@ -540,15 +587,15 @@ class IContainerJobs(Interface):
 class IContainerProcesses(Interface):
     """Processes inside a container."""
 
-    def list_container_processes(nodeid: str, containername: str) -> Any:
+    def list_container_processes(nodeid: str, containername: str) -> Awaitable[list[Process]]:
         """
         :returns: Deferred firing with a list of ``Process`` dicts.
         :raises NotFound: unknown node, or no such running container.
         """
 
     def start_container_process(
-        nodeid: str, containername: str, body: dict[str, Any]
-    ) -> Any:
+        nodeid: str, containername: str, body: CoreSystem
+    ) -> Awaitable[str]:
         """
         Start a process; does not wait for it to end.
 
@@ -561,7 +608,7 @@ class IContainerProcesses(Interface):
 
     def get_container_process(
         nodeid: str, containername: str, processid: int
-    ) -> Any:
+    ) -> Awaitable[Process]:
         """
         :returns: Deferred firing with one ``Process`` dict.
         :raises NotFound: unknown node, container or process.
@@ -569,7 +616,7 @@ class IContainerProcesses(Interface):
 
     def kill_container_process(
         nodeid: str, containername: str, processid: int
-    ) -> Any:
+    ) -> Awaitable[None]:
         """
         SIGTERM, up to three times with a liveness check, then SIGKILL.
 
@@ -580,8 +627,8 @@ class IContainerProcesses(Interface):
         """
 
     def send_signal_to_process(
-        nodeid: str, containername: str, processid: int, body: dict[str, Any]
-    ) -> Any:
+        nodeid: str, containername: str, processid: int, body: ProcessSignal
+    ) -> Awaitable[None]:
         """
         :param body: a ``ProcessSignal`` dict (``signal``).
         :returns: Deferred firing with ``None``.
@@ -612,7 +659,7 @@ class IContainerFiles(Interface):
 
     def file_upload(
         nodeid: str, containername: str, path: str, blocks: Iterable[bytes]
-    ) -> Any:
+    ) -> Awaitable[None]:
         """
         Write a file, replacing what is there.
 
@@ -625,7 +672,7 @@ class IContainerFiles(Interface):
         :raises BadRequest: the file cannot be opened for writing.
         """
 
-    def file_download(nodeid: str, containername: str, path: str) -> Any:
+    def file_download(nodeid: str, containername: str, path: str) -> Awaitable[IFileReader]:
         """
         Open a file for reading.
 
@@ -634,7 +681,7 @@ class IContainerFiles(Interface):
         :raises BadRequest: the file cannot be opened for reading.
         """
 
-    def file_delete(nodeid: str, containername: str, body: dict[str, Any]) -> Any:
+    def file_delete(nodeid: str, containername: str, body: DeleteFile) -> Awaitable[None]:
         """
         :param body: a ``DeleteFile`` dict (``path``).
         :returns: Deferred firing with ``None``.
@@ -645,13 +692,13 @@ class IContainerFiles(Interface):
 class IVMs(Interface):
     """Virtual machines of a node (AYS-based in the original)."""
 
-    def list_vms(nodeid: str) -> Any:
+    def list_vms(nodeid: str) -> Awaitable[list[VMListItem]]:
         """
         :returns: Deferred firing with a list of ``VMListItem`` dicts.
         :raises NotFound: unknown node.
         """
 
-    def create_vm(nodeid: str, body: dict[str, Any]) -> Any:
+    def create_vm(nodeid: str, body: VMCreate) -> Awaitable[None]:
         """
         :param body: a ``VMCreate`` dict.
         :returns: Deferred firing with ``None`` once creation is under way.
@@ -661,7 +708,7 @@ class IVMs(Interface):
             ``memory`` is beyond what the backend can keep.
         """
 
-    def delete_vm(nodeid: str, vmid: str) -> Any:
+    def delete_vm(nodeid: str, vmid: str) -> Awaitable[None]:
         """
         Stop the VM and forget it.
 
@@ -669,13 +716,13 @@ class IVMs(Interface):
         :raises NotFound: unknown node or VM.
         """
 
-    def get_vm(nodeid: str, vmid: str) -> Any:
+    def get_vm(nodeid: str, vmid: str) -> Awaitable[VM]:
         """
         :returns: Deferred firing with one ``VM`` dict.
         :raises NotFound: unknown node or VM.
         """
 
-    def update_vm(nodeid: str, vmid: str, body: dict[str, Any]) -> Any:
+    def update_vm(nodeid: str, vmid: str, body: VMUpdate) -> Awaitable[None]:
         """
         :param body: a ``VMUpdate`` dict.
         :returns: Deferred firing with ``None``.
@@ -684,33 +731,33 @@ class IVMs(Interface):
             halted, or is beyond what the backend can keep.
         """
 
-    def start_vm(nodeid: str, vmid: str) -> Any:
+    def start_vm(nodeid: str, vmid: str) -> Awaitable[None]:
         """
         :returns: Deferred firing with ``None`` once the start is scheduled.
         :raises NotFound: unknown node or VM.
         """
 
-    def stop_vm(nodeid: str, vmid: str) -> Any:
+    def stop_vm(nodeid: str, vmid: str) -> Awaitable[None]:
         """
         :returns: Deferred firing with ``None`` once the stop is scheduled.
         :raises NotFound: unknown node or VM.
         """
 
-    def pause_vm(nodeid: str, vmid: str) -> Any:
+    def pause_vm(nodeid: str, vmid: str) -> Awaitable[None]:
         """
         :returns: Deferred firing with ``None`` once the pause is scheduled.
         :raises NotFound: unknown node or VM.
         :raises BadRequest: the VM is not running.
         """
 
-    def resume_vm(nodeid: str, vmid: str) -> Any:
+    def resume_vm(nodeid: str, vmid: str) -> Awaitable[None]:
         """
         :returns: Deferred firing with ``None`` once the resume is scheduled.
         :raises NotFound: unknown node or VM.
         :raises BadRequest: the VM is not paused.
         """
 
-    def shutdown_vm(nodeid: str, vmid: str) -> Any:
+    def shutdown_vm(nodeid: str, vmid: str) -> Awaitable[None]:
         """
         Graceful shutdown.
 
@@ -718,7 +765,7 @@ class IVMs(Interface):
         :raises NotFound: unknown node or VM.
         """
 
-    def migrate_vm(nodeid: str, vmid: str, body: dict[str, Any]) -> Any:
+    def migrate_vm(nodeid: str, vmid: str, body: VMMigrate) -> Awaitable[None]:
         """
         :param body: a ``VMMigrate`` dict (``nodeid`` of the target).
         :returns: Deferred firing with ``None`` once it is scheduled.
@@ -729,7 +776,7 @@ class IVMs(Interface):
 class IVMInfo(Interface):
     """Live statistics of a VM, asked of the node's hypervisor."""
 
-    def get_vm_info(nodeid: str, vmid: str) -> Any:
+    def get_vm_info(nodeid: str, vmid: str) -> Awaitable[VMInfo]:
         """
         :returns: Deferred firing with one ``VMInfo`` dict.
         :raises NotFound: unknown node, or no domain of this name.
@@ -739,7 +786,7 @@ class IVMInfo(Interface):
 class IStorageClusters(Interface):
     """Storage clusters spread over several nodes."""
 
-    def deploy_new_cluster(body: dict[str, Any]) -> Any:
+    def deploy_new_cluster(body: ClusterCreate) -> Awaitable[None]:
         """
         :param body: a ``ClusterCreate`` dict.
         :returns: Deferred firing with ``None`` once deployment is scheduled.
@@ -749,18 +796,18 @@ class IStorageClusters(Interface):
         :raises NotFound: a listed node does not exist.
         """
 
-    def list_all_clusters() -> Any:
+    def list_all_clusters() -> Awaitable[list[str]]:
         """
         :returns: Deferred firing with a list of cluster labels.
         """
 
-    def get_cluster_info(label: str) -> Any:
+    def get_cluster_info(label: str) -> Awaitable[Cluster]:
         """
         :returns: Deferred firing with one ``Cluster`` dict.
         :raises NotFound: unknown label.
         """
 
-    def kill_cluster(label: str) -> Any:
+    def kill_cluster(label: str) -> Awaitable[None]:
         """
         :returns: Deferred firing with ``None``.
         :raises NotFound: unknown label.
@@ -770,12 +817,12 @@ class IStorageClusters(Interface):
 class IVdisks(Interface):
     """Virtual disks stored in storage clusters."""
 
-    def list_vdisks() -> Any:
+    def list_vdisks() -> Awaitable[list[VdiskListItem]]:
         """
         :returns: Deferred firing with a list of ``VdiskListItem`` dicts.
         """
 
-    def create_new_vdisk(body: dict[str, Any]) -> Any:
+    def create_new_vdisk(body: VdiskCreate) -> Awaitable[None]:
         """
         :param body: a ``VdiskCreate`` dict.
         :returns: Deferred firing with ``None``.
@@ -784,19 +831,19 @@ class IVdisks(Interface):
             ``templatevdisk`` names something unknown.
         """
 
-    def get_vdisk_info(vdiskid: str) -> Any:
+    def get_vdisk_info(vdiskid: str) -> Awaitable[Vdisk]:
         """
         :returns: Deferred firing with one ``Vdisk`` dict.
         :raises NotFound: unknown vdisk.
         """
 
-    def delete_vdisk(vdiskid: str) -> Any:
+    def delete_vdisk(vdiskid: str) -> Awaitable[None]:
         """
         :returns: Deferred firing with ``None``.
         :raises NotFound: unknown vdisk.
         """
 
-    def resize_vdisk(vdiskid: str, body: dict[str, Any]) -> Any:
+    def resize_vdisk(vdiskid: str, body: VdiskResize) -> Awaitable[None]:
         """
         :param body: a ``VdiskResize`` dict (``newSize``, GiB).
         :returns: Deferred firing with ``None``.
@@ -804,7 +851,7 @@ class IVdisks(Interface):
         :raises BadRequest: ``newSize`` is smaller than the current size.
         """
 
-    def rollback_vdisk(vdiskid: str, body: dict[str, Any]) -> Any:
+    def rollback_vdisk(vdiskid: str, body: VdiskRollback) -> Awaitable[None]:
         """
         :param body: a ``VdiskRollback`` dict (``epoch``).
         :returns: Deferred firing with ``None``.

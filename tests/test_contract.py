@@ -258,3 +258,10 @@ async def test_empty_lists_of_a_new_thing() -> None:
     jobs = f"/nodes/{SEED_NODE}/containers/ct/jobs"
     expect(await api.delete(jobs), 204)
     assert (await api.get(jobs)).body == b"[]"
+
+
+def test_the_typed_dicts_are_generated_from_types_json() -> None:
+    """``rpoold/contract/wire.py`` is what ``python -m rpoold.contract.generate`` writes now."""
+    from rpoold.contract import generate
+
+    assert generate.TARGET.read_text() == generate.source()
