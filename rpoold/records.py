@@ -17,6 +17,7 @@ through ``put``.
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from typing import Any
 
 from twisted.internet.defer import Deferred, succeed
@@ -34,7 +35,7 @@ class IRecords(Interface):
             is none.
         """
 
-    def put(kind: str, key: str, record: Record) -> Deferred[None]:
+    def put(kind: str, key: str, record: Mapping[str, Any]) -> Deferred[None]:
         """
         Write a record (a new one, or over the one under that key).
 
@@ -66,8 +67,8 @@ class MemoryRecords:
         record = self._kinds.get(kind, {}).get(key)
         return succeed(copy.deepcopy(record) if record is not None else None)
 
-    def put(self, kind: str, key: str, record: Record) -> Deferred[None]:
-        self._kinds.setdefault(kind, {})[key] = copy.deepcopy(record)
+    def put(self, kind: str, key: str, record: Mapping[str, Any]) -> Deferred[None]:
+        self._kinds.setdefault(kind, {})[key] = copy.deepcopy(dict(record))
         return succeed(None)
 
     def delete(self, kind: str, key: str) -> Deferred[bool]:

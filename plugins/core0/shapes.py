@@ -10,8 +10,25 @@ they answer alike.
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, cast
 
+from rpoold.contract.wire import (
+    Bridge,
+    Container,
+    ContainerListItem,
+    ContainerNIC,
+    ContainerNICConfig,
+    CreateContainer,
+    DiskInfo,
+    JobListItem,
+    JobResult,
+    NicInfo,
+    StoragePoolDevice,
+    VMInfo,
+    Zerotier,
+    ZerotierListItem,
+)
 from rpoold.conventions import GIB, container_mount_target, disk_type, nic_config, zerotier_name
 
 #: Where a storage pool is mounted, and how its btrfs filesystem is labelled.
@@ -73,12 +90,12 @@ def job_state(core0_state: str) -> str:
     return "duplicate_id" if state == "dupilicate_id" else state
 
 
-def job_list_item(entry: dict[str, Any]) -> dict[str, Any]:
+def job_list_item(entry: dict[str, Any]) -> JobListItem:
     """A ``job.list`` entry as a ``JobListItem``."""
     return {"id": entry["cmd"]["id"], "startTime": entry["starttime"]}
 
 
-def running_job(entry: dict[str, Any]) -> dict[str, Any]:
+def running_job(entry: dict[str, Any]) -> JobResult:
     """A ``job.list`` entry as the ``JobResult`` of a running job."""
     return {
         "id": entry["cmd"]["id"],
@@ -88,7 +105,7 @@ def running_job(entry: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def finished_job(result: dict[str, Any]) -> dict[str, Any]:
+def finished_job(result: dict[str, Any]) -> JobResult:
     """A core0 result object as a ``JobResult``."""
     streams = result.get("streams") or ["", ""]
     return {
@@ -106,9 +123,9 @@ def finished_job(result: dict[str, Any]) -> dict[str, Any]:
 # Node facts --------------------------------------------------------------------
 
 
-def disk_infos(disk_list: dict[str, Any], mounts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def disk_infos(disk_list: dict[str, Any], mounts: list[dict[str, Any]]) -> list[DiskInfo]:
     """``disk.list`` plus ``info.disk`` as ``DiskInfo`` items."""
-    result = []
+    result: list[DiskInfo] = []
     for disk in disk_list.get("blockdevices") or []:
         device = f"/dev/{disk['name']}"
         mount = next((m for m in mounts if str(m.get("device", "")).startswith(device)), {})
@@ -123,7 +140,7 @@ def disk_infos(disk_list: dict[str, Any], mounts: list[dict[str, Any]]) -> list[
     return result
 
 
-def container_disk_infos(mounts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def container_disk_infos(mounts: list[dict[str, Any]]) -> list[DiskInfo]:
     """A container's ``info.disk`` as ``DiskInfo`` items (no block devices)."""
     return [
         {"device": m.get("device", ""), "size": 0, "type": "ssd",
@@ -133,10 +150,11 @@ def container_disk_infos(mounts: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
-def nic_infos(nics: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """``info.nic`` with ``addrs`` flattened to strings."""
+def nic_infos(nics: list[dict[str, Any]]) -> list[NicInfo]:
+    """``info.nic`` (its keys are ``NicInfo``'s) with ``addrs`` flattened to strings."""
     return [
-        {**nic, "addrs": [a["addr"] if isinstance(a, dict) else a for a in nic.get("addrs") or []]}
+        cast(NicInfo, {**nic, "addrs": [a["addr"] if isinstance(a, dict) else a
+                                        for a in nic.get("addrs") or []]})
         for nic in nics
     ]
 
@@ -157,7 +175,7 @@ def block_device(disk_list: dict[str, Any], path: str) -> dict[str, Any] | None:
     return None
 
 
-def pool_device(disk_list: dict[str, Any], path: str) -> dict[str, Any]:
+def pool_device(disk_list: dict[str, Any], path: str) -> StoragePoolDevice:
     """A storage pool's partition as a ``StoragePoolDevice`` (named by its disk)."""
     part = block_device(disk_list, path) or {}
     disk = f"/dev/{part.get('pkname')}" if part.get("pkname") else path
@@ -188,7 +206,7 @@ def environment(entries: list[str]) -> dict[str, str]:
     return env
 
 
-def system_arguments(body: dict[str, Any]) -> dict[str, Any]:
+def system_arguments(body: Mapping[str, Any]) -> dict[str, Any]:
     """A ``CoreSystem`` body as ``core.system`` arguments."""
     return {
         "name": body["name"],
@@ -224,11 +242,12 @@ def nic_arguments(nics: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
-def nics_from_arguments(nics: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+def nics_from_arguments(nics: list[dict[str, Any]] | None) -> list[ContainerNIC]:
     """``corex.create`` nics back to REST ``ContainerNIC`` items."""
     result = []
     for nic in nics or []:
-        item: dict[str, Any] = {"type": nic.get("type", ""), "config": nic.get("config") or {}}
+        config = cast(ContainerNICConfig, nic.get("config") or {})
+        item: ContainerNIC = {"type": nic.get("type", ""), "config": config}
         if nic.get("id"):
             item["id"] = nic["id"]
         if nic.get("hwaddr"):
@@ -237,7 +256,7 @@ def nics_from_arguments(nics: list[dict[str, Any]] | None) -> list[dict[str, Any
     return result
 
 
-def container_arguments(body: dict[str, Any], mounts: dict[str, str]) -> dict[str, Any]:
+def container_arguments(body: Mapping[str, Any], mounts: dict[str, str]) -> dict[str, Any]:
     """A ``CreateContainer`` body as ``corex.create`` arguments, tagged with its name."""
     return {
         "root": body["flist"],
@@ -252,7 +271,7 @@ def container_arguments(body: dict[str, Any], mounts: dict[str, str]) -> dict[st
     }
 
 
-def container_view(arguments: dict[str, Any], running: bool, record: dict[str, Any] | None) -> dict[str, Any]:
+def container_view(arguments: dict[str, Any], running: bool, record: Mapping[str, Any] | None) -> Container:
     """
     A ``Container`` from what the node reports (``corex.list`` arguments),
     completed by what only the creator knew (``record``: the create body).
@@ -260,7 +279,7 @@ def container_view(arguments: dict[str, Any], running: bool, record: dict[str, A
     """
     if record is None:
         record = {"filesystems": filesystems_from_mounts(arguments.get("mount"))}
-    view = {
+    view: Container = {
         "status": "running" if running else "halted",
         "hostname": arguments.get("hostname") or record.get("hostname", ""),
         "flist": arguments.get("root") or record.get("flist", ""),
@@ -277,11 +296,11 @@ def container_view(arguments: dict[str, Any], running: bool, record: dict[str, A
     return view
 
 
-def container_list_item(name: str, view: dict[str, Any]) -> dict[str, Any]:
+def container_list_item(name: str, view: Container) -> ContainerListItem:
     return {"name": name, "hostname": view["hostname"], "flist": view["flist"], "status": view["status"]}
 
 
-def container_record(name: str, arguments: dict[str, Any]) -> dict[str, Any]:
+def container_record(name: str, arguments: dict[str, Any]) -> CreateContainer:
     """A create body for a running container nobody here created (the seed)."""
     view = container_view(arguments, True, None)
     return {"name": name, "hostname": view["hostname"], "flist": view["flist"],
@@ -321,31 +340,32 @@ def container_names(listing: dict[str, Any]) -> list[str]:
 # Bridges ---------------------------------------------------------------------------
 
 
-def bridge_network(body: dict[str, Any]) -> dict[str, Any]:
+def bridge_network(body: Mapping[str, Any]) -> dict[str, Any]:
     """A ``BridgeCreate`` body as ``bridge.create``'s ``network`` argument."""
     return {"mode": "" if body["networkMode"] == "none" else body["networkMode"],
             "nat": body["nat"], "settings": body["setting"]}
 
 
-def bridge_view(name: str, network: dict[str, Any] | None) -> dict[str, Any]:
+def bridge_view(name: str, network: dict[str, Any] | None) -> Bridge:
     """A ``Bridge``: its name and the settings it was created with (empty when unknown)."""
     settings = (network or {}).get("settings") or {}
     return {"name": name, "status": "up",
-            "setting": {k: settings.get(k, "") for k in ("cidr", "start", "end")}}
+            "setting": {"cidr": settings.get("cidr", ""), "start": settings.get("start", ""),
+                        "end": settings.get("end", "")}}
 
 
 # ZeroTier ---------------------------------------------------------------------------
 
 
-def zerotier_list_item(nodeid: str, network: dict[str, Any]) -> dict[str, Any]:
+def zerotier_list_item(nodeid: str, network: dict[str, Any]) -> ZerotierListItem:
     """A ``zerotier.list`` entry as a ``ZerotierListItem``."""
     return {"name": zerotier_name(nodeid, network["nwid"]), "nwid": network["nwid"],
             "status": network.get("status", ""), "type": str(network.get("type", "")).lower()}
 
 
-def zerotier_view(network: dict[str, Any]) -> dict[str, Any]:
-    """A ``zerotier.list`` entry as a ``Zerotier``."""
-    view = {k: v for k, v in network.items() if k != "id"}
+def zerotier_view(network: dict[str, Any]) -> Zerotier:
+    """A ``zerotier.list`` entry (its keys are ``Zerotier``'s, and ``id``) as a ``Zerotier``."""
+    view = cast(Zerotier, {k: v for k, v in network.items() if k != "id"})
     view["type"] = str(network.get("type", "")).lower()
     view["routes"] = [
         {**route, "via": route.get("via") or ""} for route in network.get("routes") or []
@@ -362,7 +382,7 @@ def parse_zerotier_list(data: str) -> list[dict[str, Any]]:
 # VMs ---------------------------------------------------------------------------------
 
 
-def vm_info(infops: dict[str, Any]) -> dict[str, Any]:
+def vm_info(infops: dict[str, Any]) -> VMInfo:
     """``kvm.infops`` statistics as a ``VMInfo``."""
     def ordered(group: str) -> list[dict[str, Any]]:
         values = infops.get(group) or {}

@@ -9,13 +9,22 @@ started.
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, cast
 
 from twisted.internet.defer import ensureDeferred
 from twisted.logger import Logger
 from zope.interface import implementer
 
 from plugins.core0.kit.directory import NodeDirectory
+from rpoold.contract.wire import (
+    Cluster,
+    ClusterCreate,
+    Vdisk,
+    VdiskCreate,
+    VdiskListItem,
+    VdiskResize,
+    VdiskRollback,
+)
 from rpoold.conventions import disk_type
 from rpoold.errors import BadRequest, Conflict, NotFound
 from rpoold.interfaces import IStorageClusters, IVdisks
@@ -38,13 +47,13 @@ class StorageClusters:
         self.nodes = nodes
         self.records = records
 
-    async def _cluster(self, label: str) -> dict[str, Any]:
+    async def _cluster(self, label: str) -> Cluster:
         cluster = await self.records.get(CLUSTER, label)
         if cluster is None:
             raise NotFound(f"storage cluster '{label}' does not exist")
-        return cluster
+        return cast(Cluster, cluster)
 
-    async def deploy_new_cluster(self, body: dict[str, Any]) -> None:
+    async def deploy_new_cluster(self, body: ClusterCreate) -> None:
         label = body["label"]
         if await self.records.get(CLUSTER, label) is not None:
             raise Conflict(f"storage cluster '{label}' exists")
@@ -77,7 +86,7 @@ class StorageClusters:
     async def list_all_clusters(self) -> list[str]:
         return sorted(label for label, _ in await self.records.list(CLUSTER))
 
-    async def get_cluster_info(self, label: str) -> dict[str, Any]:
+    async def get_cluster_info(self, label: str) -> Cluster:
         return await self._cluster(label)
 
     async def kill_cluster(self, label: str) -> None:
@@ -105,11 +114,11 @@ class Vdisks:
             raise NotFound(f"vdisk '{vdiskid}' does not exist")
         return vdisk
 
-    async def list_vdisks(self) -> list[dict[str, Any]]:
+    async def list_vdisks(self) -> list[VdiskListItem]:
         return [{"id": v["id"], "status": v["status"], "type": v["type"],
                  "storageCluster": v["storagecluster"]} for _, v in await self.records.list(VDISK)]
 
-    async def create_new_vdisk(self, body: dict[str, Any]) -> None:
+    async def create_new_vdisk(self, body: VdiskCreate) -> None:
         if await self.records.get(VDISK, body["id"]) is not None:
             raise Conflict(f"vdisk '{body['id']}' exists")
         for key in ("storagecluster", "tlogStoragecluster"):
@@ -126,21 +135,21 @@ class Vdisks:
             "tlogStoragecluster": body["tlogStoragecluster"], "instance": uuid.uuid4().hex,
         })
 
-    async def get_vdisk_info(self, vdiskid: str) -> dict[str, Any]:
-        return await self._vdisk(vdiskid)
+    async def get_vdisk_info(self, vdiskid: str) -> Vdisk:
+        return cast(Vdisk, await self._vdisk(vdiskid))
 
     async def delete_vdisk(self, vdiskid: str) -> None:
         await self._vdisk(vdiskid)
         await self.records.delete(VDISK, vdiskid)
 
-    async def resize_vdisk(self, vdiskid: str, body: dict[str, Any]) -> None:
+    async def resize_vdisk(self, vdiskid: str, body: VdiskResize) -> None:
         vdisk = await self._vdisk(vdiskid)
         if body["newSize"] < vdisk["size"]:
             raise BadRequest(f"newSize {body['newSize']} is smaller than the current size {vdisk['size']}")
         vdisk["size"] = body["newSize"]
         await self.records.put(VDISK, vdiskid, vdisk)
 
-    async def rollback_vdisk(self, vdiskid: str, body: dict[str, Any]) -> None:
+    async def rollback_vdisk(self, vdiskid: str, body: VdiskRollback) -> None:
         vdisk = await self._vdisk(vdiskid)
         before = vdisk["status"]
         if before == "rollingback":

@@ -23,6 +23,19 @@ from plugins.core0.kit.jobs import (
     signal_job,
 )
 from plugins.core0.protocol import SUCCESS, Result
+from rpoold.contract.wire import (
+    CoreStateResult,
+    CoreSystem,
+    CPUInfo,
+    DiskInfo,
+    JobListItem,
+    JobResult,
+    MemInfo,
+    NicInfo,
+    OSInfo,
+    Process,
+    ProcessSignal,
+)
 from rpoold.errors import BackendError, BadRequest
 from rpoold.interfaces import IContainerInfo, IContainerJobs, IContainerProcesses
 from rpoold.nodes import ICommandClient
@@ -59,30 +72,30 @@ class ContainerWork:
         result: Result = await self.index.run(await self.nodes.client(nodeid), containername, "core.ping")
         return result.state == SUCCESS
 
-    async def get_container_state(self, nodeid: str, containername: str) -> dict[str, Any]:
-        result: dict[str, Any] = await self._call(nodeid, containername, "core.state")
+    async def get_container_state(self, nodeid: str, containername: str) -> CoreStateResult:
+        result: CoreStateResult = await self._call(nodeid, containername, "core.state")
         return result
 
-    async def get_container_cpu_info(self, nodeid: str, containername: str) -> list[dict[str, Any]]:
+    async def get_container_cpu_info(self, nodeid: str, containername: str) -> list[CPUInfo]:
         return list(await self._call(nodeid, containername, "info.cpu") or [])
 
-    async def get_container_disk_info(self, nodeid: str, containername: str) -> list[dict[str, Any]]:
+    async def get_container_disk_info(self, nodeid: str, containername: str) -> list[DiskInfo]:
         return shapes.container_disk_infos(await self._call(nodeid, containername, "info.disk") or [])
 
-    async def get_container_mem_info(self, nodeid: str, containername: str) -> dict[str, Any]:
-        result: dict[str, Any] = await self._call(nodeid, containername, "info.mem")
+    async def get_container_mem_info(self, nodeid: str, containername: str) -> MemInfo:
+        result: MemInfo = await self._call(nodeid, containername, "info.mem")
         return result
 
-    async def get_container_nic_info(self, nodeid: str, containername: str) -> list[dict[str, Any]]:
+    async def get_container_nic_info(self, nodeid: str, containername: str) -> list[NicInfo]:
         return shapes.nic_infos(await self._call(nodeid, containername, "info.nic") or [])
 
-    async def get_container_os_info(self, nodeid: str, containername: str) -> dict[str, Any]:
-        result: dict[str, Any] = await self._call(nodeid, containername, "info.os")
+    async def get_container_os_info(self, nodeid: str, containername: str) -> OSInfo:
+        result: OSInfo = await self._call(nodeid, containername, "info.os")
         return result
 
     # IContainerJobs --------------------------------------------------------------------------
 
-    async def list_container_jobs(self, nodeid: str, containername: str) -> list[dict[str, Any]]:
+    async def list_container_jobs(self, nodeid: str, containername: str) -> list[JobListItem]:
         _, run = await self._runner(nodeid, containername)
         return await jobs_of(run, nodeid)
 
@@ -90,12 +103,12 @@ class ContainerWork:
         _, run = await self._runner(nodeid, containername)
         await kill_all_jobs(run, nodeid)
 
-    async def get_container_job(self, nodeid: str, containername: str, jobid: str) -> dict[str, Any]:
+    async def get_container_job(self, nodeid: str, containername: str, jobid: str) -> JobResult:
         client, run = await self._runner(nodeid, containername)
         return await job_of(run, client, jobid)
 
     async def send_signal_to_job(self, nodeid: str, containername: str, jobid: str,
-                                 body: dict[str, Any]) -> None:
+                                 body: ProcessSignal) -> None:
         _, run = await self._runner(nodeid, containername)
         await signal_job(run, nodeid, jobid, body["signal"])
 
@@ -105,11 +118,11 @@ class ContainerWork:
 
     # IContainerProcesses ----------------------------------------------------------------------
 
-    async def list_container_processes(self, nodeid: str, containername: str) -> list[dict[str, Any]]:
+    async def list_container_processes(self, nodeid: str, containername: str) -> list[Process]:
         return list(await self._call(nodeid, containername, "process.list") or [])
 
     async def start_container_process(self, nodeid: str, containername: str,
-                                      body: dict[str, Any]) -> str:
+                                      body: CoreSystem) -> str:
         client = await self.nodes.client(nodeid)
         job: str = await self.index.run(client, containername, "core.system",
                                         shapes.system_arguments(body), wait=False)
@@ -120,7 +133,7 @@ class ContainerWork:
         return job
 
     async def get_container_process(self, nodeid: str, containername: str,
-                                    processid: int) -> dict[str, Any]:
+                                    processid: int) -> Process:
         _, run = await self._runner(nodeid, containername)
         return await find_process(run, nodeid, processid)
 
@@ -129,7 +142,7 @@ class ContainerWork:
         await kill_process(run, nodeid, processid, self.clock)
 
     async def send_signal_to_process(self, nodeid: str, containername: str, processid: int,
-                                     body: dict[str, Any]) -> None:
+                                     body: ProcessSignal) -> None:
         _, run = await self._runner(nodeid, containername)
         await find_process(run, nodeid, processid)
         result = await run("process.kill", {"pid": processid, "signal": body["signal"]})

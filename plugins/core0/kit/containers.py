@@ -13,6 +13,7 @@ container services.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from zope.interface import implementer
@@ -22,6 +23,7 @@ from plugins.core0.kit import node_records
 from plugins.core0.kit.directory import NodeDirectory
 from plugins.core0.kit.storage import check_filesystems
 from plugins.core0.protocol import ERROR, CommandFailed, Result, check
+from rpoold.contract.wire import Container, ContainerListItem, CreateContainer
 from rpoold.errors import BadRequest, Conflict, NotFound
 from rpoold.interfaces import IContainers
 from rpoold.nodes import ICommandClient
@@ -89,7 +91,7 @@ class ContainerIndex:
         names += [name for name in shapes.container_names(listing) if name not in names]
         return names
 
-    async def view(self, nodeid: str, listing: dict[str, Any], name: str) -> dict[str, Any]:
+    async def view(self, nodeid: str, listing: dict[str, Any], name: str) -> Container:
         """
         A ``Container`` from its record and a ``corex.list`` answer.
 
@@ -164,7 +166,7 @@ class Containers:
         self.index = index
         self.records = index.records
 
-    async def _start(self, client: ICommandClient, record: dict[str, Any]) -> None:
+    async def _start(self, client: ICommandClient, record: Mapping[str, Any]) -> None:
         mounts = shapes.container_mounts(record["filesystems"])
         try:
             container = await client.call("corex.create", shapes.container_arguments(record, mounts))
@@ -197,13 +199,13 @@ class Containers:
             await client.call("corex.terminate", {"container": running})
             self.index.forget(nodeid)
 
-    async def list_containers(self, nodeid: str) -> list[dict[str, Any]]:
+    async def list_containers(self, nodeid: str) -> list[ContainerListItem]:
         client = await self.nodes.client(nodeid)
         listing = await self.index.listing(client)
         return [shapes.container_list_item(name, await self.index.view(nodeid, listing, name))
                 for name in await self.index.names(nodeid, listing)]
 
-    async def create_container(self, nodeid: str, body: dict[str, Any]) -> None:
+    async def create_container(self, nodeid: str, body: CreateContainer) -> None:
         client = await self.nodes.client(nodeid)
         name = body["name"]
         for key, _ in await self.records.list(node_records.CONTAINER):
@@ -220,7 +222,7 @@ class Containers:
         await self._stop(nodeid, containername)
         await self.records.delete(node_records.CONTAINER, node_records.key(nodeid, containername))
 
-    async def get_container(self, nodeid: str, containername: str) -> dict[str, Any]:
+    async def get_container(self, nodeid: str, containername: str) -> Container:
         client = await self.nodes.client(nodeid)
         return await self.index.view(nodeid, await self.index.listing(client), containername)
 

@@ -16,6 +16,7 @@ from zope.interface import implementer
 from plugins.core0.kit.containers import ContainerIndex
 from plugins.core0.kit.directory import NodeDirectory
 from plugins.core0.protocol import SUCCESS, Result, check
+from rpoold.contract.wire import DeleteFile
 from rpoold.errors import BadRequest, NotFound, RpoolError
 from rpoold.interfaces import IContainerFiles, IFileReader
 from rpoold.nodes import ICommandClient
@@ -97,7 +98,7 @@ class ContainerFiles:
             raise BadRequest(f"cannot read '{path}': {opened.message()}")
         return ContainerFileReader(self.index, client, containername, check(opened, nodeid).value())
 
-    async def file_delete(self, nodeid: str, containername: str, body: dict[str, Any]) -> None:
+    async def file_delete(self, nodeid: str, containername: str, body: DeleteFile) -> None:
         client = await self.nodes.client(nodeid)
         await self._exists(client, containername, body["path"])
         await self.index.call(client, containername, "filesystem.remove", path=body["path"])

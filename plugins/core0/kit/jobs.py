@@ -17,6 +17,7 @@ from plugins.core0 import shapes
 from plugins.core0.kit.containers import ContainerIndex
 from plugins.core0.kit.directory import NodeDirectory
 from plugins.core0.protocol import KILLED, SUCCESS, Result, check
+from rpoold.contract.wire import JobListItem, JobResult, Process
 from rpoold.errors import BackendError, BadRequest, NotFound
 from rpoold.interfaces import INodeJobs, INodeProcesses
 from rpoold.nodes import ICommandClient
@@ -35,13 +36,13 @@ def node_runner(client: ICommandClient) -> Runner:
     return run
 
 
-async def jobs_of(run: Runner, where: str) -> list[dict[str, Any]]:
+async def jobs_of(run: Runner, where: str) -> list[JobListItem]:
     """The running jobs, without the ``job.list`` job that asked."""
     listed = check(await run("job.list", {}), where)
     return [shapes.job_list_item(e) for e in listed.value() or [] if e["cmd"]["id"] != listed.id]
 
 
-async def job_of(run: Runner, client: ICommandClient, jobid: str) -> dict[str, Any]:
+async def job_of(run: Runner, client: ICommandClient, jobid: str) -> JobResult:
     """
     A running job from ``job.list``; else its result, read without
     waiting from the node (where the results of container jobs are kept
@@ -66,7 +67,7 @@ async def kill_all_jobs(run: Runner, where: str) -> None:
     check(await run("job.killall", {}), where, frozenset({KILLED, SUCCESS}))
 
 
-async def find_process(run: Runner, where: str, pid: int) -> dict[str, Any]:
+async def find_process(run: Runner, where: str, pid: int) -> Process:
     """
     :param run: runs a command where the process lives.
     :returns: the process's ``process.list`` entry.
@@ -75,7 +76,7 @@ async def find_process(run: Runner, where: str, pid: int) -> dict[str, Any]:
     found = check(await run("process.list", {"pid": pid}), where).value() if pid else []
     if not found:
         raise NotFound(f"process {pid} does not exist")
-    result: dict[str, Any] = found[0]
+    result: Process = found[0]
     return result
 
 
@@ -118,7 +119,7 @@ class NodeJobs:
         self.index = index
         self.clock = clock
 
-    async def list_node_jobs(self, nodeid: str) -> list[dict[str, Any]]:
+    async def list_node_jobs(self, nodeid: str) -> list[JobListItem]:
         return await jobs_of(node_runner(await self.nodes.client(nodeid)), nodeid)
 
     async def kill_all_node_jobs(self, nodeid: str) -> None:
@@ -127,7 +128,7 @@ class NodeJobs:
         await kill_all_jobs(node_runner(client), nodeid)
         self.index.forget(nodeid)
 
-    async def get_node_job(self, nodeid: str, jobid: str) -> dict[str, Any]:
+    async def get_node_job(self, nodeid: str, jobid: str) -> JobResult:
         client = await self.nodes.client(nodeid)
         return await job_of(node_runner(client), client, jobid)
 
@@ -139,10 +140,10 @@ class NodeJobs:
         if jobid.startswith("core-"):
             self.index.forget(nodeid)
 
-    async def list_node_processes(self, nodeid: str) -> list[dict[str, Any]]:
+    async def list_node_processes(self, nodeid: str) -> list[Process]:
         return list(await self.nodes.call(nodeid, "process.list") or [])
 
-    async def get_node_process(self, nodeid: str, processid: int) -> dict[str, Any]:
+    async def get_node_process(self, nodeid: str, processid: int) -> Process:
         return await find_process(node_runner(await self.nodes.client(nodeid)), nodeid, processid)
 
     async def kill_node_process(self, nodeid: str, processid: int) -> None:

@@ -16,6 +16,7 @@ from plugins.core0 import shapes
 from plugins.core0.kit import node_records
 from plugins.core0.kit.directory import NodeDirectory
 from plugins.core0.protocol import CommandFailed, refused_as_bad_request
+from rpoold.contract.wire import Bridge, BridgeCreate, Zerotier, ZerotierJoin, ZerotierListItem
 from rpoold.errors import Conflict, NotFound
 from rpoold.interfaces import IBridges, IZerotiers
 from rpoold.nodes import ICommandClient
@@ -49,7 +50,7 @@ class Bridges:
     async def _network(self, nodeid: str, name: str) -> dict[str, Any] | None:
         return await self.records.get(node_records.BRIDGE, node_records.key(nodeid, name))
 
-    async def create_bridge(self, nodeid: str, body: dict[str, Any]) -> None:
+    async def create_bridge(self, nodeid: str, body: BridgeCreate) -> None:
         client = await self.nodes.client(nodeid)
         if body["name"] in await self._bridges(client):
             raise Conflict(f"bridge '{body['name']}' exists on node '{nodeid}'")
@@ -61,12 +62,12 @@ class Bridges:
             raise refused_as_bad_request(e) from None
         await self.records.put(node_records.BRIDGE, node_records.key(nodeid, body["name"]), network)
 
-    async def list_bridges(self, nodeid: str) -> list[dict[str, Any]]:
+    async def list_bridges(self, nodeid: str) -> list[Bridge]:
         client = await self.nodes.client(nodeid)
         return [shapes.bridge_view(name, await self._network(nodeid, name))
                 for name in await self._bridges(client) if name != DEFAULT_BRIDGE]
 
-    async def get_bridge(self, nodeid: str, bridgeid: str) -> dict[str, Any]:
+    async def get_bridge(self, nodeid: str, bridgeid: str) -> Bridge:
         client = await self.nodes.client(nodeid)
         await self._bridge(client, bridgeid)
         return shapes.bridge_view(bridgeid, await self._network(nodeid, bridgeid))
@@ -102,11 +103,11 @@ class Zerotiers:
             raise NotFound(f"node '{client.node}' is not in zerotier network '{nwid}'")
         return network
 
-    async def list_zerotiers(self, nodeid: str) -> list[dict[str, Any]]:
+    async def list_zerotiers(self, nodeid: str) -> list[ZerotierListItem]:
         networks = await self._networks(await self.nodes.client(nodeid))
         return [shapes.zerotier_list_item(nodeid, n) for n in networks.values()]
 
-    async def join_zerotier(self, nodeid: str, body: dict[str, Any]) -> None:
+    async def join_zerotier(self, nodeid: str, body: ZerotierJoin) -> None:
         client = await self.nodes.client(nodeid)
         if body["nwid"] in await self._networks(client):
             raise Conflict(f"node '{nodeid}' is already in zerotier network '{body['nwid']}'")
@@ -115,7 +116,7 @@ class Zerotiers:
         except CommandFailed as e:
             raise refused_as_bad_request(e) from None
 
-    async def get_zerotier(self, nodeid: str, zerotierid: str) -> dict[str, Any]:
+    async def get_zerotier(self, nodeid: str, zerotierid: str) -> Zerotier:
         return shapes.zerotier_view(await self._network(await self.nodes.client(nodeid), zerotierid))
 
     async def exit_zerotier(self, nodeid: str, zerotierid: str) -> None:

@@ -13,6 +13,7 @@ from plugins.core0 import shapes
 from plugins.core0.kit import node_records
 from plugins.core0.kit.containers import ContainerIndex
 from plugins.core0.kit.directory import NodeDirectory, gather
+from rpoold.contract.wire import CoreStateResult, CPUInfo, DiskInfo, MemInfo, NicInfo, Node, OSInfo
 from rpoold.errors import RpoolError
 from rpoold.interfaces import INodeInfo, INodes
 from rpoold.nodes import NodeAddress
@@ -40,14 +41,14 @@ class Nodes:
 
     # INodes -----------------------------------------------------------------------------------
 
-    async def _view(self, address: NodeAddress) -> dict[str, Any]:
+    async def _view(self, address: NodeAddress) -> Node:
         client = self.nodes.client_of(address)
         alive, (hostname, ip) = await gather(client.ping(self.ping_timeout),
                                               ensureDeferred(self.nodes.facts(client)))
         return {"id": address.id, "hostname": hostname, "ipaddress": ip,
                 "status": "running" if alive else "halted"}
 
-    async def list_nodes(self) -> list[dict[str, Any]]:
+    async def list_nodes(self) -> list[Node]:
         addresses = await self.nodes.addresses()
         views = await DeferredList([ensureDeferred(self._view(a)) for a in addresses],
                                    consumeErrors=True)
@@ -55,7 +56,7 @@ class Nodes:
                                  "ipaddress": address.host, "status": "halted"}
                 for address, (ok, view) in zip(addresses, views, strict=True)]
 
-    async def get_node(self, nodeid: str) -> dict[str, Any]:
+    async def get_node(self, nodeid: str) -> Node:
         return await self._view(self.nodes.address_of(await self.nodes.client(nodeid)))
 
     async def delete_node(self, nodeid: str) -> None:
@@ -80,23 +81,23 @@ class Nodes:
         alive: bool = await client.ping(self.timeout)
         return alive
 
-    def get_node_state(self, nodeid: str) -> Deferred[dict[str, Any]]:
+    def get_node_state(self, nodeid: str) -> Deferred[CoreStateResult]:
         return self.nodes.call(nodeid, "core.state")
 
-    def get_cpu_info(self, nodeid: str) -> Deferred[list[dict[str, Any]]]:
+    def get_cpu_info(self, nodeid: str) -> Deferred[list[CPUInfo]]:
         return self.nodes.call(nodeid, "info.cpu")
 
-    async def get_disk_info(self, nodeid: str) -> list[dict[str, Any]]:
+    async def get_disk_info(self, nodeid: str) -> list[DiskInfo]:
         client = await self.nodes.client(nodeid)
         disks, mounts = await gather(client.call("disk.list"), client.call("info.disk"))
         return shapes.disk_infos(disks or {}, mounts or [])
 
-    def get_mem_info(self, nodeid: str) -> Deferred[dict[str, Any]]:
+    def get_mem_info(self, nodeid: str) -> Deferred[MemInfo]:
         # The hot path of the benchmark: no coroutine between the app and the client.
         return self.nodes.call(nodeid, "info.mem")
 
-    def get_nic_info(self, nodeid: str) -> Deferred[list[dict[str, Any]]]:
+    def get_nic_info(self, nodeid: str) -> Deferred[list[NicInfo]]:
         return self.nodes.call(nodeid, "info.nic").addCallback(lambda nics: shapes.nic_infos(nics or []))
 
-    def get_node_os_info(self, nodeid: str) -> Deferred[dict[str, Any]]:
+    def get_node_os_info(self, nodeid: str) -> Deferred[OSInfo]:
         return self.nodes.call(nodeid, "info.os")

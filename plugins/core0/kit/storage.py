@@ -21,6 +21,16 @@ from plugins.core0 import shapes
 from plugins.core0.kit import node_records
 from plugins.core0.kit.directory import NodeDirectory, gather
 from plugins.core0.protocol import CommandFailed, refused_as_bad_request
+from rpoold.contract.wire import (
+    Filesystem,
+    FilesystemCreate,
+    Snapshot,
+    SnapshotCreate,
+    StoragePool,
+    StoragePoolCreate,
+    StoragePoolDevice,
+    StoragePoolListItem,
+)
 from rpoold.conventions import GIB
 from rpoold.errors import BadRequest, Conflict, NotFound
 from rpoold.interfaces import IFilesystems, IStoragePools
@@ -136,12 +146,12 @@ async def _wipe(client: ICommandClient, disk_list: dict[str, Any], partition: st
         await client.call("disk.mktable", {"disk": part["pkname"], "table_type": "gpt"})
 
 
-async def _devices(client: ICommandClient, pool: _Pool) -> list[dict[str, Any]]:
+async def _devices(client: ICommandClient, pool: _Pool) -> list[StoragePoolDevice]:
     disk_list = await client.call("disk.list") or {}
     return [shapes.pool_device(disk_list, path) for path in pool.devices]
 
 
-async def _device(client: ICommandClient, pool: _Pool, deviceuuid: str) -> tuple[str, dict[str, Any]]:
+async def _device(client: ICommandClient, pool: _Pool, deviceuuid: str) -> tuple[str, StoragePoolDevice]:
     disk_list = await client.call("disk.list") or {}
     for path in pool.devices:
         if (shapes.block_device(disk_list, path) or {}).get("partuuid") == deviceuuid:
@@ -163,12 +173,12 @@ class StoragePools:
         self.nodes = nodes
         self.records = records
 
-    async def list_storage_pools(self, nodeid: str) -> list[dict[str, Any]]:
+    async def list_storage_pools(self, nodeid: str) -> list[StoragePoolListItem]:
         pools = await _pools(await self.nodes.client(nodeid))
         return [{"name": name, "status": "healthy", "capacity": pools[name].capacities[1]}
                 for name in sorted(pools)]
 
-    async def create_storage_pool(self, nodeid: str, body: dict[str, Any]) -> None:
+    async def create_storage_pool(self, nodeid: str, body: StoragePoolCreate) -> None:
         client = await self.nodes.client(nodeid)
         name = body["name"]
         if name in await _pools(client):
@@ -186,7 +196,7 @@ class StoragePools:
         for directory in ("filesystems", "snapshots"):
             await client.call("filesystem.mkdir", {"path": f"{mountpoint}/{directory}"})
 
-    async def get_storage_pool_info(self, nodeid: str, storagepoolname: str) -> dict[str, Any]:
+    async def get_storage_pool_info(self, nodeid: str, storagepoolname: str) -> StoragePool:
         client = await self.nodes.client(nodeid)
         pool = await _pool(client, storagepoolname)
         total, free = pool.capacities
@@ -211,7 +221,7 @@ class StoragePools:
         for key, _ in await self.records.list(node_records.SUBVOLUME, prefix):
             await self.records.delete(node_records.SUBVOLUME, key)
 
-    async def list_storage_pool_devices(self, nodeid: str, storagepoolname: str) -> list[dict[str, Any]]:
+    async def list_storage_pool_devices(self, nodeid: str, storagepoolname: str) -> list[StoragePoolDevice]:
         client = await self.nodes.client(nodeid)
         return await _devices(client, await _pool(client, storagepoolname))
 
@@ -229,7 +239,7 @@ class StoragePools:
                 raise refused_as_bad_request(e) from None
 
     async def get_storage_pool_device_info(self, nodeid: str, storagepoolname: str,
-                                           deviceuuid: str) -> dict[str, Any]:
+                                           deviceuuid: str) -> StoragePoolDevice:
         client = await self.nodes.client(nodeid)
         _, view = await _device(client, await _pool(client, storagepoolname), deviceuuid)
         return view
@@ -310,7 +320,7 @@ class Filesystems:
         found = await self._subvolumes(client, storagepoolname)
         return self._children(found, shapes.filesystem_path(storagepoolname, ""))
 
-    async def create_filesystem(self, nodeid: str, storagepoolname: str, body: dict[str, Any]) -> None:
+    async def create_filesystem(self, nodeid: str, storagepoolname: str, body: FilesystemCreate) -> None:
         client = await self.nodes.client(nodeid)
         path = shapes.filesystem_path(storagepoolname, body["name"])
         if path in await self._subvolumes(client, storagepoolname):
@@ -324,7 +334,7 @@ class Filesystems:
                                {"quota": body["quota"], "readOnly": body["readOnly"]})
 
     async def get_filesystem_info(self, nodeid: str, storagepoolname: str,
-                                  filesystemname: str) -> dict[str, Any]:
+                                  filesystemname: str) -> Filesystem:
         client = await self.nodes.client(nodeid)
         await self._filesystem(client, storagepoolname, filesystemname)
         path = shapes.filesystem_path(storagepoolname, filesystemname)
@@ -353,7 +363,7 @@ class Filesystems:
         return self._children(found, shapes.snapshot_path(storagepoolname, filesystemname, ""))
 
     async def create_snapshot(self, nodeid: str, storagepoolname: str, filesystemname: str,
-                              body: dict[str, Any]) -> None:
+                              body: SnapshotCreate) -> None:
         client = await self.nodes.client(nodeid)
         found = await self._filesystem(client, storagepoolname, filesystemname)
         path = shapes.snapshot_path(storagepoolname, filesystemname, body["name"])
@@ -366,7 +376,7 @@ class Filesystems:
                                {"created": int(self.clock.seconds())})
 
     async def get_filesystem_snapshot_info(self, nodeid: str, storagepoolname: str,
-                                           filesystemname: str, snapshotname: str) -> dict[str, Any]:
+                                           filesystemname: str, snapshotname: str) -> Snapshot:
         client = await self.nodes.client(nodeid)
         path = await self._snapshot(client, storagepoolname, filesystemname, snapshotname)
         return {"name": snapshotname, "sizeOnDisk": await self._size_mib(client, path),

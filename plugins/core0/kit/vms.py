@@ -19,6 +19,7 @@ from plugins.core0 import shapes
 from plugins.core0.kit import node_records
 from plugins.core0.kit.directory import NodeDirectory
 from plugins.core0.protocol import CommandFailed, refused_as_bad_request
+from rpoold.contract.wire import VM, VMCreate, VMInfo, VMListItem, VMMigrate, VMUpdate
 from rpoold.errors import BadRequest, Conflict, NotFound
 from rpoold.interfaces import IVMInfo, IVMs
 from rpoold.nodes import ICommandClient
@@ -26,8 +27,6 @@ from rpoold.records import IRecords
 
 log = Logger()
 
-#: What a VM record holds of its create body.
-SPEC = ("id", "cpu", "memory", "nics", "disks")
 #: Passing states that end in ``running``.
 COMING_UP = ("deploying", "starting", "migrating")
 
@@ -123,20 +122,21 @@ class VMs:
 
     # VMs ----------------------------------------------------------------------------------------
 
-    async def list_vms(self, nodeid: str) -> list[dict[str, Any]]:
+    async def list_vms(self, nodeid: str) -> list[VMListItem]:
         await self.nodes.client(nodeid)
         return [{"id": vm["id"], "status": vm["status"]}
                 for _, vm in await self.records.list(node_records.VM, node_records.node_prefix(nodeid))]
 
-    async def create_vm(self, nodeid: str, body: dict[str, Any]) -> None:
+    async def create_vm(self, nodeid: str, body: VMCreate) -> None:
         client = await self.nodes.client(nodeid)
         for key, _ in await self.records.list(node_records.VM):
             vmid = node_records.name_of(key)[1]
             if vmid == body["id"]:
                 raise Conflict(f"a vm with id '{vmid}' exists")
-        vm = {k: body[k] for k in SPEC}
-        vm.update(status="deploying", userCloudInit=body["userCloudInit"],
-                  systemCloudInit=body["systemCloudInit"], instance=uuid.uuid4().hex)
+        vm: dict[str, Any] = {
+            "id": body["id"], "cpu": body["cpu"], "memory": body["memory"], "nics": body["nics"],
+            "disks": body["disks"], "status": "deploying", "userCloudInit": body["userCloudInit"],
+            "systemCloudInit": body["systemCloudInit"], "instance": uuid.uuid4().hex}
         await self._save(nodeid, vm)
         try:
             await self._boot(client, vm)
@@ -152,14 +152,15 @@ class VMs:
         await self._halt(client, await self._vm(nodeid, vmid))
         await self.records.delete(node_records.VM, node_records.key(nodeid, vmid))
 
-    async def get_vm(self, nodeid: str, vmid: str) -> dict[str, Any]:
+    async def get_vm(self, nodeid: str, vmid: str) -> VM:
         client = await self.nodes.client(nodeid)
         vm = await self._vm(nodeid, vmid)
         domain = await self._domain(client, vmid)
         vnc = int(domain.get("vnc", -1)) if domain is not None and vm["status"] != "halted" else -1
-        return {**{k: vm[k] for k in ("id", "status", "cpu", "memory", "nics", "disks")}, "vnc": vnc}
+        return {"id": vm["id"], "status": vm["status"], "cpu": vm["cpu"], "memory": vm["memory"],
+                "nics": vm["nics"], "disks": vm["disks"], "vnc": vnc}
 
-    async def update_vm(self, nodeid: str, vmid: str, body: dict[str, Any]) -> None:
+    async def update_vm(self, nodeid: str, vmid: str, body: VMUpdate) -> None:
         client = await self.nodes.client(nodeid)
         vm = await self._vm(nodeid, vmid)
         if (body["cpu"], body["memory"]) != (vm["cpu"], vm["memory"]) and vm["status"] != "halted":
@@ -223,7 +224,7 @@ class VMs:
 
             self._later(nodeid, vm, ("halting",), halt)
 
-    async def migrate_vm(self, nodeid: str, vmid: str, body: dict[str, Any]) -> None:
+    async def migrate_vm(self, nodeid: str, vmid: str, body: VMMigrate) -> None:
         client = await self.nodes.client(nodeid)
         vm = await self._vm(nodeid, vmid)
         target = await self.nodes.client(body["nodeid"])
@@ -240,7 +241,7 @@ class VMs:
         if domain is not None:
             self._settle(target.node, vm, ("migrating",))
 
-    async def get_vm_info(self, nodeid: str, vmid: str) -> dict[str, Any]:
+    async def get_vm_info(self, nodeid: str, vmid: str) -> VMInfo:
         client = await self.nodes.client(nodeid)
         uuid_ = await self._domain_uuid(client, vmid)
         return shapes.vm_info(await client.call("kvm.infops", {"uuid": uuid_}) or {})
