@@ -10,17 +10,15 @@ message becomes the job's ``errormsg`` log.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Protocol, TypeVar
 
 from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IReactorTime
 from twisted.internet.task import deferLater
 
-from plugins.ayssim.node_commands import NodeAddress
+from plugins.ayssim.node_commands import INodeCommands, NodeAddress
 from plugins.ayssim.store import Repository, Service
-
-if TYPE_CHECKING:
-    from plugins.ayssim.simulator import Simulator
 
 T = TypeVar("T")
 
@@ -46,15 +44,59 @@ class ActionFailed(Exception):
     """An action handler gives up; the message is what the job log shows."""
 
 
+class Engine(Protocol):
+    """
+    What an action context uses of the simulator running the action (a
+    ``plugins.ayssim.simulator.Simulator``).  The simulator imports this
+    module and the handlers, which import it too; so this module names
+    only these, and does not import the simulator back.
+    """
+
+    @property
+    def clock(self) -> IReactorTime:
+        """The simulator's time (the reactor, or a test clock)."""
+        ...
+
+    @property
+    def nodes(self) -> INodeCommands:
+        """How actions reach core0 nodes."""
+        ...
+
+    @property
+    def handlers(self) -> Mapping[tuple[str, str], Handler]:
+        """The action handlers by (actor, action)."""
+        ...
+
+    @property
+    def wait_timeout(self) -> float:
+        """Bound, in seconds, on the waits inside actions."""
+        ...
+
+    @property
+    def poll_interval(self) -> float:
+        """Seconds between the checks of a wait."""
+        ...
+
+    async def create_service(self, repository: Repository, actor: str, name: str,
+                             arguments: Mapping[str, Any]) -> Service:
+        """Create a service as a blueprint would (input, links, init)."""
+        ...
+
+    def node_address(self, node: Service) -> NodeAddress:
+        """Where the core0 of a ``node.g8os`` service listens."""
+        ...
+
+
 class ActionContext:
     """
+    :ivar sim: the simulator running the action.
     :ivar service: the service the action runs for.
     :ivar action: the action's name.
     :ivar arguments: the action's arguments (the given blueprint values
         for ``input`` and ``processChange``; empty in runs).
     """
 
-    def __init__(self, sim: Simulator, service: Service, action: str,
+    def __init__(self, sim: Engine, service: Service, action: str,
                  arguments: dict[str, Any], log: LogSink) -> None:
         self.sim = sim
         self.service = service

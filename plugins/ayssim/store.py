@@ -11,14 +11,11 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from twisted.internet.defer import DeferredLock
 
 from plugins.ayssim.templates import Template
-
-if TYPE_CHECKING:
-    from plugins.ayssim.runs import Run
 
 #: Where AYS keeps repositories (only shown in ``path`` fields).
 REPOS_ROOT = "/optvar/cockpit_repos"
@@ -26,6 +23,34 @@ REPOS_ROOT = "/optvar/cockpit_repos"
 
 def new_key() -> str:
     return uuid.uuid4().hex
+
+
+class StoredRun(Protocol):
+    """
+    A run as a repository keeps it (a ``plugins.ayssim.runs.Run``): what
+    the readers of ``Repository.runs`` use of it.  The runs module builds
+    runs over this store, so the store names only these, and does not
+    import it back.
+    """
+
+    @property
+    def key(self) -> str:
+        """The run's key in the repository."""
+        ...
+
+    @property
+    def state(self) -> str:
+        """``new``, ``running``, ``ok`` or ``error``."""
+        ...
+
+    @property
+    def epoch(self) -> int:
+        """When the run last changed (seconds)."""
+        ...
+
+    def view(self) -> dict[str, Any]:
+        """The AysRun object of ``GET aysrun/{key}``."""
+        ...
 
 
 class FieldError(Exception):
@@ -165,6 +190,7 @@ class Repository:
     """
     An AYS repository.
 
+    :ivar runs: the runs created over it, by key.
     :ivar lock: serialises blueprint executions and run creation, so the
         service store is never seen half-updated by either.
     """
@@ -175,7 +201,7 @@ class Repository:
         self.path = f"{REPOS_ROOT}/{name}"
         self.services: list[Service] = []
         self.blueprints: list[Blueprint] = []
-        self.runs: dict[str, Run] = {}
+        self.runs: dict[str, StoredRun] = {}
         self.lock = DeferredLock()
 
     def view(self) -> dict[str, Any]:

@@ -6,26 +6,25 @@ processes and files, run by a ``core-<n>`` job on the node.
 from __future__ import annotations
 
 import copy
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from plugins.poolsim.agent import Agent
 from plugins.poolsim.jobs import Job
-
-if TYPE_CHECKING:
-    from plugins.poolsim.node import Node
 
 DEFAULT_STORAGE = "ardb://hub.gig.tech:16379"
 
 
 class Container(Agent):
     """
+    :ivar node: the agent of the node (its core0) the container runs on;
+        the node forgets the container when ``runner_job`` ends.
     :ivar arguments: the ``corex.create`` arguments as stored (what
         ``corex.list`` shows).
-    :ivar runner: the node's ``core-<n>`` job; the container lives as long
-        as it runs.
+    :ivar runner_job: the node's ``core-<n>`` job; the container lives as
+        long as it runs.
     """
 
-    def __init__(self, node: Node, container_id: int, arguments: dict[str, Any]) -> None:
+    def __init__(self, node: Agent, container_id: int, arguments: dict[str, Any]) -> None:
         hostname = arguments.get("hostname") or "corex"
         super().__init__(node.clock, hostname, runner=node.runner)
         self.node = node
@@ -109,5 +108,4 @@ class Container(Agent):
         for job in list(self.jobs.values()):
             job.finish("KILLED")
         self.processes.clear()
-        self.node.container_stopped(self)
         return result

@@ -15,12 +15,10 @@ import posixpath
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from twisted.internet.defer import Deferred
-
-if TYPE_CHECKING:
-    from plugins.poolsim.agent import Agent
+from twisted.internet.interfaces import IReactorTime
 
 # Final states, spelled as core0 spells them on the wire.
 SUCCESS = "SUCCESS"
@@ -75,12 +73,79 @@ class SimProcess:
         }
 
 
+class Files(Protocol):
+    """What simulated programs read of an agent's files (a ``plugins.poolsim.files.SimFilesystem``)."""
+
+    def read_all(self, path: str) -> bytes:
+        """
+        The content of a file.
+
+        :raises CommandError: for a relative path, a directory or a missing file.
+        """
+        ...
+
+    def list(self, path: str) -> list[dict[str, Any]]:
+        """
+        The ``filesystem.list`` entries of a directory.
+
+        :raises CommandError: for a relative path or a missing directory.
+        """
+        ...
+
+
+class Host(Protocol):
+    """
+    What a job uses of the agent it runs on (a ``plugins.poolsim.agent.Agent``:
+    a node's core0 or a container's coreX).  The agent, and the files it
+    holds, import this module; so it names only these, and imports neither
+    back.
+    """
+
+    @property
+    def clock(self) -> IReactorTime:
+        """The agent's time (the reactor, or a test clock)."""
+        ...
+
+    @property
+    def container_id(self) -> int:
+        """0 for a node's core0, the container id for coreX."""
+        ...
+
+    @property
+    def processes(self) -> dict[int, SimProcess]:
+        """The agent's processes by pid (a job's process leaves when the job ends)."""
+        ...
+
+    @property
+    def files(self) -> Files:
+        """The agent's filesystem."""
+        ...
+
+    @property
+    def listeners(self) -> list[Callable[[Job, dict[str, Any]], None]]:
+        """Called with ``(job, result)`` when a job ends with a published result."""
+        ...
+
+    @property
+    def start_listeners(self) -> list[Callable[[Job], None]]:
+        """Called with ``job`` when a command starts to run."""
+        ...
+
+    def now_ms(self) -> int:
+        """The agent's time in milliseconds."""
+        ...
+
+    def job_ended(self, job: Job, publish: bool) -> None:
+        """Called by a job when it ends."""
+        ...
+
+
 class Job:
     """One command being run, or just finished, by an agent."""
 
     def __init__(
         self,
-        agent: Agent,
+        agent: Host,
         job_id: str,
         command: str,
         arguments: dict[str, Any],
@@ -195,7 +260,7 @@ class Job:
         return result
 
 
-def rejected(agent: Agent, job_id: str, command: str, state: str, data: str, tags: str = "") -> Job:
+def rejected(agent: Host, job_id: str, command: str, state: str, data: str, tags: str = "") -> Job:
     """
     A job that never ran: unknown command or duplicate id.  Its result is
     published like any other (core0 answers both on ``result:<id>``), but

@@ -306,6 +306,13 @@ class Node(Agent):
         container = Container(self, container_id, arguments)
         self.containers[container_id] = container
         self.jobs[container.runner_job.id] = container.runner_job
+
+        def stopped(result: dict[str, Any]) -> dict[str, Any]:
+            # After the container's own callback: its jobs are killed by then.
+            self.container_stopped(container)
+            return result
+
+        container.runner_job.done.addCallback(stopped)
         return container_id
 
     @staticmethod
