@@ -64,7 +64,10 @@ def module_name(path: Path) -> str:
 
 
 def project_imports(path: Path, known: set[str]) -> set[str]:
-    """The project's modules ``path`` imports anywhere in its code (``from a import b``: ``a.b`` if a module)."""
+    """
+    The project's modules ``path`` imports anywhere in its code
+    (``from a import b``: ``a.b`` if that is a module).
+    """
     found = set()
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
         names: list[str] = []
@@ -157,5 +160,6 @@ def test_no_class_inherits_a_family_from_another_module() -> None:
             for base in cls.__mro__[1:]:
                 if base.__module__ != cls.__module__ and any(
                         i in families for i in implementedBy(base).flattened()):
-                    found.append(f"{cls.__module__}.{cls.__name__} inherits {base.__module__}.{base.__name__}")
+                    found.append(f"{cls.__module__}.{cls.__name__} inherits "
+                                 f"{base.__module__}.{base.__name__}")
     assert not found, found
