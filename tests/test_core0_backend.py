@@ -1,8 +1,12 @@
 """
-The core0 backend answers as the mock does: the same operations run on a
-``MockBackend`` and on a ``Core0Backend`` whose two nodes are model nodes
-served over a real ``redis-server`` (one database per node) by the
-in-process test agent, and the answers are compared.
+The core0 backend answers as the mock does.  Both run the same command
+kit (``plugins.core0.kit``); what differs is how a command reaches a node:
+the mock runs it on its model nodes in process (``plugins.poolsim.local``),
+the core0 backend sends it over a real ``redis-server`` (one database per
+node) to model nodes served by the in-process test agent, through the
+Redis client, the connection pools and the core0 protocol.  The same
+operations run on both and the answers are compared: values, and for a
+refusal its error, message and HTTP status.
 """
 
 from __future__ import annotations
@@ -44,7 +48,7 @@ def body(operation: str, value: Any) -> Any:
 
 def outcome(value: Any) -> Any:
     if isinstance(value, RpoolError):
-        return (type(value).__name__, value.message)
+        return (value.status, type(value).__name__, value.message)
     return value
 
 
@@ -175,7 +179,7 @@ async def test_nodes_and_their_facts(pair: Pair) -> None:
     await pair.same("get_node_os_info", nodeid=SEED_NODE, drop=("uptime", "bootTime"))
     for method in ("get_node", "get_mem_info", "list_node_jobs"):
         mock, core0 = await pair.both(method, nodeid="nosuchnode")
-        assert core0 == mock == ("NotFound", "node 'nosuchnode' does not exist")
+        assert core0 == mock == (404, "NotFound", "node 'nosuchnode' does not exist")
     processes = await pair.same("list_node_processes", nodeid=SEED_NODE, drop=("createtime",))
     pid = processes[0]["pid"]
     await pair.same("get_node_process", nodeid=SEED_NODE, processid=pid, drop=("createtime",))
