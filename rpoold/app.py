@@ -32,7 +32,7 @@ from rpoold.contract import Operation
 from rpoold.deadlines import Deadlines
 from rpoold.errors import TIMEOUTS
 from rpoold.health import HealthReport
-from rpoold.interfaces import FAMILY_OF_OPERATION, IFileReader
+from rpoold.interfaces import IFileReader
 from rpoold.json_schemas import ContractSchemas
 from rpoold.logs import REQUEST_ID, new_request_id
 from rpoold.openapi import openapi_document
@@ -186,14 +186,13 @@ class RpoolApi:
         self, request: IRequest, op: Operation, params: dict[str, str]
     ) -> bytes | None:
         """Validate, call the family's backend, answer: one request's whole path."""
-        family = FAMILY_OF_OPERATION[op.name]
-        backend = self.backends.get(family.name)
+        backend = self.backends.get(op.family)
         args = self._arguments(request, op, params)
         if backend is None:
             raise errors.NotServed(
-                f"no backend serves the '{family.name}' resources in this configuration"
+                f"no backend serves the '{op.family}' resources in this configuration"
             )
-        method = getattr(backend, family.operations[op.name])
+        method = getattr(backend, op.interface_method)
         result = await self._call(method, args)
         if op.response_media_type == "application/octet-stream":
             await self._stream_file(request, result)
