@@ -374,3 +374,12 @@ async def test_replies_are_skipped_only_where_the_server_can(redis_server: Redis
         await client.close()
         await agent.stop()
         server.stop()
+
+
+def test_the_client_keeps_the_command_client_contract() -> None:
+    from zope.interface.verify import verifyObject
+
+    from rpoold.nodes import ICommandClient
+
+    client = client_for(free_port())
+    assert verifyObject(ICommandClient, client)

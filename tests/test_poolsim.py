@@ -288,3 +288,47 @@ def test_a_waiter_may_give_up(clock: Clock) -> None:
     waiting.addErrback(lambda f: None)
     clock.advance(5)
     assert node.running
+
+
+# The pool as the command kit sees it (plugins.poolsim.local) ----------------------------
+
+
+def test_local_clients_and_registry_keep_the_contracts(clock: Clock) -> None:
+    from zope.interface.verify import verifyObject
+
+    from plugins.poolsim.local import SimulatedRegistry
+    from rpoold.nodes import ICommandClient, INodeRegistry
+
+    registry = SimulatedRegistry(Pool(clock, nodes=1))
+    assert verifyObject(INodeRegistry, registry)
+    client = registry.connect(registry.lookup(SEED_NODE))
+    assert verifyObject(ICommandClient, client)
+
+
+def test_a_local_client_answers_as_a_node_would(clock: Clock) -> None:
+    from plugins.core0.protocol import CommandFailed
+    from plugins.poolsim.local import SimulatedRegistry
+
+    pool = Pool(clock, nodes=1, reboot_seconds=2.0)
+    registry = SimulatedRegistry(pool)
+    client = registry.connect(registry.lookup(SEED_NODE))
+    answers: list[object] = []
+    client.call("info.mem").addCallback(answers.append)
+    assert answers[0]["total"] > 0  # type: ignore[index]
+    client.call("bridge.delete", {"name": "nosuch"}).addErrback(lambda f: answers.append(f.value))
+    assert isinstance(answers[1], CommandFailed) and answers[1].state == "ERROR"
+    # A container job's result is read back from the node, as from its Redis.
+    client.dispatch(SEED_CONTAINER_ID, "info.os", wait=False).addCallback(answers.append)
+    job = answers[2]
+    client.peek(job).addCallback(answers.append)  # type: ignore[arg-type]
+    flagged, found = answers[3]  # type: ignore[misc]
+    assert flagged and found.command == "info.os"
+    # A rebooting node: no ping at once, commands wait for it.
+    client.submit("core.reboot")
+    clock.advance(0)
+    client.ping(0).addCallback(answers.append)
+    assert answers[4] is False
+    client.call("info.mem").addCallback(answers.append)
+    assert len(answers) == 5
+    clock.advance(2.0)
+    assert answers[5]["total"] > 0  # type: ignore[index]
