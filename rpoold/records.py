@@ -11,7 +11,12 @@ where it lives (memory here; a durable store later) is one choice.
 A record is a JSON object (``dict``) filed under a *kind* (``"container"``,
 ``"vm"``, ...) and a *key* (``"<node id>/<name>"`` and the like).  Writes
 copy what they are given and reads hand out copies: a record changes only
-through ``put``.
+through the store.  ``add`` and ``replace`` are atomic, also between
+daemons sharing one store: a name is claimed by one writer only.
+
+A store that cannot be reached fails its calls with ``StoreUnavailable``
+(503); it is opened once, at start (``open``), where a store that cannot
+be used is a ``StoreError``, a start-up error.
 """
 
 from __future__ import annotations
@@ -23,11 +28,33 @@ from typing import Any
 from twisted.internet.defer import Deferred, succeed
 from zope.interface import Interface, implementer
 
+from rpoold.errors import ServiceUnavailable
+
 Record = dict[str, Any]
+
+
+class StoreError(Exception):
+    """The store cannot be used at all (at start): one line saying why."""
+
+
+class StoreUnavailable(ServiceUnavailable):
+    """The store does not answer now (503); the daemon goes on and retries later."""
 
 
 class IRecords(Interface):
     """A store of records by kind and key."""
+
+    def open() -> Deferred[None]:
+        """
+        Make the store ready (connect; create or migrate its schema).
+
+        :returns: Deferred firing once it is ready.
+        :raises StoreError: it cannot be used (unreachable at start, a file
+            that is not a store, a schema newer than this code).
+        """
+
+    def close() -> Deferred[None]:
+        """Let go of the store (connections, files)."""
 
     def get(kind: str, key: str) -> Deferred[Record | None]:
         """
@@ -48,6 +75,23 @@ class IRecords(Interface):
         :returns: Deferred firing with whether there was a record.
         """
 
+    def add(kind: str, key: str, record: Mapping[str, Any]) -> Deferred[bool]:
+        """
+        Write a record only if there is none under that key (atomically).
+
+        :returns: Deferred firing with whether it was written.
+        """
+
+    def replace(kind: str, key: str, expected: Mapping[str, Any] | None,
+                record: Mapping[str, Any] | None) -> Deferred[bool]:
+        """
+        Compare and set: write ``record`` (delete when ``None``) only if the
+        record under that key is ``expected`` now (``None``: there is none),
+        atomically.
+
+        :returns: Deferred firing with whether it was written.
+        """
+
     def list(kind: str, prefix: str = "") -> Deferred[list[tuple[str, Record]]]:
         """
         :param prefix: only keys that start with it (``"<node id>/"``).
@@ -63,6 +107,12 @@ class MemoryRecords:
     def __init__(self) -> None:
         self._kinds: dict[str, dict[str, Record]] = {}
 
+    def open(self) -> Deferred[None]:
+        return succeed(None)
+
+    def close(self) -> Deferred[None]:
+        return succeed(None)
+
     def get(self, kind: str, key: str) -> Deferred[Record | None]:
         record = self._kinds.get(kind, {}).get(key)
         return succeed(copy.deepcopy(record) if record is not None else None)
@@ -73,6 +123,20 @@ class MemoryRecords:
 
     def delete(self, kind: str, key: str) -> Deferred[bool]:
         return succeed(self._kinds.get(kind, {}).pop(key, None) is not None)
+
+    def add(self, kind: str, key: str, record: Mapping[str, Any]) -> Deferred[bool]:
+        return self.replace(kind, key, None, record)
+
+    def replace(self, kind: str, key: str, expected: Mapping[str, Any] | None,
+                record: Mapping[str, Any] | None) -> Deferred[bool]:
+        records = self._kinds.setdefault(kind, {})
+        if records.get(key) != (dict(expected) if expected is not None else None):
+            return succeed(False)
+        if record is None:
+            records.pop(key, None)
+        else:
+            records[key] = copy.deepcopy(dict(record))
+        return succeed(True)
 
     def list(self, kind: str, prefix: str = "") -> Deferred[list[tuple[str, Record]]]:
         records = self._kinds.get(kind, {})
