@@ -63,7 +63,7 @@ class NodeDirectory(Generic[C]):
     def client_of(self, address: NodeAddress) -> C:
         """The client of the node at ``address`` (made on first use)."""
         known = self._clients.get(address.id)
-        if known is not None and known[0] == address:
+        if known is not None and (known[0] is address or known[0] == address):
             return known[1]
         if known is not None:
             self.drop(address.id)
