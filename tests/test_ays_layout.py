@@ -5,19 +5,27 @@ through ``rpoold.nodes.INodeAgents``, whose core0 side only its factory
 imports; the simulator with its own speaker, reading core0 data with the
 pool's shapes, ``plugins.core0.shapes``), and every operation of
 ``AysBackend`` is one delegation to its family object, under the
-contract's parameter names.
+contract's parameter names (the delegates ``rpoold.delegation.serve``
+generates from the interfaces each family class declares).
 """
 
 from __future__ import annotations
 
 import ast
+import functools
 import inspect
-import textwrap
+from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
+from twisted.internet.defer import Deferred
+from zope.interface import implementer
 
-from plugins.ays.backend import AysBackend
+from plugins.ays.backend import PARTS, AysBackend
+from plugins.ays.network import Bridges
+from rpoold.delegation import family_interfaces, serve
 from rpoold.interfaces import (
     IBridges,
     IContainers,
@@ -67,21 +75,117 @@ FAMILIES = (INodes, IBridges, IStoragePools, IFilesystems, IZerotiers, IContaine
             IStorageClusters, IVdisks)
 
 
+class Recorder:
+    """A stand-in family object: every method records its call and answers ``answer``."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = []
+        self.answer: Deferred[None] = Deferred()
+
+    def __getattr__(self, name: str) -> Callable[..., Deferred[None]]:
+        def method(*args: Any, **kwargs: Any) -> Deferred[None]:
+            self.calls.append((name, args, kwargs))
+            return self.answer
+
+        return method
+
+
+def delegation_problems(backend: type, interface: Any, attribute: str, part: type) -> list[str]:
+    """
+    What keeps each method of ``interface`` on ``backend`` from being one
+    delegation to ``part``'s method of the same name, held at ``attribute``,
+    under the contract's parameter names (empty: none).
+    """
+    problems = []
+    for name in sorted(interface.names()):
+        delegate = getattr(backend, name, None)
+        implementation = getattr(part, name)
+        if getattr(delegate, "__wrapped__", None) is not implementation:
+            problems.append(f"{name}: not a delegate to {part.__name__}.{name}")
+            continue
+        assert delegate is not None
+        parameters = tuple(inspect.signature(delegate).parameters)[1:]
+        contract = tuple(interface[name].getSignatureInfo()["positional"])
+        if parameters != contract:
+            problems.append(f"{name}: parameters {parameters}, the contract's are {contract}")
+            continue
+        family = Recorder()
+        arguments = tuple(f"<{p}>" for p in parameters)
+        answer = delegate(SimpleNamespace(**{attribute: family}), *arguments)
+        if family.calls != [(name, arguments, {})] or answer is not family.answer:
+            problems.append(f"{name}: calls {family.calls} and answers {answer!r}")
+    return problems
+
+
+def test_each_family_is_served_by_one_part() -> None:
+    served = [i for part in PARTS.values() for i in family_interfaces(part)]
+    assert sorted(i.__name__ for i in served) == sorted(i.__name__ for i in FAMILIES)
+    for interface in FAMILIES:
+        assert interface.implementedBy(AysBackend), interface.__name__
+
+
 @pytest.mark.parametrize("interface", FAMILIES, ids=lambda i: i.__name__)
-def test_each_operation_is_one_delegation(interface: type) -> None:
-    for name in interface.names():  # type: ignore[attr-defined]
-        source = textwrap.dedent(inspect.getsource(getattr(AysBackend, name)))
-        [function] = ast.parse(source).body
-        assert isinstance(function, ast.FunctionDef)
-        parameters = [a.arg for a in function.args.args][1:]
-        assert tuple(parameters) == tuple(
-            interface[name].getSignatureInfo()["positional"]), name  # type: ignore[index]
-        [statement] = function.body
-        assert isinstance(statement, ast.Return) and isinstance(statement.value, ast.Call), name
-        call = statement.value
-        assert isinstance(call.func, ast.Attribute) and call.func.attr == name, name
-        holder = call.func.value
-        assert (isinstance(holder, ast.Attribute) and isinstance(holder.value, ast.Name)
-                and holder.value.id == "self"), name
-        assert [a.id for a in call.args if isinstance(a, ast.Name)] == parameters, name
-        assert len(call.args) == len(parameters) and not call.keywords, name
+def test_each_operation_is_one_delegation(interface: Any) -> None:
+    [(attribute, part)] = [(a, p) for a, p in PARTS.items() if interface in family_interfaces(p)]
+    assert delegation_problems(AysBackend, interface, attribute, part) == []
+
+
+# The check above fails on delegations that are not ----------------------------------------------
+
+
+@implementer(IBridges)
+class MisnamedBridges:
+    """``IBridges`` with ``get_bridge``'s ``bridgeid`` spelt otherwise."""
+
+    async def create_bridge(self, nodeid: str, body: Any) -> None: ...
+
+    async def list_bridges(self, nodeid: str) -> list[Any]: ...
+
+    async def get_bridge(self, nodeid: str, name: str) -> Any: ...
+
+    async def delete_bridge(self, nodeid: str, bridgeid: str) -> None: ...
+
+
+def handwritten(backend: type) -> None:
+    def get_bridge(self: Any, nodeid: str, bridgeid: str) -> Any:
+        return self.bridges.get_bridge(nodeid, bridgeid)
+
+    backend.get_bridge = get_bridge  # type: ignore[attr-defined]
+
+
+def another_method(backend: type) -> None:
+    backend.get_bridge = backend.delete_bridge  # type: ignore[attr-defined]
+
+
+def swapped_arguments(backend: type) -> None:
+    @functools.wraps(Bridges.get_bridge)
+    def get_bridge(self: Any, nodeid: str, bridgeid: str) -> Any:
+        return self.bridges.get_bridge(bridgeid, nodeid)
+
+    backend.get_bridge = get_bridge  # type: ignore[attr-defined]
+
+
+def two_calls(backend: type) -> None:
+    @functools.wraps(Bridges.get_bridge)
+    def get_bridge(self: Any, nodeid: str, bridgeid: str) -> Any:
+        self.bridges.list_bridges(nodeid)
+        return self.bridges.get_bridge(nodeid, bridgeid)
+
+    backend.get_bridge = get_bridge  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("spoil", [handwritten, another_method, swapped_arguments, two_calls])
+def test_the_delegation_check_fails_on_other_code(spoil: Callable[[type], None]) -> None:
+    backend = type("Backend", (), {})
+    serve(backend, {"bridges": Bridges})
+    assert delegation_problems(backend, IBridges, "bridges", Bridges) == []
+    spoil(backend)
+    [problem] = delegation_problems(backend, IBridges, "bridges", Bridges)
+    assert problem.startswith("get_bridge: "), problem
+
+
+def test_the_delegation_check_fails_on_other_parameter_names() -> None:
+    backend = type("Backend", (), {})
+    serve(backend, {"bridges": MisnamedBridges})
+    [problem] = delegation_problems(backend, IBridges, "bridges", MisnamedBridges)
+    assert problem.startswith("get_bridge: parameters ('nodeid', 'name')"), problem

@@ -19,12 +19,26 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import yaml
 
 from plugins.ays import views
 from rpoold import conventions
+from rpoold.contract.wire import (
+    BridgeCreate,
+    ClusterCreate,
+    ContainerNIC,
+    CreateContainer,
+    FilesystemCreate,
+    NicLink,
+    SnapshotCreate,
+    StoragePoolCreate,
+    VdiskCreate,
+    VDiskLink,
+    VMCreate,
+    VMUpdate,
+)
 
 #: Actor (template) names, and the role each is listed and fetched under.
 NODE = "node.g8os"
@@ -90,7 +104,7 @@ def actions_only(*actions: Action) -> dict[str, Any]:
 # Per resource ----------------------------------------------------------------------------
 
 
-def bridge(nodeid: str, body: dict[str, Any]) -> dict[str, Any]:
+def bridge(nodeid: str, body: BridgeCreate) -> dict[str, Any]:
     setting = body.get("setting") or {}
     data = {
         "node": nodeid,
@@ -103,10 +117,11 @@ def bridge(nodeid: str, body: dict[str, Any]) -> dict[str, Any]:
                      [Action("bridge", body["name"], "install", force=False)])
 
 
-def container_nic(nic: dict[str, Any]) -> dict[str, Any]:
+def container_nic(nic: ContainerNIC) -> dict[str, Any]:
     """A REST container NIC for the template (``hwaddr`` dropped: not in its schema)."""
-    return {"type": nic["type"], "id": nic.get("id") or "",
-            "config": conventions.nic_config(nic.get("config"))}
+    # ``nic_config`` takes the config as a plain mapping: the same dict, typed as it asks.
+    config = cast("dict[str, Any] | None", nic.get("config"))
+    return {"type": nic["type"], "id": nic.get("id") or "", "config": conventions.nic_config(config)}
 
 
 def container_mounts(filesystems: list[str]) -> list[dict[str, str]]:
@@ -118,7 +133,7 @@ def container_mounts(filesystems: list[str]) -> list[dict[str, str]]:
     return mounts
 
 
-def container(nodeid: str, body: dict[str, Any]) -> dict[str, Any]:
+def container(nodeid: str, body: CreateContainer) -> dict[str, Any]:
     data = {
         "node": nodeid,
         "flist": body["flist"],
@@ -134,7 +149,7 @@ def container(nodeid: str, body: dict[str, Any]) -> dict[str, Any]:
                      [Action("container", body["name"], "install", force=False)])
 
 
-def storage_pool(nodeid: str, body: dict[str, Any]) -> dict[str, Any]:
+def storage_pool(nodeid: str, body: StoragePoolCreate) -> dict[str, Any]:
     data = {
         "node": nodeid,
         "dataProfile": body["dataProfile"],
@@ -152,7 +167,7 @@ def storage_pool_devices(pool: str, devices: list[dict[str, str]]) -> dict[str, 
     }})
 
 
-def filesystem(pool: str, body: dict[str, Any]) -> dict[str, Any]:
+def filesystem(pool: str, body: FilesystemCreate) -> dict[str, Any]:
     data = {
         "storagePool": pool,
         "name": body["name"],
@@ -163,7 +178,7 @@ def filesystem(pool: str, body: dict[str, Any]) -> dict[str, Any]:
                      [Action("filesystem", body["name"], "install", force=False)])
 
 
-def snapshot(filesystem_name: str, body: dict[str, Any]) -> dict[str, Any]:
+def snapshot(filesystem_name: str, body: SnapshotCreate) -> dict[str, Any]:
     data = {"filesystem": filesystem_name, "name": body["name"]}
     return blueprint({("fssnapshot", body["name"]): data},
                      [Action("fssnapshot", body["name"], "install", force=False)])
@@ -179,12 +194,12 @@ def zerotier(nodeid: str, nwid: str) -> dict[str, Any]:
                      [Action("zerotier", instance, "install", force=True)])
 
 
-def vm_nic(nic: dict[str, Any]) -> dict[str, Any]:
+def vm_nic(nic: NicLink) -> dict[str, Any]:
     return {"id": nic.get("id") or "", "type": nic["type"],
             "macaddress": nic.get("macaddress") or ""}
 
 
-def vm_disk(disk: dict[str, Any]) -> dict[str, Any]:
+def vm_disk(disk: VDiskLink) -> dict[str, Any]:
     return {"vdiskid": disk["vdiskid"], "maxIOps": int(disk["maxIOps"])}
 
 
@@ -193,7 +208,7 @@ def cloud_init(value: Any) -> str:
     return json.dumps(value, sort_keys=True)
 
 
-def vm(nodeid: str, body: dict[str, Any]) -> dict[str, Any]:
+def vm(nodeid: str, body: VMCreate) -> dict[str, Any]:
     data = {
         "node": nodeid,
         **vm_settings(body),
@@ -204,12 +219,12 @@ def vm(nodeid: str, body: dict[str, Any]) -> dict[str, Any]:
                      [Action("vm", body["id"], "install", force=False)])
 
 
-def vm_update(vmid: str, body: dict[str, Any]) -> dict[str, Any]:
+def vm_update(vmid: str, body: VMUpdate) -> dict[str, Any]:
     """Re-post of a VM's sizing and links (no actions)."""
     return blueprint({("vm", vmid): vm_settings(body)})
 
 
-def vm_settings(body: dict[str, Any]) -> dict[str, Any]:
+def vm_settings(body: VMCreate | VMUpdate) -> dict[str, Any]:
     return {
         "memory": int(body["memory"]),
         "cpu": int(body["cpu"]),
@@ -227,7 +242,7 @@ def vm_migrate(vmid: str, target: str) -> dict[str, Any]:
     return blueprint({("vm", vmid): {"node": target}})
 
 
-def storage_cluster(body: dict[str, Any], nodes: list[str]) -> dict[str, Any]:
+def storage_cluster(body: ClusterCreate, nodes: list[str]) -> dict[str, Any]:
     data = {
         "label": body["label"],
         "nrServer": int(body["servers"]),
@@ -238,7 +253,7 @@ def storage_cluster(body: dict[str, Any], nodes: list[str]) -> dict[str, Any]:
                      [Action("storage_cluster", body["label"], "install", force=False)])
 
 
-def vdisk(body: dict[str, Any]) -> dict[str, Any]:
+def vdisk(body: VdiskCreate) -> dict[str, Any]:
     data: dict[str, Any] = {
         "size": int(body["size"]),
         "blocksize": int(body["blocksize"]),

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from twisted.internet.defer import FirstError, ensureDeferred, gatherResults
+from zope.interface import implementer
 
 from plugins.ays import blueprints, views
 from plugins.ays.changes import Changes
@@ -17,9 +18,20 @@ from plugins.ays.node_facts import NodeFacts
 from plugins.ays.readiness import Guard, operation
 from plugins.ays.runs import Finisher, Write, Writer
 from rpoold import conventions
+from rpoold.contract.wire import (
+    Cluster,
+    ClusterCreate,
+    Vdisk,
+    VdiskCreate,
+    VdiskListItem,
+    VdiskResize,
+    VdiskRollback,
+)
 from rpoold.errors import BadRequest, NotFound
+from rpoold.interfaces import IStorageClusters, IVdisks
 
 
+@implementer(IStorageClusters)
 class StorageClusters:
     """
     ``IStorageClusters``' operations.
@@ -53,7 +65,7 @@ class StorageClusters:
                     f"{per_node} needed")
 
     @operation
-    async def deploy_new_cluster(self, body: dict[str, Any]) -> None:
+    async def deploy_new_cluster(self, body: ClusterCreate) -> None:
         label = body["label"]
         node_ids = list(dict.fromkeys(body["nodes"]))
         if int(body["servers"]) % len(node_ids):
@@ -87,7 +99,7 @@ class StorageClusters:
         return await self.lookups.existing("storage_cluster", label, "storage cluster")
 
     @operation
-    async def get_cluster_info(self, label: str) -> dict[str, Any]:
+    async def get_cluster_info(self, label: str) -> Cluster:
         data = (await self._cluster(label)).get("data") or {}
         names = [str(n) for n in data.get("ardbs") or []]
         try:
@@ -107,6 +119,7 @@ class StorageClusters:
         await self.changes.act("storage_cluster", label, "delete", then_forget="storage_cluster")
 
 
+@implementer(IVdisks)
 class Vdisks:
     """
     ``IVdisks``' operations.
@@ -127,13 +140,13 @@ class Vdisks:
         self.writer = writer
 
     @operation
-    async def list_vdisks(self) -> list[dict[str, Any]]:
+    async def list_vdisks(self) -> list[VdiskListItem]:
         items = await self.client.list_services("vdisk", ("storageCluster", "type", "status"))
         return [views.vdisk_item(str(i["name"]), i.get("data") or {})
                 for i in sorted(items, key=lambda i: str(i.get("name", "")))]
 
     @operation
-    async def create_new_vdisk(self, body: dict[str, Any]) -> None:
+    async def create_new_vdisk(self, body: VdiskCreate) -> None:
         for key in ("storagecluster", "tlogStoragecluster"):
             if body.get(key) and await self.lookups.service("storage_cluster", body[key]) is None:
                 raise NotFound(f"storage cluster '{body[key]}' ({key}) does not exist")
@@ -147,7 +160,7 @@ class Vdisks:
         return await self.lookups.existing("vdisk", vdiskid, "vdisk")
 
     @operation
-    async def get_vdisk_info(self, vdiskid: str) -> dict[str, Any]:
+    async def get_vdisk_info(self, vdiskid: str) -> Vdisk:
         return views.vdisk(vdiskid, (await self._vdisk(vdiskid)).get("data") or {})
 
     @operation
@@ -158,7 +171,7 @@ class Vdisks:
             raise NotFound(f"vdisk '{vdiskid}' does not exist")
 
     @operation
-    async def resize_vdisk(self, vdiskid: str, body: dict[str, Any]) -> None:
+    async def resize_vdisk(self, vdiskid: str, body: VdiskResize) -> None:
         data = (await self._vdisk(vdiskid)).get("data") or {}
         size, new_size = int(data.get("size") or 0), int(body["newSize"])
         if new_size < size:
@@ -172,6 +185,6 @@ class Vdisks:
             f"the resize of vdisk '{vdiskid}' to {new_size} GiB")
 
     @operation
-    async def rollback_vdisk(self, vdiskid: str, body: dict[str, Any]) -> None:
+    async def rollback_vdisk(self, vdiskid: str, body: VdiskRollback) -> None:
         await self._vdisk(vdiskid)
         await self.changes.act("vdisk", vdiskid, "rollback")

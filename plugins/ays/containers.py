@@ -5,7 +5,9 @@ status the node itself reports when it answers quickly.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TypeVar
+
+from zope.interface import implementer
 
 from plugins.ays import blueprints, views
 from plugins.ays.blueprints import NODE, NODE_ROLE
@@ -13,16 +15,22 @@ from plugins.ays.changes import Changes
 from plugins.ays.lookups import Lookups, is_child
 from plugins.ays.node_facts import NodeFacts
 from plugins.ays.readiness import Guard, operation
+from rpoold.contract.wire import Container, ContainerListItem, CreateContainer
 from rpoold.errors import BadRequest
+from rpoold.interfaces import IContainers
+
+#: A container's view or list item.
+View = TypeVar("View", Container, ContainerListItem)
 
 
-def live(view: dict[str, Any], name: str, running: set[str] | None) -> dict[str, Any]:
+def live(view: View, name: str, running: set[str] | None) -> View:
     """The view with the status the node reports, when it reported."""
     if running is not None:
         view["status"] = "running" if name in running else "halted"
     return view
 
 
+@implementer(IContainers)
 class Containers:
     """
     ``IContainers``' operations.
@@ -41,7 +49,7 @@ class Containers:
         self.facts = facts
 
     @operation
-    async def list_containers(self, nodeid: str) -> list[dict[str, Any]]:
+    async def list_containers(self, nodeid: str) -> list[ContainerListItem]:
         node = await self.lookups.node(nodeid)
         items = await self.lookups.children("container", NODE, nodeid,
                                             ("flist", "hostname", "status"))
@@ -60,7 +68,7 @@ class Containers:
                 raise BadRequest(f"filesystem '{name}' does not exist in storage pool '{pool}'")
 
     @operation
-    async def create_container(self, nodeid: str, body: dict[str, Any]) -> None:
+    async def create_container(self, nodeid: str, body: CreateContainer) -> None:
         await self.lookups.node(nodeid)
         await self._check_filesystems(nodeid, list(body.get("filesystems") or []))
         await self.changes.create("container", body["name"], blueprints.container(nodeid, body),
@@ -73,7 +81,7 @@ class Containers:
                                then_forget="container")
 
     @operation
-    async def get_container(self, nodeid: str, containername: str) -> dict[str, Any]:
+    async def get_container(self, nodeid: str, containername: str) -> Container:
         service = await self.lookups.on_node("container", containername, nodeid, "container")
         view = views.container(service.get("data") or {})
         return live(view, containername, await self.facts.running(nodeid))

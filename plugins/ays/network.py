@@ -8,18 +8,23 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from zope.interface import implementer
+
 from plugins.ays import blueprints, views
 from plugins.ays.blueprints import NODE, Action
 from plugins.ays.changes import Changes
 from plugins.ays.lookups import Lookups
 from plugins.ays.readiness import Guard, operation
 from plugins.ays.runs import Write, Writer
+from rpoold.contract.wire import Bridge, BridgeCreate, Zerotier, ZerotierJoin, ZerotierListItem
 from rpoold.errors import BadRequest, Conflict, NotFound
+from rpoold.interfaces import IBridges, IZerotiers
 
 #: A ZeroTier network id: 16 hexadecimal digits.
 ZEROTIER_NWID = re.compile(r"^[0-9a-fA-F]{16}$")
 
 
+@implementer(IBridges)
 class Bridges:
     """
     ``IBridges``' operations.
@@ -35,18 +40,18 @@ class Bridges:
         self.changes = changes
 
     @operation
-    async def create_bridge(self, nodeid: str, body: dict[str, Any]) -> None:
+    async def create_bridge(self, nodeid: str, body: BridgeCreate) -> None:
         await self.lookups.node(nodeid)
         await self.changes.create("bridge", body["name"], blueprints.bridge(nodeid, body), "bridge")
 
     @operation
-    async def list_bridges(self, nodeid: str) -> list[dict[str, Any]]:
+    async def list_bridges(self, nodeid: str) -> list[Bridge]:
         await self.lookups.node(nodeid)
         items = await self.lookups.children("bridge", NODE, nodeid, ("setting", "status"))
         return [views.bridge(str(i["name"]), i.get("data") or {}) for i in items]
 
     @operation
-    async def get_bridge(self, nodeid: str, bridgeid: str) -> dict[str, Any]:
+    async def get_bridge(self, nodeid: str, bridgeid: str) -> Bridge:
         service = await self.lookups.on_node("bridge", bridgeid, nodeid, "bridge")
         return views.bridge(bridgeid, service.get("data") or {})
 
@@ -56,6 +61,7 @@ class Bridges:
         await self.changes.act("bridge", bridgeid, "delete", then_forget="bridge")
 
 
+@implementer(IZerotiers)
 class Zerotiers:
     """
     ``IZerotiers``' operations.
@@ -73,13 +79,13 @@ class Zerotiers:
         self.writer = writer
 
     @operation
-    async def list_zerotiers(self, nodeid: str) -> list[dict[str, Any]]:
+    async def list_zerotiers(self, nodeid: str) -> list[ZerotierListItem]:
         await self.lookups.node(nodeid)
         items = await self.lookups.children("zerotier", NODE, nodeid, ("nwid", "status", "type"))
         return [views.zerotier_item(str(i["name"]), i.get("data") or {}) for i in items]
 
     @operation
-    async def join_zerotier(self, nodeid: str, body: dict[str, Any]) -> None:
+    async def join_zerotier(self, nodeid: str, body: ZerotierJoin) -> None:
         await self.lookups.node(nodeid)
         nwid = body["nwid"]
         if not ZEROTIER_NWID.match(nwid):
@@ -103,7 +109,7 @@ class Zerotiers:
         return service
 
     @operation
-    async def get_zerotier(self, nodeid: str, zerotierid: str) -> dict[str, Any]:
+    async def get_zerotier(self, nodeid: str, zerotierid: str) -> Zerotier:
         service = await self._zerotier(nodeid, zerotierid)
         return views.zerotier(service.get("data") or {})
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+
+from zope.interface import implementer
 
 from plugins.ays import blueprints, views
 from plugins.ays.blueprints import NODE, Action
@@ -12,8 +13,11 @@ from plugins.ays.client import AysClient
 from plugins.ays.lookups import Lookups
 from plugins.ays.readiness import Guard, operation
 from plugins.ays.runs import Write, Writer
+from rpoold.contract.wire import Node
+from rpoold.interfaces import INodes
 
 
+@implementer(INodes)
 class Nodes:
     """
     ``INodes``' operations.
@@ -37,14 +41,14 @@ class Nodes:
         self.deleted: list[Callable[[str], None]] = []
 
     @operation
-    async def list_nodes(self) -> list[dict[str, Any]]:
+    async def list_nodes(self) -> list[Node]:
         items = await self.client.list_services(
             NODE, ("hostname", "status", "id", "redisAddr"))
         return [views.node(str(i["name"]), i.get("data") or {})
                 for i in sorted(items, key=lambda i: str(i.get("name", "")))]
 
     @operation
-    async def get_node(self, nodeid: str) -> dict[str, Any]:
+    async def get_node(self, nodeid: str) -> Node:
         return views.node(nodeid, (await self.lookups.node(nodeid)).get("data") or {})
 
     @operation

@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 from collections import Counter
 from collections.abc import Callable, Coroutine
-from typing import Any, Protocol
+from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 from twisted.internet.defer import CancelledError, Deferred, ensureDeferred
 from twisted.internet.task import deferLater
@@ -23,8 +23,18 @@ from rpoold.errors import RpoolError, ServiceUnavailable
 
 log = Logger()
 
-#: Runs a coroutine using the AYS client if AYS is ready (``Readiness.guarded``).
-Guard = Callable[[Coroutine[Any, Any, Any]], Coroutine[Any, Any, Any]]
+#: What a guarded coroutine answers.
+T = TypeVar("T")
+#: An operation's parameters after ``self``.
+P = ParamSpec("P")
+
+
+class Guard(Protocol):
+    """Runs a coroutine using the AYS client if AYS is ready (``Readiness.guarded``)."""
+
+    def __call__(self, work: Coroutine[Any, Any, T], /) -> Coroutine[Any, Any, T]:
+        """:returns: a coroutine answering what ``work`` answers."""
+        ...
 
 
 class Guarded(Protocol):
@@ -33,17 +43,25 @@ class Guarded(Protocol):
     guarded: Guard
 
 
+#: The object an operation is a method of.
+G = TypeVar("G", bound=Guarded)
+
+
 def operation(
-    f: Callable[..., Coroutine[Any, Any, Any]],
-) -> Callable[..., Deferred[Any]]:
+    f: Callable[Concatenate[G, P], Coroutine[Any, Any, T]],
+) -> Callable[Concatenate[G, P], Deferred[T]]:
     """
     An AYS operation (a method of an object with ``guarded``): refused
     with 503 until AYS is ready, and a lost repository sends the backend
     back to its start-up attempts.
+
+    A decorated ``async def f(self, ...) -> T`` is a method taking the
+    same parameters and returning a ``Deferred[T]`` (the interfaces'
+    awaitable); ``inspect.signature`` of it is ``f``'s.
     """
 
     @functools.wraps(f)
-    def wrapper(self: Guarded, *args: Any, **kwargs: Any) -> Deferred[Any]:
+    def wrapper(self: G, /, *args: P.args, **kwargs: P.kwargs) -> Deferred[T]:
         return ensureDeferred(self.guarded(f(self, *args, **kwargs)))
 
     return wrapper
@@ -124,7 +142,7 @@ class Readiness:
 
     # The guard ----------------------------------------------------------------------
 
-    async def guarded(self, work: Coroutine[Any, Any, Any]) -> Any:
+    async def guarded(self, work: Coroutine[Any, Any, T]) -> T:
         """
         Run ``work`` (a coroutine using the client) if AYS is ready.
 

@@ -18,7 +18,7 @@ stay reachable through a short AYS outage.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from typing import Any
 
 from twisted.internet.defer import Deferred, ensureDeferred
@@ -27,6 +27,7 @@ from zope.interface import implementer
 
 from plugins.ays.blueprints import NODE, NODE_ROLE
 from plugins.ays.client import AysClient
+from plugins.ays.readiness import Guard
 from rpoold.errors import BackendTimeout, BackendUnavailable, NotFound, ServiceUnavailable
 from rpoold.nodes import INodeRegistry, NodeAddress
 
@@ -57,7 +58,7 @@ class AysNodeRegistry:
     """
 
     def __init__(self, client: AysClient, clock: Any,
-                 guarded: Callable[[Coroutine[Any, Any, Any]], Coroutine[Any, Any, Any]],
+                 guarded: Guard,
                  forget: Callable[[str], Deferred[None]], ttl: float = 10.0) -> None:
         self.client = client
         self.clock = clock

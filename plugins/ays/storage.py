@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from zope.interface import implementer
+
 from plugins.ays import blueprints, views
 from plugins.ays.blueprints import NODE
 from plugins.ays.changes import Changes
@@ -15,7 +17,18 @@ from plugins.ays.lookups import Lookups
 from plugins.ays.node_facts import NodeFacts
 from plugins.ays.readiness import Guard, operation
 from plugins.ays.runs import Write, Writer
+from rpoold.contract.wire import (
+    Filesystem,
+    FilesystemCreate,
+    Snapshot,
+    SnapshotCreate,
+    StoragePool,
+    StoragePoolCreate,
+    StoragePoolDevice,
+    StoragePoolListItem,
+)
 from rpoold.errors import BadRequest, NotFound
+from rpoold.interfaces import IFilesystems, IStoragePools
 
 
 async def pool(lookups: Lookups, nodeid: str, name: str) -> dict[str, Any]:
@@ -50,6 +63,7 @@ async def snapshot(lookups: Lookups, nodeid: str, pool_name: str, fs: str,
                                "snapshot", f"of filesystem '{fs}'")
 
 
+@implementer(IStoragePools)
 class StoragePools:
     """
     ``IStoragePools``' operations.
@@ -71,20 +85,20 @@ class StoragePools:
         self.facts = facts
 
     @operation
-    async def list_storage_pools(self, nodeid: str) -> list[dict[str, Any]]:
+    async def list_storage_pools(self, nodeid: str) -> list[StoragePoolListItem]:
         await self.lookups.node(nodeid)
         items = await self.lookups.children("storagepool", NODE, nodeid, ("status", "freeCapacity"))
         return [views.storage_pool_item(str(i["name"]), i.get("data") or {}) for i in items]
 
     @operation
-    async def create_storage_pool(self, nodeid: str, body: dict[str, Any]) -> None:
+    async def create_storage_pool(self, nodeid: str, body: StoragePoolCreate) -> None:
         node = await self.lookups.node(nodeid)
         await self.facts.check_devices(node, nodeid, list(dict.fromkeys(body["devices"])))
         await self.changes.create("storagepool", body["name"],
                                   blueprints.storage_pool(nodeid, body), "storage pool")
 
     @operation
-    async def get_storage_pool_info(self, nodeid: str, storagepoolname: str) -> dict[str, Any]:
+    async def get_storage_pool_info(self, nodeid: str, storagepoolname: str) -> StoragePool:
         service = await pool(self.lookups, nodeid, storagepoolname)
         return views.storage_pool(storagepoolname, service.get("data") or {})
 
@@ -94,7 +108,8 @@ class StoragePools:
         await self.changes.act("storagepool", storagepoolname, "delete", then_forget="storagepool")
 
     @operation
-    async def list_storage_pool_devices(self, nodeid: str, storagepoolname: str) -> list[dict[str, Any]]:
+    async def list_storage_pool_devices(self, nodeid: str,
+                                        storagepoolname: str) -> list[StoragePoolDevice]:
         service = await pool(self.lookups, nodeid, storagepoolname)
         return [views.storage_pool_device(d) for d in views.pool_devices(service.get("data") or {})]
 
@@ -126,7 +141,7 @@ class StoragePools:
 
     @operation
     async def get_storage_pool_device_info(self, nodeid: str, storagepoolname: str,
-                                           deviceuuid: str) -> dict[str, Any]:
+                                           deviceuuid: str) -> StoragePoolDevice:
         service = await pool(self.lookups, nodeid, storagepoolname)
         for device in views.pool_devices(service.get("data") or {}):
             if device.get("partUUID") == deviceuuid:
@@ -156,6 +171,7 @@ class StoragePools:
             f"removing device '{deviceuuid}' from storage pool '{storagepoolname}'")
 
 
+@implementer(IFilesystems)
 class Filesystems:
     """
     ``IFilesystems``' operations (filesystems and their snapshots).
@@ -178,14 +194,14 @@ class Filesystems:
 
     @operation
     async def create_filesystem(self, nodeid: str, storagepoolname: str,
-                                body: dict[str, Any]) -> None:
+                                body: FilesystemCreate) -> None:
         await pool(self.lookups, nodeid, storagepoolname)
         await self.changes.create("filesystem", body["name"],
                                   blueprints.filesystem(storagepoolname, body), "filesystem")
 
     @operation
     async def get_filesystem_info(self, nodeid: str, storagepoolname: str,
-                                  filesystemname: str) -> dict[str, Any]:
+                                  filesystemname: str) -> Filesystem:
         service = await filesystem(self.lookups, nodeid, storagepoolname, filesystemname)
         return views.filesystem(filesystemname, storagepoolname, service.get("data") or {})
 
@@ -204,14 +220,14 @@ class Filesystems:
 
     @operation
     async def create_snapshot(self, nodeid: str, storagepoolname: str, filesystemname: str,
-                              body: dict[str, Any]) -> None:
+                              body: SnapshotCreate) -> None:
         await filesystem(self.lookups, nodeid, storagepoolname, filesystemname)
         await self.changes.create("fssnapshot", body["name"],
                                   blueprints.snapshot(filesystemname, body), "snapshot")
 
     @operation
     async def get_filesystem_snapshot_info(self, nodeid: str, storagepoolname: str,
-                                           filesystemname: str, snapshotname: str) -> dict[str, Any]:
+                                           filesystemname: str, snapshotname: str) -> Snapshot:
         service = await snapshot(self.lookups, nodeid, storagepoolname, filesystemname,
                                  snapshotname)
         return views.snapshot(snapshotname, service.get("data") or {})

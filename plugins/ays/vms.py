@@ -7,19 +7,23 @@ from __future__ import annotations
 
 from typing import Any
 
+from zope.interface import implementer
+
 from plugins.ays import blueprints, views
 from plugins.ays.blueprints import NODE, NODE_ROLE
 from plugins.ays.changes import Changes
 from plugins.ays.lookups import Lookups, is_child
 from plugins.ays.readiness import Guard, operation
 from plugins.ays.runs import Write, Writer
+from rpoold.contract.wire import VM, VMCreate, VMListItem, VMMigrate, VMUpdate
 from rpoold.errors import BadRequest
+from rpoold.interfaces import IVMs
 
 #: Largest value of the VM template's UInt16 ``memory`` and ``cpu``.
 UINT16_MAX = 65535
 
 
-def check_sizes(body: dict[str, Any]) -> None:
+def check_sizes(body: VMCreate | VMUpdate) -> None:
     """
     :raises BadRequest: ``memory`` or ``cpu`` beyond what the template holds.
     """
@@ -28,6 +32,7 @@ def check_sizes(body: dict[str, Any]) -> None:
             raise BadRequest(f"field '{key}' must be at most {UINT16_MAX} (AYS vm template)")
 
 
+@implementer(IVMs)
 class VMs:
     """
     ``IVMs``' operations.
@@ -48,13 +53,13 @@ class VMs:
         return await self.lookups.on_node("vm", vmid, nodeid, "vm")
 
     @operation
-    async def list_vms(self, nodeid: str) -> list[dict[str, Any]]:
+    async def list_vms(self, nodeid: str) -> list[VMListItem]:
         await self.lookups.node(nodeid)
         items = await self.lookups.children("vm", NODE, nodeid, ("status",))
         return [views.vm_item(str(i["name"]), i.get("data") or {}) for i in items]
 
     @operation
-    async def create_vm(self, nodeid: str, body: dict[str, Any]) -> None:
+    async def create_vm(self, nodeid: str, body: VMCreate) -> None:
         check_sizes(body)
         await self.lookups.node(nodeid)
         await self.changes.create("vm", body["id"], blueprints.vm(nodeid, body), "a vm with id")
@@ -65,11 +70,11 @@ class VMs:
         await self.changes.act("vm", vmid, "stop", verb="delete", then_forget="vm")
 
     @operation
-    async def get_vm(self, nodeid: str, vmid: str) -> dict[str, Any]:
+    async def get_vm(self, nodeid: str, vmid: str) -> VM:
         return views.vm(vmid, (await self._vm(nodeid, vmid)).get("data") or {})
 
     @operation
-    async def update_vm(self, nodeid: str, vmid: str, body: dict[str, Any]) -> None:
+    async def update_vm(self, nodeid: str, vmid: str, body: VMUpdate) -> None:
         check_sizes(body)
         data = (await self._vm(nodeid, vmid)).get("data") or {}
         current = views.vm(vmid, data)
@@ -117,7 +122,7 @@ class VMs:
         await self._vm_action(nodeid, vmid, "shutdown")
 
     @operation
-    async def migrate_vm(self, nodeid: str, vmid: str, body: dict[str, Any]) -> None:
+    async def migrate_vm(self, nodeid: str, vmid: str, body: VMMigrate) -> None:
         await self._vm(nodeid, vmid)
         target = body["nodeid"]
         await self.lookups.node(target)
