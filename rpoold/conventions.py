@@ -7,7 +7,10 @@ name of a node's ZeroTier membership.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
+
+from rpoold.contract.wire import ContainerNICConfig
 
 GIB = 1024**3
 #: Rotating disks larger than this are ``archive`` rather than ``hdd``.
@@ -27,7 +30,7 @@ def container_mount_target(pool: str, filesystem: str) -> str:
     return f"/fs/{pool}/{filesystem}"
 
 
-def nic_config(config: dict[str, Any] | None) -> dict[str, Any]:
+def nic_config(config: Mapping[str, Any] | None) -> ContainerNICConfig:
     """A container NIC's ``config`` with every field, as REST, core0 and AYS spell it."""
     config = config or {}
     return {

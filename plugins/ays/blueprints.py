@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 import yaml
 
@@ -119,9 +119,8 @@ def bridge(nodeid: str, body: BridgeCreate) -> dict[str, Any]:
 
 def container_nic(nic: ContainerNIC) -> dict[str, Any]:
     """A REST container NIC for the template (``hwaddr`` dropped: not in its schema)."""
-    # ``nic_config`` takes the config as a plain mapping: the same dict, typed as it asks.
-    config = cast("dict[str, Any] | None", nic.get("config"))
-    return {"type": nic["type"], "id": nic.get("id") or "", "config": conventions.nic_config(config)}
+    return {"type": nic["type"], "id": nic.get("id") or "",
+            "config": conventions.nic_config(nic.get("config"))}
 
 
 def container_mounts(filesystems: list[str]) -> list[dict[str, str]]:

@@ -33,7 +33,6 @@ from rpoold.contract.wire import (
     Container,
     ContainerListItem,
     ContainerNIC,
-    ContainerNICConfig,
     CoreSystem,
     Filesystem,
     Node,
@@ -209,7 +208,7 @@ def container_item(name: str, data: dict[str, Any]) -> ContainerListItem:
 def container_nic(nic: dict[str, Any]) -> ContainerNIC:
     """A container service's NIC as a ``ContainerNIC`` (its ``id`` only when it has one)."""
     item: ContainerNIC = {"type": nic.get("type") or "default",
-                          "config": cast(ContainerNICConfig, conventions.nic_config(nic.get("config")))}
+                          "config": conventions.nic_config(nic.get("config"))}
     if nic.get("id"):
         item["id"] = nic["id"]
     return item

@@ -24,7 +24,6 @@ from plugins.poolsim.pool import Pool
 from rpoold.errors import NotFound
 from rpoold.nodes import ICommandClient, INodeRegistry, NodeAddress
 
-
 #: Read-only built-ins whose value a ``call`` without arguments takes
 #: straight from the model: their job would end before it could be seen.
 READ_ONLY = frozenset({
