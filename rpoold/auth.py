@@ -12,8 +12,8 @@ gets the highest role among its scopes.
 Roles are ordered: ``read`` may call the read-only operations (every GET
 and the two pings), ``operate`` may also start, stop, reboot, kill, signal,
 start processes and move files, ``admin`` may do everything.  The role
-each contract operation requires is listed in :data:`REQUIRED_ROLE`, by
-operation name.
+each contract operation requires is its ``role`` in ``types.json``
+(:data:`REQUIRED_ROLE`, by operation name).
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 from rpoold import errors
+from rpoold.contract import OPERATIONS
 
 
 class Role(enum.IntEnum):
@@ -48,113 +49,9 @@ class Role(enum.IntEnum):
 
 READ, OPERATE, ADMIN = Role.read, Role.operate, Role.admin
 
-#: The role each contract operation requires.  Every operation is listed
-#: (a test checks this against the contract): GETs and pings are ``read``;
-#: lifecycle actions (start, stop, pause, resume, shutdown, reboot), kills
-#: and signals, process start and container file transfer are ``operate``;
-#: what creates, deletes, reconfigures or moves resources is ``admin``.
-REQUIRED_ROLE: dict[str, Role] = {
-    # Nodes
-    "ListNodes": READ,
-    "DeleteNode": ADMIN,
-    "GetNode": READ,
-    "PingNode": READ,
-    "GetNodeState": READ,
-    "RebootNode": OPERATE,
-    "GetCPUInfo": READ,
-    "GetDiskInfo": READ,
-    "GetMemInfo": READ,
-    "GetNicInfo": READ,
-    "GetNodeOSInfo": READ,
-    # Node jobs and processes
-    "ListNodeJobs": READ,
-    "KillAllNodeJobs": OPERATE,
-    "GetNodeJob": READ,
-    "KillNodeJob": OPERATE,
-    "ListNodeProcesses": READ,
-    "GetNodeProcess": READ,
-    "KillNodeProcess": OPERATE,
-    # Bridges
-    "CreateBridge": ADMIN,
-    "ListBridges": READ,
-    "GetBridge": READ,
-    "DeleteBridge": ADMIN,
-    # Storage pools, devices, filesystems, snapshots
-    "ListStoragePools": READ,
-    "CreateStoragePool": ADMIN,
-    "GetStoragePoolInfo": READ,
-    "DeleteStoragePool": ADMIN,
-    "ListStoragePoolDevices": READ,
-    "CreateStoragePoolDevices": ADMIN,
-    "GetStoragePoolDeviceInfo": READ,
-    "DeleteStoragePoolDevice": ADMIN,
-    "ListFilesystems": READ,
-    "CreateFilesystem": ADMIN,
-    "GetFilesystemInfo": READ,
-    "DeleteFilesystem": ADMIN,
-    "ListFilesystemSnapshots": READ,
-    "CreateSnapshot": ADMIN,
-    "GetFilesystemSnapshotInfo": READ,
-    "DeleteFilesystemSnapshot": ADMIN,
-    "RollbackFilesystemSnapshot": ADMIN,
-    # ZeroTier
-    "ListZerotier": READ,
-    "JoinZerotier": ADMIN,
-    "GetZerotier": READ,
-    "ExitZerotier": ADMIN,
-    # Containers
-    "ListContainers": READ,
-    "CreateContainer": ADMIN,
-    "DeleteContainer": ADMIN,
-    "GetContainer": READ,
-    "StartContainer": OPERATE,
-    "StopContainer": OPERATE,
-    "PingContainer": READ,
-    "GetContainerState": READ,
-    "GetContainerCPUInfo": READ,
-    "GetContainerDiskInfo": READ,
-    "GetContainerMemInfo": READ,
-    "GetContainerNicInfo": READ,
-    "GetContainerOSInfo": READ,
-    # Container jobs, processes and files
-    "ListContainerJobs": READ,
-    "KillAllContainerJobs": OPERATE,
-    "GetContainerJob": READ,
-    "SendSignalToJob": OPERATE,
-    "KillContainerJob": OPERATE,
-    "ListContainerProcesses": READ,
-    "StartContainerProcess": OPERATE,
-    "GetContainerProcess": READ,
-    "KillContainerProcess": OPERATE,
-    "SendSignalToProcess": OPERATE,
-    "FileUpload": OPERATE,
-    "FileDownload": READ,
-    "FileDelete": OPERATE,
-    # VMs
-    "ListVMs": READ,
-    "CreateVM": ADMIN,
-    "DeleteVM": ADMIN,
-    "GetVM": READ,
-    "UpdateVM": ADMIN,
-    "GetVMInfo": READ,
-    "StartVM": OPERATE,
-    "StopVM": OPERATE,
-    "PauseVM": OPERATE,
-    "ResumeVM": OPERATE,
-    "ShutdownVM": OPERATE,
-    "MigrateVM": ADMIN,
-    # Storage clusters and vdisks
-    "DeployNewCluster": ADMIN,
-    "ListAllClusters": READ,
-    "GetClusterInfo": READ,
-    "KillCluster": ADMIN,
-    "ListVdisks": READ,
-    "CreateNewVdisk": ADMIN,
-    "GetVdiskInfo": READ,
-    "DeleteVdisk": ADMIN,
-    "ResizeVdisk": ADMIN,
-    "RollbackVdisk": ADMIN,
-}
+#: The role each contract operation requires, as ``types.json`` says
+#: (its per-operation ``role``).
+REQUIRED_ROLE: dict[str, Role] = {op.name: Role[op.role] for op in OPERATIONS}
 
 ROLE_NAMES = [r.name for r in Role]
 SHA256_HEX = "^[0-9a-f]{64}$"

@@ -54,6 +54,8 @@ class Operation:
     #: interface it calls (rpoold's keys).
     family: str
     interface_method: str
+    #: The least role a caller needs (``read``, ``operate``, ``admin``).
+    role: str
     request: str | None
     success: int
     response: str | None
@@ -97,6 +99,7 @@ def operations(document: dict[str, Any]) -> tuple[Operation, ...]:
             path=op["path"],
             family=op["family"],
             interface_method=op["interface_method"],
+            role=op["role"],
             request=op["request"],
             success=op["success"],
             response=op["response"],
