@@ -33,6 +33,12 @@ from rpoold.records import IRecords
 STALE_CONTAINER = ("container does not exist", "invalid container id")
 
 
+def _taken(name: str, owner: dict[str, Any] | None) -> Conflict:
+    """The refusal of a container name another container of the pool has."""
+    node = owner["node"] if owner is not None else "?"
+    return Conflict(f"a container named '{name}' exists (node '{node}')")
+
+
 class ContainerIndex:
     """
     The containers of each node by name: ``corex.list`` answers, the
@@ -65,29 +71,27 @@ class ContainerIndex:
         return listing
 
     async def _remember(self, nodeid: str, listing: dict[str, Any]) -> None:
-        recorded = {node_records.name_of(k)[1]
-                    for k, _ in await self.records.list(node_records.CONTAINER,
-                                                        node_records.node_prefix(nodeid))}
+        recorded = {name for name, _ in await self.records.list(node_records.CONTAINER)}
         for name in shapes.container_names(listing):
             if name not in recorded:
                 found = shapes.container_tagged(listing, name)
                 if found is not None:
-                    await self.records.put(node_records.CONTAINER, node_records.key(nodeid, name),
-                                           shapes.container_record(name, found[1]))
+                    # Not over a record of another daemon's, nor of another node's.
+                    await self.records.add(node_records.CONTAINER, name, {
+                        "node": nodeid, "spec": shapes.container_record(name, found[1])})
 
     def forget(self, nodeid: str) -> None:
         """Drop a node's name -> id cache (a container stopped, the node rebooted)."""
         self._ids.pop(nodeid, None)
 
     async def record(self, nodeid: str, name: str) -> dict[str, Any] | None:
-        """The create body of a container made or seen here."""
-        return await self.records.get(node_records.CONTAINER, node_records.key(nodeid, name))
+        """The create body of a container of this node made or seen here."""
+        record = await node_records.of_node(self.records, node_records.CONTAINER, nodeid, name)
+        return record["spec"] if record is not None else None
 
     async def names(self, nodeid: str, listing: dict[str, Any]) -> list[str]:
         """A node's containers: recorded ones, then the others ``listing`` shows running."""
-        names = [node_records.name_of(k)[1]
-                 for k, _ in await self.records.list(node_records.CONTAINER,
-                                                     node_records.node_prefix(nodeid))]
+        names = [name for name, _ in await node_records.on_node(self.records, node_records.CONTAINER, nodeid)]
         names += [name for name in shapes.container_names(listing) if name not in names]
         return names
 
@@ -208,19 +212,30 @@ class Containers:
     async def create_container(self, nodeid: str, body: CreateContainer) -> None:
         client = await self.nodes.client(nodeid)
         name = body["name"]
-        for key, _ in await self.records.list(node_records.CONTAINER):
-            other, known = node_records.name_of(key)
-            if known == name:
-                raise Conflict(f"a container named '{name}' exists (node '{other}')")
+        owner = await self.records.get(node_records.CONTAINER, name)
+        if owner is not None:
+            raise _taken(name, owner)
         if name in await self.index.names(nodeid, await self.index.listing(client)):
             raise Conflict(f"a container named '{name}' exists (node '{nodeid}')")
         await check_filesystems(client, nodeid, body["filesystems"])
-        await self._start(client, body)
-        await self.records.put(node_records.CONTAINER, node_records.key(nodeid, name), body)
+        # The name is claimed (atomically, whoever else creates one) with the
+        # whole spec, before the container starts: if it cannot start, the
+        # claim goes; if this daemon dies meanwhile, a halted container stays.
+        record = {"node": nodeid, "spec": body}
+        if not await self.records.add(node_records.CONTAINER, name, record):
+            raise _taken(name, await self.records.get(node_records.CONTAINER, name))
+        try:
+            await self._start(client, body)
+        except BaseException:
+            await self.records.replace(node_records.CONTAINER, name, record, None)
+            raise
+
 
     async def delete_container(self, nodeid: str, containername: str) -> None:
         await self._stop(nodeid, containername)
-        await self.records.delete(node_records.CONTAINER, node_records.key(nodeid, containername))
+        record = await node_records.of_node(self.records, node_records.CONTAINER, nodeid, containername)
+        if record is not None:
+            await self.records.replace(node_records.CONTAINER, containername, record, None)
 
     async def get_container(self, nodeid: str, containername: str) -> Container:
         client = await self.nodes.client(nodeid)

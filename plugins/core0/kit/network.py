@@ -55,12 +55,19 @@ class Bridges:
         if body["name"] in await self._bridges(client):
             raise Conflict(f"bridge '{body['name']}' exists on node '{nodeid}'")
         network = shapes.bridge_network(body)
+        key = node_records.key(nodeid, body["name"])
+        # Claimed (atomically, whoever else creates it) with its settings
+        # before the node makes it; the claim goes if the node refuses.
+        if not await self.records.add(node_records.BRIDGE, key, network):
+            raise Conflict(f"bridge '{body['name']}' exists on node '{nodeid}'")
         try:
             await client.call("bridge.create", {"name": body["name"], "hwaddr": body["hwaddr"],
                                                 "network": network})
-        except CommandFailed as e:
-            raise refused_as_bad_request(e) from None
-        await self.records.put(node_records.BRIDGE, node_records.key(nodeid, body["name"]), network)
+        except BaseException as e:
+            await self.records.delete(node_records.BRIDGE, key)
+            if isinstance(e, CommandFailed):
+                raise refused_as_bad_request(e) from None
+            raise
 
     async def list_bridges(self, nodeid: str) -> list[Bridge]:
         client = await self.nodes.client(nodeid)
@@ -74,7 +81,12 @@ class Bridges:
 
     async def delete_bridge(self, nodeid: str, bridgeid: str) -> None:
         client = await self.nodes.client(nodeid)
-        await self._bridge(client, bridgeid)
+        try:
+            await self._bridge(client, bridgeid)
+        except NotFound:
+            # A claim left by a create that never reached the node goes too.
+            await self.records.delete(node_records.BRIDGE, node_records.key(nodeid, bridgeid))
+            raise
         await client.call("bridge.delete", {"name": bridgeid})
         await self.records.delete(node_records.BRIDGE, node_records.key(nodeid, bridgeid))
 

@@ -53,19 +53,19 @@ class VMs:
     # Records -------------------------------------------------------------------------------
 
     async def _vm(self, nodeid: str, vmid: str) -> dict[str, Any]:
-        vm = await self.records.get(node_records.VM, node_records.key(nodeid, vmid))
+        vm = await node_records.of_node(self.records, node_records.VM, nodeid, vmid)
         if vm is None:
             raise NotFound(f"vm '{vmid}' does not exist on node '{nodeid}'")
         return vm
 
-    async def _save(self, nodeid: str, vm: dict[str, Any]) -> None:
-        await self.records.put(node_records.VM, node_records.key(nodeid, vm["id"]), vm)
+    async def _save(self, vm: dict[str, Any]) -> None:
+        await self.records.put(node_records.VM, vm["id"], vm)
 
-    async def _set_status(self, nodeid: str, vm: dict[str, Any], status: str) -> None:
+    async def _set_status(self, vm: dict[str, Any], status: str) -> None:
         vm["status"] = status
-        await self._save(nodeid, vm)
+        await self._save(vm)
 
-    def _later(self, nodeid: str, vm: dict[str, Any], states: tuple[str, ...],
+    def _later(self, vm: dict[str, Any], states: tuple[str, ...],
                then: Callable[[dict[str, Any]], Coroutine[Any, Any, None]]) -> None:
         """
         After ``transition_seconds``, ``then(vm)`` if the same VM (not one
@@ -74,7 +74,7 @@ class VMs:
         instance = vm["instance"]
 
         async def run() -> None:
-            now = await self.records.get(node_records.VM, node_records.key(nodeid, vm["id"]))
+            now = await self.records.get(node_records.VM, vm["id"])
             if now is not None and now.get("instance") == instance and now["status"] in states:
                 await then(now)
 
@@ -83,12 +83,15 @@ class VMs:
 
         self.clock.callLater(self.transition_seconds, fire)
 
-    def _settle(self, nodeid: str, vm: dict[str, Any], states: tuple[str, ...]) -> None:
-        """The VM is ``running`` after a moment, if it is still in one of ``states``."""
+    def _settle(self, vm: dict[str, Any], states: tuple[str, ...]) -> None:
+        """
+        The VM is ``running`` after a moment, if it is still in one of
+        ``states`` (and nothing else changed it meanwhile: compare and set).
+        """
         async def running(now: dict[str, Any]) -> None:
-            await self._set_status(nodeid, now, "running")
+            await self.records.replace(node_records.VM, now["id"], now, {**now, "status": "running"})
 
-        self._later(nodeid, vm, states, running)
+        self._later(vm, states, running)
 
     # Domains --------------------------------------------------------------------------------
 
@@ -112,45 +115,44 @@ class VMs:
             await client.call("kvm.create", {
                 "name": vm["id"], "media": shapes.vm_media(vm["disks"]), "cpu": vm["cpu"],
                 "memory": vm["memory"], "nics": shapes.vm_nics(vm["nics"])})
-        self._settle(client.node, vm, COMING_UP)
+        self._settle(vm, COMING_UP)
 
     async def _halt(self, client: ICommandClient, vm: dict[str, Any], command: str = "kvm.destroy") -> None:
         domain = await self._domain(client, vm["id"])
         if domain is not None:
             await client.call(command, {"uuid": domain["uuid"]})
-        await self._set_status(client.node, vm, "halted")
+        await self._set_status(vm, "halted")
 
     # VMs ----------------------------------------------------------------------------------------
 
     async def list_vms(self, nodeid: str) -> list[VMListItem]:
         await self.nodes.client(nodeid)
         return [{"id": vm["id"], "status": vm["status"]}
-                for _, vm in await self.records.list(node_records.VM, node_records.node_prefix(nodeid))]
+                for _, vm in await node_records.on_node(self.records, node_records.VM, nodeid)]
 
     async def create_vm(self, nodeid: str, body: VMCreate) -> None:
         client = await self.nodes.client(nodeid)
-        for key, _ in await self.records.list(node_records.VM):
-            vmid = node_records.name_of(key)[1]
-            if vmid == body["id"]:
-                raise Conflict(f"a vm with id '{vmid}' exists")
         vm: dict[str, Any] = {
-            "id": body["id"], "cpu": body["cpu"], "memory": body["memory"], "nics": body["nics"],
-            "disks": body["disks"], "status": "deploying", "userCloudInit": body["userCloudInit"],
-            "systemCloudInit": body["systemCloudInit"], "instance": uuid.uuid4().hex}
-        await self._save(nodeid, vm)
+            "id": body["id"], "node": nodeid, "cpu": body["cpu"], "memory": body["memory"],
+            "nics": body["nics"], "disks": body["disks"], "status": "deploying",
+            "userCloudInit": body["userCloudInit"], "systemCloudInit": body["systemCloudInit"],
+            "instance": uuid.uuid4().hex}
+        # VM ids are unique in the pool: claimed atomically with the whole record.
+        if not await self.records.add(node_records.VM, body["id"], vm):
+            raise Conflict(f"a vm with id '{body['id']}' exists")
         try:
             await self._boot(client, vm)
         except CommandFailed as e:
-            await self.records.delete(node_records.VM, node_records.key(nodeid, body["id"]))
+            await self.records.delete(node_records.VM, body["id"])
             raise refused_as_bad_request(e) from None
         except BaseException:
-            await self.records.delete(node_records.VM, node_records.key(nodeid, body["id"]))
+            await self.records.delete(node_records.VM, body["id"])
             raise
 
     async def delete_vm(self, nodeid: str, vmid: str) -> None:
         client = await self.nodes.client(nodeid)
         await self._halt(client, await self._vm(nodeid, vmid))
-        await self.records.delete(node_records.VM, node_records.key(nodeid, vmid))
+        await self.records.delete(node_records.VM, vmid)
 
     async def get_vm(self, nodeid: str, vmid: str) -> VM:
         client = await self.nodes.client(nodeid)
@@ -166,7 +168,7 @@ class VMs:
         if (body["cpu"], body["memory"]) != (vm["cpu"], vm["memory"]) and vm["status"] != "halted":
             raise BadRequest(f"vm '{vmid}' must be halted to change cpu or memory")
         vm.update({k: body[k] for k in ("cpu", "memory", "nics", "disks")})
-        await self._save(nodeid, vm)
+        await self._save(vm)
         domain = await self._domain(client, vmid)
         if domain is None:
             return
@@ -190,7 +192,7 @@ class VMs:
         client = await self.nodes.client(nodeid)
         vm = await self._vm(nodeid, vmid)
         if vm["status"] in ("halted", "error"):
-            await self._set_status(nodeid, vm, "starting")
+            await self._set_status(vm, "starting")
             await self._boot(client, vm)
 
     async def stop_vm(self, nodeid: str, vmid: str) -> None:
@@ -203,7 +205,7 @@ class VMs:
         if vm["status"] != "running":
             raise BadRequest(f"vm '{vmid}' is {vm['status']}, not running")
         await client.call("kvm.pause", {"uuid": await self._domain_uuid(client, vmid)})
-        await self._set_status(nodeid, vm, "paused")
+        await self._set_status(vm, "paused")
 
     async def resume_vm(self, nodeid: str, vmid: str) -> None:
         client = await self.nodes.client(nodeid)
@@ -211,18 +213,18 @@ class VMs:
         if vm["status"] != "paused":
             raise BadRequest(f"vm '{vmid}' is {vm['status']}, not paused")
         await client.call("kvm.resume", {"uuid": await self._domain_uuid(client, vmid)})
-        await self._set_status(nodeid, vm, "running")
+        await self._set_status(vm, "running")
 
     async def shutdown_vm(self, nodeid: str, vmid: str) -> None:
         client = await self.nodes.client(nodeid)
         vm = await self._vm(nodeid, vmid)
         if vm["status"] in ("running", "paused"):
-            await self._set_status(nodeid, vm, "halting")
+            await self._set_status(vm, "halting")
 
             async def halt(now: dict[str, Any]) -> None:
                 await self._halt(client, now, "kvm.shutdown")
 
-            self._later(nodeid, vm, ("halting",), halt)
+            self._later(vm, ("halting",), halt)
 
     async def migrate_vm(self, nodeid: str, vmid: str, body: VMMigrate) -> None:
         client = await self.nodes.client(nodeid)
@@ -236,10 +238,10 @@ class VMs:
             await client.call("kvm.migrate", {"uuid": domain["uuid"],
                                               "desturi": f"qemu+ssh://{address}/system"})
             vm["status"] = "migrating"
-        await self.records.delete(node_records.VM, node_records.key(nodeid, vmid))
-        await self._save(target.node, vm)
+        vm["node"] = target.node
+        await self._save(vm)
         if domain is not None:
-            self._settle(target.node, vm, ("migrating",))
+            self._settle(vm, ("migrating",))
 
     async def get_vm_info(self, nodeid: str, vmid: str) -> VMInfo:
         client = await self.nodes.client(nodeid)
