@@ -204,12 +204,13 @@ class Settings:
 
 @implementer(IBackendContext)
 class _Context:
-    def __init__(self, builder: _Builder) -> None:
+    def __init__(self, builder: _Builder, name: str) -> None:
         self._builder = builder
         from twisted.internet import reactor
 
         self.reactor = reactor
         self.config_dir = builder.config_dir
+        self.records = ScopedRecords(builder.store, name)
 
     def backend(self, name: str) -> Any:
         return self._builder.build(name)
@@ -256,7 +257,7 @@ class _Builder:
         options = _fill_defaults(plugin.options_schema, options)
         self.building.append(name)
         try:
-            self.built[name] = plugin.create(options, _Context(self))
+            self.built[name] = plugin.create(options, _Context(self, name))
         except ConfigError as e:
             self.broken[name] = [
                 p if p.startswith(self.where) else f"{self.where} at 'backends.{name}': {p}"

@@ -918,6 +918,11 @@ class IBackendContext(Interface):
     config_dir = Attribute(
         "Directory of the configuration file (``str``), for relative paths."
     )
+    records = Attribute(
+        "The instance's records (``rpoold.records.IRecords``): the daemon's "
+        "store (``[store]``), under the instance's name.  Everything a backend "
+        "keeps that what it manages cannot tell it belongs there."
+    )
 
     def backend(name: str) -> Any:
         """

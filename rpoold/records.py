@@ -142,3 +142,48 @@ class MemoryRecords:
         records = self._kinds.get(kind, {})
         return succeed([(key, copy.deepcopy(record)) for key, record in records.items()
                         if key.startswith(prefix)])
+
+
+@implementer(IRecords)
+class ScopedRecords:
+    """
+    One backend instance's view of the daemon's store: its kinds filed
+    under ``<scope>:<kind>``, so that two instances never share a record.
+    The daemon opens and closes the store itself.
+
+    :param store: the daemon's store.
+    :param scope: the backend instance's name (the same in every daemon
+        configured alike, so they share its records).
+    """
+
+    def __init__(self, store: IRecords, scope: str) -> None:
+        self.store = store
+        self.scope = scope
+
+    def _kind(self, kind: str) -> str:
+        return f"{self.scope}:{kind}"
+
+    def open(self) -> Deferred[None]:
+        return succeed(None)
+
+    def close(self) -> Deferred[None]:
+        return succeed(None)
+
+    def get(self, kind: str, key: str) -> Deferred[Record | None]:
+        return self.store.get(self._kind(kind), key)
+
+    def put(self, kind: str, key: str, record: Mapping[str, Any]) -> Deferred[None]:
+        return self.store.put(self._kind(kind), key, record)
+
+    def delete(self, kind: str, key: str) -> Deferred[bool]:
+        return self.store.delete(self._kind(kind), key)
+
+    def list(self, kind: str, prefix: str = "") -> Deferred[list[tuple[str, Record]]]:
+        return self.store.list(self._kind(kind), prefix)
+
+    def add(self, kind: str, key: str, record: Mapping[str, Any]) -> Deferred[bool]:
+        return self.store.add(self._kind(kind), key, record)
+
+    def replace(self, kind: str, key: str, expected: Mapping[str, Any] | None,
+                record: Mapping[str, Any] | None) -> Deferred[bool]:
+        return self.store.replace(self._kind(kind), key, expected, record)

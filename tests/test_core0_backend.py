@@ -29,6 +29,7 @@ from plugins.poolsim.mock import mock_backend
 from plugins.poolsim.pool import SEED_CONTAINER, SEED_JOB, SEED_NODE, Pool
 from rpoold.config import ConfigError, build
 from rpoold.errors import RpoolError
+from rpoold.records import MemoryRecords
 from rpoold.interfaces import FAMILIES, IFileReader
 from rpoold.request_validation import RequestValidator
 from testbed.core0_agent import AgentOnRedis
@@ -101,7 +102,7 @@ async def pair(redis_server: RedisServer) -> AsyncIterator[Pair]:
            "families": {"default": "core0"}}
     core0 = build(raw, "test", ".").backends["core0"]
     mock = mock_backend({"nodes": 2, "reboot_seconds": 0.3, "transition_seconds": 0.05},
-                        SimpleNamespace(reactor=reactor))
+                        SimpleNamespace(reactor=reactor, records=MemoryRecords()))
     yield Pair(mock, core0, pool)
     await core0.stopService()
     for agent in agents:

@@ -47,7 +47,7 @@ class Core0Backend(Service):
         self.timeout = float(options.get("timeout", 10.0))
         self.ping_timeout = float(options.get("ping_timeout", 1.0))
         self.health_timeout = float(options.get("health_timeout", 2.0))
-        self.records: IRecords = MemoryRecords()
+        self.records: IRecords = context.records
         self.forgotten = ForgottenNodes(self.records)
         self.registry = resolve(options, context, self.forgotten)
         self.directory: NodeDirectory[NodeClient] = NodeDirectory(

@@ -52,7 +52,7 @@ class MockBackend:
                  connect: Callable[[NodeAddress], ICommandClient]) -> None:
         self.reactor = context.reactor
         transition_seconds = float(options.get("transition_seconds", 0.1))
-        self.records: IRecords = MemoryRecords()
+        self.records: IRecords = context.records
         self.directory: NodeDirectory[ICommandClient] = NodeDirectory(registry, connect, ping_timeout=0)
         self.families = CommandFamilies(
             self.directory, self.records, self.reactor, timeout=WAIT_FOR_NODES, ping_timeout=0,

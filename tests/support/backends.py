@@ -43,6 +43,7 @@ from zope.interface import implementer
 
 from rpoold.app import RpoolApi
 from rpoold.interfaces import FAMILIES, FAMILIES_BY_NAME, IBackendContext
+from rpoold.records import MemoryRecords
 from testbed.http_api import Api
 
 ALL_FAMILIES: frozenset[str] = frozenset(FAMILIES_BY_NAME)
@@ -178,6 +179,7 @@ class _Context:
     def __init__(self, reactor: Any) -> None:
         self.reactor = reactor
         self.config_dir = "."
+        self.records = MemoryRecords()
 
     def backend(self, name: str) -> Any:
         raise LookupError(f"no backend instance '{name}' in tests")
