@@ -22,7 +22,7 @@ import pytest
 import pytest_twisted
 import redis
 from twisted.internet import reactor
-from twisted.internet.defer import Deferred, gatherResults
+from twisted.internet.defer import CancelledError, Deferred, gatherResults
 from twisted.logger import formatEvent, globalLogPublisher
 from zope.interface.verify import verifyObject
 
@@ -152,8 +152,8 @@ async def test_get_put_delete(store: IRecords) -> None:
 @pytest_twisted.ensureDeferred
 async def test_values_keep_their_types(store: IRecords) -> None:
     record = {"int": 7, "float": 2.5, "big": 2 ** 53 + 1, "neg": -1, "bool": True, "none": None,
-              "text": "caf\u00e9 \u2603 \U0001f600", "empty": {}, "list": [1, "a", [None]],
-              "nested": {"a": {"b": {"c": []}}}}
+              "text": "caf\u00e9 \u2603 \U0001f600", "surrogate": "\ud800", "empty": {},
+              "list": [1, "a", [None]], "nested": {"a": {"b": {"c": []}}}}
     await store.put("vm", "n\u0153ud/\u2603", record)
     assert await store.get("vm", "n\u0153ud/\u2603") == record
     assert await store.list("vm", "n\u0153ud/") == [("n\u0153ud/\u2603", record)]
@@ -248,6 +248,20 @@ async def test_replace_compares_values_not_spellings(store: IRecords) -> None:
     await store.put("vm", "k", {"n": 1, "a": [1, 2]})
     assert await store.replace("vm", "k", {"a": [1.0, 2], "n": 1.0}, {"n": 2}) is True
     assert await store.get("vm", "k") == {"n": 2}
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_cancelled_call_leaves_the_store_working(store: IRecords) -> None:
+    await store.put("vm", "a", {"v": "a"})
+    await store.put("vm", "b", {"v": "b"})
+    for pending in (store.get("vm", "a"), store.put("vm", "c", {"v": "c"}), store.list("vm")):
+        pending.cancel()
+        try:
+            await pending
+        except CancelledError:
+            pass
+    assert await store.get("vm", "b") == {"v": "b"}, "no answer meant for a cancelled call"
+    assert await store.list("vm", "a") == [("a", {"v": "a"})]
 
 
 @pytest_twisted.ensureDeferred

@@ -1,7 +1,8 @@
 """
 How a record is written down in a durable store: one JSON object as text,
-spelled one way (sorted keys, no spaces), so that the same record is the
-same text whoever wrote it.
+spelled one way (sorted keys, no spaces, ASCII with escapes, so that any
+string, even a lone surrogate, can be written), so that the same record is
+the same text whoever wrote it.
 """
 
 from __future__ import annotations
@@ -22,8 +23,7 @@ def encode(record: Mapping[str, Any]) -> str:
     """
     if not isinstance(record, Mapping):
         raise TypeError(f"a record is a JSON object, not {type(record).__name__}")
-    return json.dumps(dict(record), sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                      allow_nan=False)
+    return json.dumps(dict(record), sort_keys=True, separators=(",", ":"), allow_nan=False)
 
 
 def decode(text: str) -> Record:

@@ -180,6 +180,8 @@ class RedisRecords:
         #: The connection being set up, and the attempt to reach the server.
         self._setting_up: tuple[_Connection, Deferred[Any]] | None = None
         self._open = False
+        #: Why the last call failed, until one succeeds (a failure is logged when it starts).
+        self._down: str | None = None
 
     # Keys --------------------------------------------------------------------------------
 
@@ -308,7 +310,13 @@ class RedisRecords:
             return fail(StoreUnavailable(f"record store {self.where}: not open"))
         done = self._connect().addCallback(command)
         done.addTimeout(self.timeout, self._reactor)
-        return done.addErrback(self._unavailable, what)
+        return done.addCallbacks(self._available, self._unavailable, errbackArgs=(what,))
+
+    def _available(self, result: T) -> T:
+        if self._down is not None:
+            log.info("record store {where}: answering again", where=self.where)
+            self._down = None
+        return result
 
     def _unavailable(self, failure: Failure, what: str) -> Failure:
         if failure.check(CancelledError):
@@ -326,7 +334,10 @@ class RedisRecords:
             why = f"Redis answered {failure.getErrorMessage()}"
         else:
             return failure
-        log.warn("record store {where}: {what}: {why}", where=self.where, what=what, why=why)
+        if self._down is None:
+            log.warn("record store {where}: unavailable ({what}: {why})", where=self.where, what=what,
+                     why=why)
+        self._down = why
         return Failure(StoreUnavailable(f"record store {self.where}: {why}"))
 
     def get(self, kind: str, key: str) -> Deferred[Record | None]:
@@ -383,8 +394,9 @@ class RedisRecords:
         return attempt(expected_text, _REPLACE_ATTEMPTS)
 
     def list(self, kind: str, prefix: str = "") -> Deferred[list[tuple[str, Record]]]:
-        def pairs(flat: list[str]) -> list[tuple[str, Record]]:
-            return [(flat[i], decode(flat[i + 1])) for i in range(0, len(flat), 2)]
+        def pairs(flat: list[str | None]) -> list[tuple[str, Record]]:
+            return [(str(flat[i]), decode(text)) for i in range(0, len(flat), 2)
+                    if (text := flat[i + 1]) is not None]
 
         return self._call("list", lambda conn: conn.eval(_LIST, self._keys(kind)[:2], [prefix])
                           .addCallback(pairs))
