@@ -126,7 +126,7 @@ class SQLiteRecords:
     def open(self) -> Deferred[None]:
         if self._pool is not None:
             return succeed(None) if self._conn is not None else fail(
-                StoreError(f"record store {self.path}: already being opened"))
+                StoreError(f"record store {self.path}: being opened or closed already"))
         self._pool = ThreadPool(minthreads=1, maxthreads=1, name=f"records {self.path}")
         self._pool.start()
         self._shutdown_trigger = self._reactor.addSystemEventTrigger(
