@@ -1,0 +1,402 @@
+"""
+Records in Redis (``redis://HOST:PORT/DB``): shared by the daemons of a
+pool, as durable as that Redis is made (``appendonly yes``).
+
+The layout, every key under the store's ``prefix`` (``rpoold:``):
+
+- ``<prefix>records:<kind>``, a hash: record key -> the record as canonical
+  JSON text;
+- ``<prefix>order:<kind>``, a sorted set: record key -> its sequence number,
+  so that ``list`` answers in the order of first writes (an overwrite keeps
+  the number, a delete drops it);
+- ``<prefix>seq``, the counter the sequence numbers come from;
+- ``<prefix>schema``, the version of this layout (``open`` writes it into an
+  empty Redis and refuses a newer one).
+
+Atomicity: every write and ``list`` is one Lua script (``EVAL``, then
+``EVALSHA``), which Redis runs alone, so the hash and the sorted set never
+disagree, ``add`` is a ``HSETNX`` and ``replace`` compares and writes with
+no other client in between.  ``replace`` compares records as values (as
+``MemoryRecords`` does): the script compares texts and, when they differ,
+answers the text it found; if that text reads as the expected record (the
+same value spelled otherwise, ``1.0`` for ``1``) the script runs again
+against that text.  One hash per kind keeps a kind's records under two
+keys; the scripts name every key they touch, but the store is not made for
+Redis Cluster (a kind's two keys would need one hash slot).
+
+Connection: one connection at a time, opened when a call needs one and
+shared by every call (Redis answers in order; the calls are pipelined).
+Every call has one deadline, ``timeout`` seconds for connecting and
+answering together; a call that misses it fails with ``StoreUnavailable``
+and closes the connection (a server that does not answer in time is not
+trusted with the next command).  There is no reconnection loop: the next
+call after a lost connection opens a new one, so the store works again at
+the first call after Redis comes back.  A write that fails with
+``StoreUnavailable`` may or may not have been applied.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+import txredisapi
+from twisted.internet.defer import CancelledError, Deferred, fail, succeed
+from twisted.internet.endpoints import HostnameEndpoint, connectProtocol
+from twisted.internet.error import ConnectError
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from zope.interface import implementer
+
+from rpoold.errors import TIMEOUTS
+from rpoold.records import IRecords, Record, StoreError, StoreUnavailable
+from rpoold.stores.encoding import decode, encode, normal
+
+log = Logger()
+
+T = TypeVar("T")
+
+#: The version of the key layout above.
+LAYOUT_VERSION = 1
+
+#: How often ``replace`` runs again when it finds the expected record spelled otherwise.
+_REPLACE_ATTEMPTS = 5
+
+# KEYS: schema. ARGV: this code's version. Writes the version into an empty
+# store; answers the one found.
+_SCHEMA = """
+redis.call('SET', KEYS[1], ARGV[1], 'NX')
+return redis.call('GET', KEYS[1])
+"""
+
+# KEYS: records, order, seq. ARGV: key, value.
+_PUT = """
+if redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) == 1 then
+  redis.call('ZADD', KEYS[2], redis.call('INCR', KEYS[3]), ARGV[1])
+end
+return 1
+"""
+
+# KEYS: records, order, seq. ARGV: key, value.
+_ADD = """
+if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then
+  return 0
+end
+redis.call('ZADD', KEYS[2], redis.call('INCR', KEYS[3]), ARGV[1])
+return 1
+"""
+
+# KEYS: records, order. ARGV: key.
+_DELETE = """
+redis.call('ZREM', KEYS[2], ARGV[1])
+return redis.call('HDEL', KEYS[1], ARGV[1])
+"""
+
+# KEYS: records, order, seq. ARGV: key, expected value ('' for none), new
+# value ('' to delete).  Answers {1, ''} when written, {0, found} when the
+# value found ('' for none) is not the expected text.
+_REPLACE = """
+local found = redis.call('HGET', KEYS[1], ARGV[1])
+if not found then
+  found = ''
+end
+if found ~= ARGV[2] then
+  return {0, found}
+end
+if ARGV[3] == '' then
+  redis.call('HDEL', KEYS[1], ARGV[1])
+  redis.call('ZREM', KEYS[2], ARGV[1])
+elseif redis.call('HSET', KEYS[1], ARGV[1], ARGV[3]) == 1 then
+  redis.call('ZADD', KEYS[2], redis.call('INCR', KEYS[3]), ARGV[1])
+end
+return {1, ''}
+"""
+
+# KEYS: records, order. ARGV: prefix. Answers key, value, key, value, ...
+# in the order of first writes.
+_LIST = """
+local out = {}
+local prefix = ARGV[1]
+for _, key in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
+  if string.sub(key, 1, #prefix) == prefix then
+    out[#out + 1] = key
+    out[#out + 1] = redis.call('HGET', KEYS[1], key)
+  end
+end
+return out
+"""
+
+
+class _SetupFailed(Exception):
+    """The connection opened but the server refused its password or database."""
+
+
+class _FactoryStub:
+    """What txredisapi's protocol calls on its factory while it sets up a connection."""
+
+    isLazy = False
+
+    def __init__(self) -> None:
+        self.error: str | None = None
+
+    def stopTrying(self) -> None:
+        pass
+
+    def connectionError(self, why: str) -> None:
+        self.error = why
+
+
+class _Connection(txredisapi.RedisProtocol):  # type: ignore[misc]
+    """The store's connection (txredisapi's protocol, outside of txredisapi's pools)."""
+
+
+@implementer(IRecords)
+class RedisRecords:
+    """
+    Records in the Redis at ``host:port``, database ``db``.
+
+    :param password: ``AUTH`` with it (and ``username``, Redis 6 ACLs).
+    :param prefix: the start of every key the store uses.
+    :param timeout: seconds one call may take, connecting included.
+    :param reactor: for connecting and for the deadlines.
+    """
+
+    def __init__(self, host: str, port: int, reactor: Any, *, db: int = 0, password: str | None = None,
+                 username: str | None = None, prefix: str = "rpoold:", timeout: float = 3.0) -> None:
+        self.host = host
+        self.port = port
+        self.db = db
+        self.prefix = prefix
+        self.timeout = timeout
+        self._password = password
+        self._username = username
+        self._reactor = reactor
+        #: Where the store is, for messages (never the password).
+        self.where = f"redis://{host if ':' not in host else f'[{host}]'}:{port}/{db}"
+        self._connection: _Connection | None = None
+        self._connecting: Deferred[_Connection] | None = None
+        self._waiting: list[Deferred[_Connection]] = []
+        #: The connection being set up, and the attempt to reach the server.
+        self._setting_up: tuple[_Connection, Deferred[Any]] | None = None
+        self._open = False
+        #: Why the last call failed, until one succeeds (a failure is logged when it starts).
+        self._down: str | None = None
+
+    # Keys --------------------------------------------------------------------------------
+
+    def _keys(self, kind: str) -> list[str]:
+        """The records hash, the order set and the sequence counter of ``kind``."""
+        return [f"{self.prefix}records:{kind}", f"{self.prefix}order:{kind}", f"{self.prefix}seq"]
+
+    # Opening and closing -----------------------------------------------------------------
+
+    def open(self) -> Deferred[None]:
+        self._open = True
+
+        def check(conn: _Connection) -> Deferred[None]:
+            return conn.eval(_SCHEMA, [f"{self.prefix}schema"], [str(LAYOUT_VERSION)]).addCallback(versioned)
+
+        def versioned(found: Any) -> None:
+            try:
+                version = int(found)
+            except (TypeError, ValueError):
+                raise StoreError(
+                    f"record store {self.where}: {self.prefix}schema holds {found!r}, "
+                    f"not a layout version (is prefix {self.prefix!r} someone else's?)") from None
+            if version > LAYOUT_VERSION:
+                raise StoreError(f"record store {self.where}: layout version {version} is newer than "
+                                 f"this rpoold's ({LAYOUT_VERSION}); run the rpoold that wrote it")
+
+        def failed(failure: Failure) -> Failure:
+            self._open = False
+            self._drop()
+            if failure.check(StoreUnavailable):
+                return Failure(StoreError(failure.getErrorMessage()))
+            return failure
+
+        return self._call("open", check).addErrback(failed)
+
+    def close(self) -> Deferred[None]:
+        self._open = False
+        conn = self._connection
+        gone: Deferred[None] = succeed(None)
+        if conn is not None and conn.connected:
+            gone = conn.whenDisconnected().addCallback(lambda _: None)
+        self._drop()
+        return gone
+
+    # The connection ----------------------------------------------------------------------
+
+    def _connect(self) -> Deferred[_Connection]:
+        """:returns: Deferred firing with the connection, opened now if there is none."""
+        if self._connection is not None and self._connection.connected:
+            return succeed(self._connection)
+        waiter: Deferred[_Connection] = Deferred(self._waiting.remove)
+        self._waiting.append(waiter)
+        if self._connecting is None:
+            self._connecting = self._new_connection()
+            self._connecting.addBoth(self._connected)
+        return waiter
+
+    def _connected(self, result: _Connection | Failure) -> None:
+        self._connecting = None
+        if isinstance(result, _Connection):
+            if not self._open:
+                result.transport.loseConnection()
+                result = Failure(StoreUnavailable(f"record store {self.where}: closed"))
+            else:
+                self._connection = result
+        waiting, self._waiting = self._waiting, []
+        for waiter in waiting:
+            if isinstance(result, Failure):
+                waiter.errback(result)
+            else:
+                waiter.callback(result)
+
+    def _new_connection(self) -> Deferred[_Connection]:
+        conn = _Connection(charset="utf-8", password=self._password or None, username=self._username,
+                           dbid=self.db or None, convertNumbers=False)
+        conn.factory = _FactoryStub()
+        endpoint = HostnameEndpoint(self._reactor, self.host, self.port,
+                                    timeout=max(1, math.ceil(self.timeout)))
+        result: Deferred[_Connection] = Deferred()
+
+        def ready(_: Any) -> None:
+            conn.transport.setTcpNoDelay(True)
+            if not result.called:
+                result.callback(conn)
+
+        def lost(_: Any) -> None:
+            if self._connection is conn:
+                self._connection = None
+            if not result.called:
+                result.errback(_SetupFailed(conn.factory.error or "closed while being set up"))
+
+        def failed(failure: Failure) -> None:
+            if not result.called:
+                if failure.check(CancelledError):
+                    failure = Failure(_SetupFailed("connecting was given up"))
+                result.errback(failure)
+
+        def done(outcome: Any) -> Any:
+            self._setting_up = None
+            return outcome
+
+        conn.whenConnected().addCallback(ready)
+        conn.whenDisconnected().addCallback(lost)
+        attempt = connectProtocol(endpoint, conn)
+        attempt.addErrback(failed)
+        self._setting_up = (conn, attempt)
+        return result.addBoth(done)
+
+    def _drop(self) -> None:
+        """Close the connection and any being set up; the calls waiting for either fail."""
+        conn, self._connection = self._connection, None
+        if conn is not None and conn.transport is not None:
+            conn.transport.abortConnection()
+        if self._setting_up is not None:
+            pending, attempt = self._setting_up
+            if pending.transport is not None:
+                pending.transport.abortConnection()
+            else:
+                attempt.cancel()
+
+    # Calls -------------------------------------------------------------------------------
+
+    def _call(self, what: str, command: Callable[[_Connection], Deferred[T]]) -> Deferred[T]:
+        """Run ``command`` on the connection within the deadline; failures become ``StoreUnavailable``."""
+        if not self._open:
+            return fail(StoreUnavailable(f"record store {self.where}: not open"))
+        done = self._connect().addCallback(command)
+        done.addTimeout(self.timeout, self._reactor)
+        return done.addCallbacks(self._available, self._unavailable, errbackArgs=(what,))
+
+    def _available(self, result: T) -> T:
+        if self._down is not None:
+            log.info("record store {where}: answering again", where=self.where)
+            self._down = None
+        return result
+
+    def _unavailable(self, failure: Failure, what: str) -> Failure:
+        if failure.check(CancelledError):
+            return failure
+        if failure.check(*TIMEOUTS):
+            self._drop()
+            why = f"no answer within {self.timeout:g} s"
+        elif failure.check(ConnectError):
+            why = f"cannot connect: {failure.getErrorMessage()}"
+        elif failure.check(_SetupFailed):
+            why = failure.getErrorMessage()
+        elif failure.check(txredisapi.ConnectionError):
+            why = "connection lost"
+        elif failure.check(txredisapi.ResponseError):
+            why = f"Redis answered {failure.getErrorMessage()}"
+        else:
+            return failure
+        if self._down is None:
+            log.warn("record store {where}: unavailable ({what}: {why})", where=self.where, what=what,
+                     why=why)
+        self._down = why
+        return Failure(StoreUnavailable(f"record store {self.where}: {why}"))
+
+    def get(self, kind: str, key: str) -> Deferred[Record | None]:
+        def command(conn: _Connection) -> Deferred[Record | None]:
+            found: Deferred[str | None] = conn.execute_command("HGET", self._keys(kind)[0], key)
+            return found.addCallback(lambda text: decode(text) if text is not None else None)
+
+        return self._call("get", command)
+
+    def put(self, kind: str, key: str, record: Mapping[str, Any]) -> Deferred[None]:
+        try:
+            text = encode(record)
+        except (TypeError, ValueError) as e:
+            return fail(e)
+        return self._call("put", lambda conn: conn.eval(_PUT, self._keys(kind), [key, text])
+                          .addCallback(lambda _: None))
+
+    def delete(self, kind: str, key: str) -> Deferred[bool]:
+        return self._call("delete", lambda conn: conn.eval(_DELETE, self._keys(kind)[:2], [key])
+                          .addCallback(lambda removed: removed == 1))
+
+    def add(self, kind: str, key: str, record: Mapping[str, Any]) -> Deferred[bool]:
+        try:
+            text = encode(record)
+        except (TypeError, ValueError) as e:
+            return fail(e)
+        return self._call("add", lambda conn: conn.eval(_ADD, self._keys(kind), [key, text])
+                          .addCallback(lambda added: added == 1))
+
+    def replace(self, kind: str, key: str, expected: Mapping[str, Any] | None,
+                record: Mapping[str, Any] | None) -> Deferred[bool]:
+        try:
+            was = normal(expected)
+            expected_text = encode(expected) if expected is not None else ""
+            text = encode(record) if record is not None else ""
+        except (TypeError, ValueError) as e:
+            return fail(e)
+
+        def attempt(against: str, left: int) -> Deferred[bool]:
+            def command(conn: _Connection) -> Deferred[list[Any]]:
+                return conn.eval(_REPLACE, self._keys(kind), [key, against, text])
+
+            return self._call("replace", command).addCallback(answered, left)
+
+        def answered(reply: list[Any], left: int) -> bool | Deferred[bool]:
+            written, found = int(reply[0]), reply[1]
+            if written:
+                return True
+            if not found or was is None or decode(found) != was or left == 0:
+                return False
+            # The expected record, spelled otherwise: compare against that spelling.
+            return attempt(found, left - 1)
+
+        return attempt(expected_text, _REPLACE_ATTEMPTS)
+
+    def list(self, kind: str, prefix: str = "") -> Deferred[list[tuple[str, Record]]]:
+        def pairs(flat: list[str | None]) -> list[tuple[str, Record]]:
+            return [(str(flat[i]), decode(text)) for i in range(0, len(flat), 2)
+                    if (text := flat[i + 1]) is not None]
+
+        return self._call("list", lambda conn: conn.eval(_LIST, self._keys(kind)[:2], [prefix])
+                          .addCallback(pairs))
