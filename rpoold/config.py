@@ -30,6 +30,8 @@ from zope.interface.verify import verifyObject
 from rpoold import auth, method_signatures
 from rpoold.auth import AUTH_SCHEMA, DISABLED, Authenticator
 from rpoold.interfaces import FAMILIES, IBackendContext, IBackendPlugin
+from rpoold.records import IRecords, MemoryRecords, OpenedRecords, ScopedRecords
+from rpoold.stores import open_store
 
 log = Logger()
 
@@ -83,8 +85,18 @@ LOG_SCHEMA: dict[str, Any] = {
 
 #: Extra top-level sections, each with its JSON Schema; features that need
 #: a section (authentication, metrics, ...) register it here.
+STORE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        # memory:, sqlite:///PATH (relative to the file), redis://[:PASSWORD@]HOST:PORT/DB
+        "url": {"type": "string", "minLength": 1, "default": "memory:"},
+    },
+}
+
 SECTIONS: dict[str, dict[str, Any]] = {
     "server": SERVER_SCHEMA,
+    "store": STORE_SCHEMA,
     "auth": AUTH_SCHEMA,
     "metrics": METRICS_SCHEMA,
     "health": HEALTH_SCHEMA,
@@ -195,6 +207,9 @@ class Settings:
     auth: Authenticator = field(default_factory=lambda: DISABLED)
     #: Where to listen (``server.port``, parsed): an ``IStreamServerEndpoint``.
     endpoint: Any = None
+    #: The record store (``[store]``), not opened yet: ``check_at_start`` it
+    #: before the reactor runs, ``open`` it before the backends start.
+    store: IRecords = field(default_factory=MemoryRecords)
 
     @property
     def server(self) -> dict[str, Any]:
@@ -232,8 +247,10 @@ class _Builder:
         available: dict[str, Any],
         config_dir: str,
         broken: dict[str, list[str]],
+        store: IRecords,
     ) -> None:
         self.where = where
+        self.store = store
         self.tables = tables
         self.available = available
         self.config_dir = config_dir
@@ -384,6 +401,17 @@ def build(raw: dict[str, Any], where: str, config_dir: str, port: str | None = N
         sections[name] = filled if isinstance(filled, dict) else {}
     if port is not None:
         sections["server"]["port"] = port
+    store: IRecords = MemoryRecords()
+    if usable["store"]:
+        from twisted.internet import reactor
+
+        try:
+            store = open_store(sections["store"]["url"], config_dir, reactor)
+        except ValueError as e:
+            problems.append(f"{where} at 'store.url': {e}")
+    if not isinstance(store, MemoryRecords):
+        # Opened when the daemon starts; backends built now may call it before.
+        store = OpenedRecords(store)
     endpoint, port_problems = _endpoint(sections["server"].get("port"), where, port is not None)
     problems += port_problems
 
@@ -436,8 +464,9 @@ def build(raw: dict[str, Any], where: str, config_dir: str, port: str | None = N
     else:
         ignored = set()
 
-    builder = _Builder(where, tables, available, config_dir, broken)
-    settings = Settings(source=where, sections=sections, auth=authenticator, endpoint=endpoint)
+    builder = _Builder(where, tables, available, config_dir, broken, store)
+    settings = Settings(source=where, sections=sections, auth=authenticator, endpoint=endpoint,
+                        store=store)
     for name in tables:
         if name in broken:
             continue

@@ -22,10 +22,11 @@ be used is a ``StoreError``, a start-up error.
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from twisted.internet.defer import Deferred, succeed
+from twisted.python.failure import Failure
 from zope.interface import Interface, implementer
 
 from rpoold.errors import ServiceUnavailable
@@ -55,6 +56,15 @@ class IRecords(Interface):
 
     def close() -> Deferred[None]:
         """Let go of the store (connections, files)."""
+
+    def check_at_start() -> None:
+        """
+        Before the reactor runs (it blocks): check that the store can be
+        used, creating or migrating its schema, so that a store that cannot
+        is one line at start-up.
+
+        :raises StoreError: it cannot be used.
+        """
 
     def get(kind: str, key: str) -> Deferred[Record | None]:
         """
@@ -113,6 +123,9 @@ class MemoryRecords:
     def close(self) -> Deferred[None]:
         return succeed(None)
 
+    def check_at_start(self) -> None:
+        pass
+
     def get(self, kind: str, key: str) -> Deferred[Record | None]:
         record = self._kinds.get(kind, {}).get(key)
         return succeed(copy.deepcopy(record) if record is not None else None)
@@ -169,6 +182,9 @@ class ScopedRecords:
     def close(self) -> Deferred[None]:
         return succeed(None)
 
+    def check_at_start(self) -> None:
+        pass
+
     def get(self, kind: str, key: str) -> Deferred[Record | None]:
         return self.store.get(self._kind(kind), key)
 
@@ -187,3 +203,63 @@ class ScopedRecords:
     def replace(self, kind: str, key: str, expected: Mapping[str, Any] | None,
                 record: Mapping[str, Any] | None) -> Deferred[bool]:
         return self.store.replace(self._kind(kind), key, expected, record)
+
+
+@implementer(IRecords)
+class OpenedRecords:
+    """
+    The daemon's store while it opens: calls made before ``open`` fired
+    wait for it (then run in the order they came), later ones go straight
+    through.
+
+    :param store: the store, not opened yet.
+    """
+
+    def __init__(self, store: IRecords) -> None:
+        self.store = store
+        self._waiting: list[Deferred[None]] | None = []
+
+    def open(self) -> Deferred[None]:
+        def opened(result: Any) -> Any:
+            waiting, self._waiting = self._waiting or [], None
+            for waiter in waiting:
+                if isinstance(result, Failure):
+                    waiter.errback(StoreUnavailable(f"the record store did not open: "
+                                                    f"{result.getErrorMessage()}"))
+                else:
+                    waiter.callback(None)
+            return result
+
+        return self.store.open().addBoth(opened)
+
+    def close(self) -> Deferred[None]:
+        return self.store.close()
+
+    def check_at_start(self) -> None:
+        self.store.check_at_start()
+
+    def _when_open(self, call: Callable[[], Deferred[Any]]) -> Deferred[Any]:
+        if self._waiting is None:
+            return call()
+        waiter: Deferred[None] = Deferred()
+        self._waiting.append(waiter)
+        return waiter.addCallback(lambda _: call())
+
+    def get(self, kind: str, key: str) -> Deferred[Record | None]:
+        return self._when_open(lambda: self.store.get(kind, key))
+
+    def put(self, kind: str, key: str, record: Mapping[str, Any]) -> Deferred[None]:
+        return self._when_open(lambda: self.store.put(kind, key, record))
+
+    def delete(self, kind: str, key: str) -> Deferred[bool]:
+        return self._when_open(lambda: self.store.delete(kind, key))
+
+    def list(self, kind: str, prefix: str = "") -> Deferred[list[tuple[str, Record]]]:
+        return self._when_open(lambda: self.store.list(kind, prefix))
+
+    def add(self, kind: str, key: str, record: Mapping[str, Any]) -> Deferred[bool]:
+        return self._when_open(lambda: self.store.add(kind, key, record))
+
+    def replace(self, kind: str, key: str, expected: Mapping[str, Any] | None,
+                record: Mapping[str, Any] | None) -> Deferred[bool]:
+        return self._when_open(lambda: self.store.replace(kind, key, expected, record))

@@ -39,6 +39,7 @@ from twisted.logger import ILogObserver, Logger
 from twisted.python.failure import Failure
 
 from rpoold.errors import TIMEOUTS
+from rpoold.records import IRecords, MemoryRecords
 from rpoold.site import ApiSite
 
 log = Logger()
@@ -86,6 +87,8 @@ class DaemonService(MultiService):
     :param grace_period: seconds to wait for in-flight requests.
     :param log_observer: if given, twistd logs through it (set as the
         application's ``ILogObserver``, see ``twistd`` documentation).
+    :param store: the record store, opened when the service starts (calls
+        made meanwhile wait for it) and closed once the backends stopped.
     """
 
     def __init__(
@@ -96,8 +99,10 @@ class DaemonService(MultiService):
         grace_period: float,
         clock: Any = None,
         log_observer: Any = None,
+        store: IRecords | None = None,
     ) -> None:
         super().__init__()
+        self.store: IRecords = store if store is not None else MemoryRecords()
         from twisted.internet import reactor
 
         self.clock: Any = clock if clock is not None else reactor
@@ -117,6 +122,9 @@ class DaemonService(MultiService):
         super().setServiceParent(parent)
 
     def startService(self) -> None:
+        self.store.open().addErrback(
+            lambda failure: log.error("the record store did not open: {why}",
+                                      why=failure.getErrorMessage()))
         super().startService()
         self.clock.callWhenRunning(self._install_sigterm)
         self.clock.callWhenRunning(_freeze_start_up_objects)
@@ -193,6 +201,10 @@ class DaemonService(MultiService):
         while tracker.open_connections() and self.clock.seconds() < deadline:
             await deferLater(self.clock, CLOSE_POLL, lambda: None)
         await self._stop_backends()
+        try:
+            await self.store.close()
+        except Exception:
+            log.failure("the record store did not close cleanly")
         if self._previous_sigterm is not None:
             signal.signal(signal.SIGTERM, self._previous_sigterm)
         log.info(

@@ -18,6 +18,7 @@ from twisted.python import usage
 from rpoold.app import RpoolApi
 from rpoold.config import ConfigError, Settings, load
 from rpoold.logs import json_observer_for, text_observer_for
+from rpoold.records import StoreError
 from rpoold.service import DaemonService, ListeningService
 from rpoold.site import ApiSite, Limits
 
@@ -77,6 +78,10 @@ def makeService(options: Options) -> DaemonService:
     )
     limits = Limits(max_body=server["max_body_bytes"], max_upload=server["max_upload_bytes"])
     site = ApiSite(api.resource(), limits, access_log=server["access_log"])
+    try:
+        settings.store.check_at_start()
+    except StoreError as e:
+        stop_start_up([f"{settings.source} at 'store.url': {e}"])
     web = ListeningService(settings.endpoint, site)
     try:
         web.listen()
@@ -92,4 +97,5 @@ def makeService(options: Options) -> DaemonService:
         [b for b in settings.backends.values() if IService.providedBy(b)],
         grace_period=server["grace_period"],
         log_observer=observer,
+        store=settings.store,
     )

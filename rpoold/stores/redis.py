@@ -38,6 +38,7 @@ the first call after Redis comes back.  A write that fails with
 from __future__ import annotations
 
 import math
+import socket
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
@@ -147,6 +148,38 @@ class _FactoryStub:
         self.error = why
 
 
+class _ErrorReply(Exception):
+    """An error reply to a start-up check's command."""
+
+
+def _command(args: tuple[str, ...]) -> bytes:
+    """One command in the Redis protocol's wire form."""
+    parts = [b"*%d\r\n" % len(args)]
+    for arg in args:
+        data = arg.encode()
+        parts.append(b"$%d\r\n%s\r\n" % (len(data), data))
+    return b"".join(parts)
+
+
+def _reply(replies: Any) -> Any:
+    """One reply read from a blocking socket file (the start-up check's)."""
+    line = replies.readline()
+    if not line.endswith(b"\r\n"):
+        raise OSError("the connection closed")
+    kind, rest = line[:1], line[1:-2]
+    if kind == b"-":
+        raise _ErrorReply(rest.decode("utf-8", "replace"))
+    if kind == b":":
+        return int(rest)
+    if kind == b"$":
+        size = int(rest)
+        return None if size < 0 else replies.read(size + 2)[:-2].decode("utf-8", "replace")
+    if kind == b"*":
+        size = int(rest)
+        return None if size < 0 else [_reply(replies) for _ in range(size)]
+    return rest.decode("utf-8", "replace")
+
+
 class _Connection(txredisapi.RedisProtocol):  # type: ignore[misc]
     """The store's connection (txredisapi's protocol, outside of txredisapi's pools)."""
 
@@ -195,18 +228,8 @@ class RedisRecords:
         self._open = True
 
         def check(conn: _Connection) -> Deferred[None]:
-            return conn.eval(_SCHEMA, [f"{self.prefix}schema"], [str(LAYOUT_VERSION)]).addCallback(versioned)
-
-        def versioned(found: Any) -> None:
-            try:
-                version = int(found)
-            except (TypeError, ValueError):
-                raise StoreError(
-                    f"record store {self.where}: {self.prefix}schema holds {found!r}, "
-                    f"not a layout version (is prefix {self.prefix!r} someone else's?)") from None
-            if version > LAYOUT_VERSION:
-                raise StoreError(f"record store {self.where}: layout version {version} is newer than "
-                                 f"this rpoold's ({LAYOUT_VERSION}); run the rpoold that wrote it")
+            return conn.eval(_SCHEMA, [f"{self.prefix}schema"], [str(LAYOUT_VERSION)]).addCallback(
+                self._check_version)
 
         def failed(failure: Failure) -> Failure:
             self._open = False
@@ -216,6 +239,41 @@ class RedisRecords:
             return failure
 
         return self._call("open", check).addErrback(failed)
+
+    def _check_version(self, found: Any) -> None:
+        """:raises StoreError: the layout found is not ours, or newer than this code."""
+        try:
+            version = int(found)
+        except (TypeError, ValueError):
+            raise StoreError(
+                f"record store {self.where}: {self.prefix}schema holds {found!r}, "
+                f"not a layout version (is prefix {self.prefix!r} someone else's?)") from None
+        if version > LAYOUT_VERSION:
+            raise StoreError(f"record store {self.where}: layout version {version} is newer than "
+                             f"this rpoold's ({LAYOUT_VERSION}); run the rpoold that wrote it")
+
+    def check_at_start(self) -> None:
+        """
+        Before the reactor runs (blocking, at most ``timeout`` seconds per
+        step): reach the server, log in, choose the database and check the
+        layout version, as ``open`` does.
+        """
+        try:
+            with socket.create_connection((self.host, self.port), timeout=self.timeout) as sock:
+                replies = sock.makefile("rb")
+
+                def ask(*args: str) -> Any:
+                    sock.sendall(_command(args))
+                    return _reply(replies)
+
+                if self._password is not None:
+                    ask("AUTH", *([self._username] if self._username else []), self._password)
+                if self.db:
+                    ask("SELECT", str(self.db))
+                found = ask("EVAL", _SCHEMA, "1", f"{self.prefix}schema", str(LAYOUT_VERSION))
+        except (OSError, _ErrorReply) as e:
+            raise StoreError(f"record store {self.where}: cannot be used: {e}") from None
+        self._check_version(found)
 
     def close(self) -> Deferred[None]:
         self._open = False

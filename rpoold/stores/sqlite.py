@@ -151,6 +151,11 @@ class SQLiteRecords:
 
         return opened.addCallbacks(ready, failed)
 
+    def check_at_start(self) -> None:
+        """Before the reactor runs: open the file, check it, create or migrate its schema."""
+        conn, _ = self._connect()
+        conn.close()
+
     def _connect(self) -> tuple[sqlite3.Connection, int]:
         """In the worker: open the file, check it, create or migrate the schema."""
         self._check_file()
