@@ -26,12 +26,15 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from twisted.internet.defer import Deferred, succeed
+from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import Interface, implementer
 
 from rpoold.errors import ServiceUnavailable
 
 Record = dict[str, Any]
+
+log = Logger()
 
 
 class StoreError(Exception):
@@ -64,6 +67,15 @@ class IRecords(Interface):
         is one line at start-up.
 
         :raises StoreError: it cannot be used.
+        """
+
+    def watch(kind: str, changed: Callable[[str | None], None]) -> None:
+        """
+        Hear of the writes to ``kind``, also other daemons' where the store
+        is shared, so that what a daemon keeps from records stays true:
+        ``changed(key)`` after a record of that key changed (written or
+        deleted); ``changed(None)`` when changes may have been missed (the
+        store was away): anything of the kind may have changed.
         """
 
     def get(kind: str, key: str) -> Deferred[Record | None]:
@@ -110,12 +122,42 @@ class IRecords(Interface):
         """
 
 
+class Watchers:
+    """The callbacks of ``IRecords.watch``, by kind, for a store that sees every write itself."""
+
+    def __init__(self) -> None:
+        self._by_kind: dict[str, list[Callable[[str | None], None]]] = {}
+
+    def add(self, kind: str, changed: Callable[[str | None], None]) -> None:
+        self._by_kind.setdefault(kind, []).append(changed)
+
+    def kinds(self) -> list[str]:
+        """The kinds watched."""
+        return list(self._by_kind)
+
+    def tell_all(self, key: str | None) -> None:
+        """Tell every watcher (``None``: anything may have changed)."""
+        for kind in self.kinds():
+            self.tell(kind, key)
+
+    def tell(self, kind: str, key: str | None) -> None:
+        for changed in list(self._by_kind.get(kind, ())):
+            try:
+                changed(key)
+            except Exception:
+                log.failure("record store: a watcher failed")
+
+
 @implementer(IRecords)
 class MemoryRecords:
     """Records in this process's memory: gone when it stops."""
 
     def __init__(self) -> None:
         self._kinds: dict[str, dict[str, Record]] = {}
+        self._watchers = Watchers()
+
+    def watch(self, kind: str, changed: Callable[[str | None], None]) -> None:
+        self._watchers.add(kind, changed)
 
     def open(self) -> Deferred[None]:
         return succeed(None)
@@ -132,10 +174,14 @@ class MemoryRecords:
 
     def put(self, kind: str, key: str, record: Mapping[str, Any]) -> Deferred[None]:
         self._kinds.setdefault(kind, {})[key] = copy.deepcopy(dict(record))
+        self._watchers.tell(kind, key)
         return succeed(None)
 
     def delete(self, kind: str, key: str) -> Deferred[bool]:
-        return succeed(self._kinds.get(kind, {}).pop(key, None) is not None)
+        found = self._kinds.get(kind, {}).pop(key, None) is not None
+        if found:
+            self._watchers.tell(kind, key)
+        return succeed(found)
 
     def add(self, kind: str, key: str, record: Mapping[str, Any]) -> Deferred[bool]:
         return self.replace(kind, key, None, record)
@@ -149,6 +195,7 @@ class MemoryRecords:
             records.pop(key, None)
         else:
             records[key] = copy.deepcopy(dict(record))
+        self._watchers.tell(kind, key)
         return succeed(True)
 
     def list(self, kind: str, prefix: str = "") -> Deferred[list[tuple[str, Record]]]:
@@ -184,6 +231,9 @@ class ScopedRecords:
 
     def check_at_start(self) -> None:
         pass
+
+    def watch(self, kind: str, changed: Callable[[str | None], None]) -> None:
+        self.store.watch(self._kind(kind), changed)
 
     def get(self, kind: str, key: str) -> Deferred[Record | None]:
         return self.store.get(self._kind(kind), key)
@@ -237,6 +287,9 @@ class OpenedRecords:
 
     def check_at_start(self) -> None:
         self.store.check_at_start()
+
+    def watch(self, kind: str, changed: Callable[[str | None], None]) -> None:
+        self.store.watch(kind, changed)
 
     def _when_open(self, call: Callable[[], Deferred[Any]]) -> Deferred[Any]:
         if self._waiting is None:

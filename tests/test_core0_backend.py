@@ -29,8 +29,8 @@ from plugins.poolsim.mock import mock_backend
 from plugins.poolsim.pool import SEED_CONTAINER, SEED_JOB, SEED_NODE, Pool
 from rpoold.config import ConfigError, build
 from rpoold.errors import RpoolError
-from rpoold.records import MemoryRecords
 from rpoold.interfaces import FAMILIES, IFileReader
+from rpoold.records import MemoryRecords
 from rpoold.request_validation import RequestValidator
 from testbed.core0_agent import AgentOnRedis
 from testbed.redis_server import RedisServer

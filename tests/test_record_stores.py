@@ -34,7 +34,7 @@ from testbed.ports import free_port
 from testbed.processes import ROOT, Child, python_env, wait_until
 from testbed.redis_server import RedisServer
 from tests.support import record_writer
-from tests.support.polling import eventually
+from tests.support.polling import eventually, wait_for
 
 FORMS = ("memory", "sqlite", "redis")
 DURABLE = ("sqlite", "redis")
@@ -302,6 +302,28 @@ async def test_two_stores_increment_by_compare_and_set(place: Place) -> None:
 
 
 @pytest_twisted.ensureDeferred
+async def test_a_watcher_hears_of_writes_to_its_kind(place: Place) -> None:
+    """Writes through another store object on the same place (the same object for memory) are heard."""
+    watching, writing = await place.opened(), await place.opened()
+    heard: list[str | None] = []
+    watching.watch("vm", heard.append)
+    if place.form == "redis":
+        # The subscription is made once the store is open: it first says "anything may have changed".
+        await wait_for(lambda: None in heard, "subscribed", 10)
+        heard.clear()
+    if place.form == "sqlite":
+        writing = watching  # an SQLite store hears its own writes only
+    await writing.put("vm", "a", {"n": 1})
+    await writing.add("vm", "b", {"n": 1})
+    await writing.add("vm", "b", {"n": 2})  # not written: not heard
+    await writing.replace("vm", "a", {"n": 1}, {"n": 2})
+    await writing.delete("vm", "b")
+    await writing.put("bridge", "x", {})  # another kind
+    await wait_for(lambda: len(heard) >= 4, "writes heard", 10)
+    assert heard == ["a", "b", "a", "b"]
+
+
+@pytest_twisted.ensureDeferred
 async def test_records_outlive_the_store_object(durable: Place) -> None:
     first = await durable.opened()
     for key in ("b", "a", "c"):
@@ -547,6 +569,25 @@ async def test_redis_stopped_then_back(redis_server: RedisServer) -> None:
     assert await until_available(store) is None
     await store.put("vm", "k", {"v": 3})
     assert await store.get("vm", "k") == {"v": 3}
+    await store.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_redis_watchers_hear_again_after_an_outage(redis_server: RedisServer) -> None:
+    store = redis_store(redis_server.port, timeout=0.5)
+    heard: list[str | None] = []
+    store.watch("vm", heard.append)
+    await store.open()
+    await wait_for(lambda: heard == [None], "subscribed", 10)
+    redis_server.stop()
+    redis_server.start()
+    # Back: told that anything may have changed, then hearing writes again.
+    await wait_for(lambda: heard == [None, None], "subscribed again", 20)
+    other = redis_store(redis_server.port, prefix=store.prefix)
+    await other.open()
+    await other.put("vm", "k", {"v": 1})
+    await wait_for(lambda: heard[-1:] == ["k"], "heard", 10)
+    await other.close()
     await store.close()
 
 

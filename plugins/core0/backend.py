@@ -25,7 +25,7 @@ from rpoold.delegation import serve
 from rpoold.errors import TIMEOUTS, RpoolError
 from rpoold.interfaces import IHealthCheck
 from rpoold.nodes import NodeAddress
-from rpoold.records import IRecords, MemoryRecords
+from rpoold.records import IRecords
 
 log = Logger()
 

@@ -27,6 +27,7 @@ from typing import Any
 
 from twisted.internet.defer import Deferred, ensureDeferred, fail, succeed
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from rpoold.config import ConfigError, check, key_path, read_file
@@ -94,7 +95,9 @@ class ForgottenNodes:
     """
     The nodes an operator deleted from a configured pool (``DELETE
     /nodes/{id}``): records of kind ``forgotten_node``, with a copy in
-    memory for the synchronous lookups.
+    memory for the synchronous lookups, read again whenever the store says
+    the kind changed (another daemon sharing the store forgot a node).
+    While the store is away the copy stays as it was.
 
     :param records: the backend's records.
     """
@@ -102,10 +105,18 @@ class ForgottenNodes:
     def __init__(self, records: IRecords) -> None:
         self.records = records
         self.ids: set[str] = set()
+        records.watch(FORGOTTEN, self._changed)
 
     async def load(self) -> None:
-        """Read the records (at start)."""
+        """Read the records (at start, and when they changed)."""
         self.ids = {key for key, _ in await self.records.list(FORGOTTEN)}
+
+    def _changed(self, key: str | None) -> None:
+        def kept(failure: Failure) -> None:
+            log.warn("forgotten nodes not read again ({why}); keeping what was known",
+                     why=failure.getErrorMessage())
+
+        ensureDeferred(self.load()).addErrback(kept)
 
     def __contains__(self, nodeid: object) -> bool:
         return nodeid in self.ids

@@ -31,7 +31,7 @@ from rpoold.delegation import serve
 from rpoold.interfaces import IHealthCheck
 from rpoold.metrics import track_backend_call
 from rpoold.nodes import ICommandClient, INodeRegistry, NodeAddress
-from rpoold.records import IRecords, MemoryRecords
+from rpoold.records import IRecords
 
 #: How long ``ping_node`` waits for a rebooting node: until it is back.
 WAIT_FOR_NODES = float("inf")

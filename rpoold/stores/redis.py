@@ -51,7 +51,7 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from rpoold.errors import TIMEOUTS
-from rpoold.records import IRecords, Record, StoreError, StoreUnavailable
+from rpoold.records import IRecords, Record, StoreError, StoreUnavailable, Watchers
 from rpoold.stores.encoding import decode, encode, normal
 
 log = Logger()
@@ -71,31 +71,40 @@ redis.call('SET', KEYS[1], ARGV[1], 'NX')
 return redis.call('GET', KEYS[1])
 """
 
-# KEYS: records, order, seq. ARGV: key, value.
+# Every write publishes the key it changed on the kind's channel (the
+# last ARGV), for the daemons that watch the kind.
+
+# KEYS: records, order, seq. ARGV: key, value, channel.
 _PUT = """
 if redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) == 1 then
   redis.call('ZADD', KEYS[2], redis.call('INCR', KEYS[3]), ARGV[1])
 end
+redis.call('PUBLISH', ARGV[3], ARGV[1])
 return 1
 """
 
-# KEYS: records, order, seq. ARGV: key, value.
+# KEYS: records, order, seq. ARGV: key, value, channel.
 _ADD = """
 if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then
   return 0
 end
 redis.call('ZADD', KEYS[2], redis.call('INCR', KEYS[3]), ARGV[1])
+redis.call('PUBLISH', ARGV[3], ARGV[1])
 return 1
 """
 
-# KEYS: records, order. ARGV: key.
+# KEYS: records, order. ARGV: key, channel.
 _DELETE = """
 redis.call('ZREM', KEYS[2], ARGV[1])
-return redis.call('HDEL', KEYS[1], ARGV[1])
+local removed = redis.call('HDEL', KEYS[1], ARGV[1])
+if removed == 1 then
+  redis.call('PUBLISH', ARGV[2], ARGV[1])
+end
+return removed
 """
 
 # KEYS: records, order, seq. ARGV: key, expected value ('' for none), new
-# value ('' to delete).  Answers {1, ''} when written, {0, found} when the
+# value ('' to delete), channel.  Answers {1, ''} when written, {0, found} when the
 # value found ('' for none) is not the expected text.
 _REPLACE = """
 local found = redis.call('HGET', KEYS[1], ARGV[1])
@@ -111,6 +120,7 @@ if ARGV[3] == '' then
 elseif redis.call('HSET', KEYS[1], ARGV[1], ARGV[3]) == 1 then
   redis.call('ZADD', KEYS[2], redis.call('INCR', KEYS[3]), ARGV[1])
 end
+redis.call('PUBLISH', ARGV[4], ARGV[1])
 return {1, ''}
 """
 
@@ -184,6 +194,15 @@ class _Connection(txredisapi.RedisProtocol):  # type: ignore[misc]
     """The store's connection (txredisapi's protocol, outside of txredisapi's pools)."""
 
 
+class _Subscriber(txredisapi.SubscriberProtocol):  # type: ignore[misc]
+    """The store's connection that hears of the writes to the kinds watched."""
+
+    heard: Callable[[str, str], None] = staticmethod(lambda channel, key: None)
+
+    def messageReceived(self, pattern: Any, channel: str, message: str) -> None:
+        self.heard(channel, message)
+
+
 @implementer(IRecords)
 class RedisRecords:
     """
@@ -215,8 +234,17 @@ class RedisRecords:
         self._open = False
         #: Why the last call failed, until one succeeds (a failure is logged when it starts).
         self._down: str | None = None
+        #: ``watch``: callbacks by kind, the subscribed connection, the next attempt to make it.
+        self._watchers = Watchers()
+        self._subscriber: _Subscriber | None = None
+        self._listening = False
+        self._relisten: Any = None
 
     # Keys --------------------------------------------------------------------------------
+
+    def _channel(self, kind: str) -> str:
+        """Where the writes of ``kind`` are announced (``watch``)."""
+        return f"{self.prefix}changed:{kind}"
 
     def _keys(self, kind: str) -> list[str]:
         """The records hash, the order set and the sequence counter of ``kind``."""
@@ -238,7 +266,10 @@ class RedisRecords:
                 return Failure(StoreError(failure.getErrorMessage()))
             return failure
 
-        return self._call("open", check).addErrback(failed)
+        def opened(_: Any) -> None:
+            self._listen()
+
+        return self._call("open", check).addCallbacks(opened, failed)
 
     def _check_version(self, found: Any) -> None:
         """:raises StoreError: the layout found is not ours, or newer than this code."""
@@ -275,8 +306,74 @@ class RedisRecords:
             raise StoreError(f"record store {self.where}: cannot be used: {e}") from None
         self._check_version(found)
 
+    # Watching ----------------------------------------------------------------------------
+
+    def watch(self, kind: str, changed: Callable[[str | None], None]) -> None:
+        """
+        Hear of every write to ``kind``, by any daemon on this Redis (its
+        scripts publish the key on ``<prefix>changed:<kind>``).  While the
+        subscription is lost nothing is heard; once it is back, ``changed``
+        is called with ``None``: anything may have changed meanwhile.
+        """
+        first = kind not in self._watchers.kinds()
+        self._watchers.add(kind, changed)
+        if self._subscriber is not None and first:
+            self._subscriber.subscribe(self._channel(kind)).addErrback(lambda _: None)
+        elif self._subscriber is None and self._open:
+            self._listen()
+
+    def _listen(self) -> None:
+        """Open the subscribed connection (again, after a loss), unless one is being made."""
+        self._relisten = None
+        if self._listening or not self._open or not self._watchers.kinds():
+            return
+        self._listening = True
+        conn = _Subscriber(charset="utf-8", password=self._password or None, username=self._username,
+                           dbid=None, convertNumbers=False)
+        conn.factory = _FactoryStub()
+        conn.heard = self._heard
+        endpoint = HostnameEndpoint(self._reactor, self.host, self.port,
+                                    timeout=max(1, math.ceil(self.timeout)))
+
+        def connected(_: Any) -> Deferred[Any]:
+            return conn.whenConnected().addCallback(
+                lambda _: conn.subscribe([self._channel(k) for k in self._watchers.kinds()]))
+
+        def subscribed(_: Any) -> None:
+            self._listening = False
+            self._subscriber = conn
+            conn.whenDisconnected().addCallback(lost)
+            # What changed before (or while the subscription was lost) was not heard.
+            self._watchers.tell_all(None)
+
+        def lost(_: Any) -> None:
+            if self._subscriber is conn:
+                self._subscriber = None
+            self._again()
+
+        def failed(failure: Failure) -> None:
+            self._listening = False
+            if conn.transport is not None:
+                conn.transport.abortConnection()
+            self._again()
+
+        connectProtocol(endpoint, conn).addCallback(connected).addCallbacks(subscribed, failed)
+
+    def _again(self) -> None:
+        if self._open and self._relisten is None:
+            self._relisten = self._reactor.callLater(self.timeout, self._listen)
+
+    def _heard(self, channel: str, key: str) -> None:
+        self._watchers.tell(channel[len(f"{self.prefix}changed:"):], key)
+
     def close(self) -> Deferred[None]:
         self._open = False
+        if self._relisten is not None and self._relisten.active():
+            self._relisten.cancel()
+        self._relisten = None
+        subscriber, self._subscriber = self._subscriber, None
+        if subscriber is not None and subscriber.transport is not None:
+            subscriber.transport.loseConnection()
         conn = self._connection
         gone: Deferred[None] = succeed(None)
         if conn is not None and conn.connected:
@@ -410,11 +507,13 @@ class RedisRecords:
             text = encode(record)
         except (TypeError, ValueError) as e:
             return fail(e)
-        return self._call("put", lambda conn: conn.eval(_PUT, self._keys(kind), [key, text])
+        arguments = [key, text, self._channel(kind)]
+        return self._call("put", lambda conn: conn.eval(_PUT, self._keys(kind), arguments)
                           .addCallback(lambda _: None))
 
     def delete(self, kind: str, key: str) -> Deferred[bool]:
-        return self._call("delete", lambda conn: conn.eval(_DELETE, self._keys(kind)[:2], [key])
+        return self._call("delete", lambda conn: conn.eval(_DELETE, self._keys(kind)[:2],
+                                                           [key, self._channel(kind)])
                           .addCallback(lambda removed: removed == 1))
 
     def add(self, kind: str, key: str, record: Mapping[str, Any]) -> Deferred[bool]:
@@ -422,7 +521,8 @@ class RedisRecords:
             text = encode(record)
         except (TypeError, ValueError) as e:
             return fail(e)
-        return self._call("add", lambda conn: conn.eval(_ADD, self._keys(kind), [key, text])
+        arguments = [key, text, self._channel(kind)]
+        return self._call("add", lambda conn: conn.eval(_ADD, self._keys(kind), arguments)
                           .addCallback(lambda added: added == 1))
 
     def replace(self, kind: str, key: str, expected: Mapping[str, Any] | None,
@@ -436,7 +536,7 @@ class RedisRecords:
 
         def attempt(against: str, left: int) -> Deferred[bool]:
             def command(conn: _Connection) -> Deferred[list[Any]]:
-                return conn.eval(_REPLACE, self._keys(kind), [key, against, text])
+                return conn.eval(_REPLACE, self._keys(kind), [key, against, text, self._channel(kind)])
 
             return self._call("replace", command).addCallback(answered, left)
 

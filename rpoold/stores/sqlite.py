@@ -49,7 +49,7 @@ from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
 from zope.interface import implementer
 
-from rpoold.records import IRecords, Record, StoreError, StoreUnavailable
+from rpoold.records import IRecords, Record, StoreError, StoreUnavailable, Watchers
 from rpoold.stores.encoding import decode, encode, normal
 
 log = Logger()
@@ -113,6 +113,7 @@ class SQLiteRecords:
         self._pool: ThreadPool | None = None
         self._conn: sqlite3.Connection | None = None
         self._shutdown_trigger: Any = None
+        self._watchers = Watchers()
         #: Who waits for the close under way.
         self._closing: list[Deferred[None]] | None = None
 
@@ -286,6 +287,16 @@ class SQLiteRecords:
             return Failure(StoreUnavailable(f"record store {self.path}: {failure.getErrorMessage()}"))
         return failure
 
+    def watch(self, kind: str, changed: Callable[[str | None], None]) -> None:
+        """Hear of this store object's writes (daemons sharing a store share a Redis one)."""
+        self._watchers.add(kind, changed)
+
+    def _told(self, result: T, kind: str, key: str, when: object) -> T:
+        """Tell the watchers of ``kind`` of a write that answered ``when`` (``None``: any answer)."""
+        if when is None or result == when:
+            self._watchers.tell(kind, key)
+        return result
+
     def get(self, kind: str, key: str) -> Deferred[Record | None]:
         return self._run(_get, kind, key)
 
@@ -294,17 +305,17 @@ class SQLiteRecords:
             text = encode(record)
         except (TypeError, ValueError) as e:
             return fail(e)
-        return self._run(_put, kind, key, text)
+        return self._run(_put, kind, key, text).addCallback(self._told, kind, key, None)
 
     def delete(self, kind: str, key: str) -> Deferred[bool]:
-        return self._run(_delete, kind, key)
+        return self._run(_delete, kind, key).addCallback(self._told, kind, key, True)
 
     def add(self, kind: str, key: str, record: Mapping[str, Any]) -> Deferred[bool]:
         try:
             text = encode(record)
         except (TypeError, ValueError) as e:
             return fail(e)
-        return self._run(_add, kind, key, text)
+        return self._run(_add, kind, key, text).addCallback(self._told, kind, key, True)
 
     def replace(self, kind: str, key: str, expected: Mapping[str, Any] | None,
                 record: Mapping[str, Any] | None) -> Deferred[bool]:
@@ -314,7 +325,7 @@ class SQLiteRecords:
             text = encode(record) if record is not None else None
         except (TypeError, ValueError) as e:
             return fail(e)
-        return self._run(_replace, kind, key, was, text)
+        return self._run(_replace, kind, key, was, text).addCallback(self._told, kind, key, True)
 
     def list(self, kind: str, prefix: str = "") -> Deferred[list[tuple[str, Record]]]:
         return self._run(_list, kind, prefix)
