@@ -22,6 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 from twisted.internet.defer import Deferred, DeferredList, ensureDeferred
+from twisted.logger import Logger
 from zope.interface import implementer
 
 from plugins.core0.kit.directory import NodeDirectory
@@ -32,6 +33,8 @@ from rpoold.interfaces import IHealthCheck
 from rpoold.metrics import track_backend_call
 from rpoold.nodes import ICommandClient, INodeRegistry, NodeAddress
 from rpoold.records import IRecords
+
+log = Logger()
 
 #: How long ``ping_node`` waits for a rebooting node: until it is back.
 WAIT_FOR_NODES = float("inf")
@@ -59,9 +62,11 @@ class MockBackend:
             transition_seconds=transition_seconds)
         self.storage_clusters = StorageClusters(self.directory, self.records)
         self.vdisks = Vdisks(self.records, self.reactor, transition_seconds)
-        # The containers running at start are recorded, as if made here
-        # (in process: done before this returns).
-        ensureDeferred(self._record_containers())
+        # The containers running at start are recorded, as if made here (with
+        # the memory store: done before this returns).
+        ensureDeferred(self._record_containers()).addErrback(
+            lambda failure: log.warn("mock: the running containers were not recorded: {why}",
+                                     why=failure.getErrorMessage()))
 
     async def _record_containers(self) -> None:
         for address in await self.directory.addresses():

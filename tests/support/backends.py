@@ -33,18 +33,21 @@ silently.
 
 from __future__ import annotations
 
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar
 
 from zope.interface import implementer
 
 from rpoold.app import RpoolApi
 from rpoold.interfaces import FAMILIES, FAMILIES_BY_NAME, IBackendContext
-from rpoold.records import MemoryRecords
+from rpoold.records import IRecords, MemoryRecords, ScopedRecords
 from testbed.http_api import Api
+from tests.support import store_forms
 
 ALL_FAMILIES: frozenset[str] = frozenset(FAMILIES_BY_NAME)
 
@@ -176,24 +179,25 @@ MOCK_OPTIONS: dict[str, Any] = {"nodes": 2, "reboot_seconds": 0.2, "transition_s
 
 @implementer(IBackendContext)
 class _Context:
-    def __init__(self, reactor: Any) -> None:
+    def __init__(self, reactor: Any, records: IRecords | None = None) -> None:
         self.reactor = reactor
         self.config_dir = "."
-        self.records = MemoryRecords()
+        self.records = records if records is not None else MemoryRecords()
 
     def backend(self, name: str) -> Any:
         raise LookupError(f"no backend instance '{name}' in tests")
 
 
-def mock_backend(options: dict[str, Any] | None = None, reactor: Any = None) -> Any:
-    """A fresh ``MockBackend`` (seeded pool) on ``reactor``."""
+def mock_backend(options: dict[str, Any] | None = None, reactor: Any = None,
+                 records: IRecords | None = None) -> Any:
+    """A fresh ``MockBackend`` (seeded pool) on ``reactor``, its records in ``records`` (memory)."""
     from plugins.poolsim.mock import mock_backend as make
 
     if reactor is None:
         from twisted.internet import reactor as global_reactor
 
         reactor = global_reactor
-    return make({**MOCK_OPTIONS, **(options or {})}, _Context(reactor))
+    return make({**MOCK_OPTIONS, **(options or {})}, _Context(reactor, records))
 
 
 def serve_all(backend: Any, **api_options: Any) -> RpoolApi:
@@ -201,10 +205,29 @@ def serve_all(backend: Any, **api_options: Any) -> RpoolApi:
     return RpoolApi({f.name: backend for f in FAMILIES}, **api_options)
 
 
-@asynccontextmanager
-async def _open_mock() -> AsyncIterator[Api]:
-    yield Api.in_memory(serve_all(mock_backend()).resource())
+def _mock_on(form: str) -> Callable[[], AbstractAsyncContextManager[Api]]:
+    @asynccontextmanager
+    async def open_mock() -> AsyncIterator[Api]:
+        from twisted.internet import reactor
+
+        from rpoold.stores import open_store
+
+        with tempfile.TemporaryDirectory(prefix="rpoold-records-") as directory:
+            store = open_store(store_forms.store_url(form, Path(directory)), ".", reactor)
+            await store.open()
+            try:
+                backend = mock_backend(records=ScopedRecords(store, "mock"))
+                yield Api.in_memory(serve_all(backend).resource())
+            finally:
+                await store.close()
+
+    return open_mock
 
 
-MOCK = register(Harness(name="mock", families=ALL_FAMILIES, open=_open_mock, patience=5.0,
-                           fresh=True))
+#: The mock on each store form (``mock`` keeps its records in memory); a
+#: fresh pool and store for every test.
+MOCK, MOCK_SQLITE, MOCK_REDIS = (
+    register(Harness(name=store_forms.harness_name("mock", form), families=ALL_FAMILIES,
+                     open=_mock_on(form), patience=5.0, fresh=True,
+                     close=store_forms.stop if form == "redis" else None))
+    for form in store_forms.FORMS)
