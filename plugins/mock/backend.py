@@ -22,6 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 from twisted.internet.defer import Deferred, DeferredList, ensureDeferred
+from twisted.logger import Logger
 from zope.interface import implementer
 
 from plugins.core0.kit.directory import NodeDirectory
@@ -32,6 +33,8 @@ from rpoold.interfaces import IHealthCheck
 from rpoold.metrics import track_backend_call
 from rpoold.nodes import ICommandClient, INodeRegistry, NodeAddress
 from rpoold.records import IRecords
+
+log = Logger()
 
 #: How long ``ping_node`` waits for a rebooting node: until it is back.
 WAIT_FOR_NODES = float("inf")
@@ -60,8 +63,12 @@ class MockBackend:
         self.storage_clusters = StorageClusters(self.directory, self.records)
         self.vdisks = Vdisks(self.records, self.reactor, transition_seconds)
         # The containers running at start are recorded, as if made here
-        # (in process: done before this returns).
-        ensureDeferred(self._record_containers())
+        # (in process: done before this returns, with the memory store);
+        # VMs a durable store left in a passing state go on.
+        ensureDeferred(self._record_containers()).addErrback(
+            lambda failure: log.failure("mock: recording the running containers failed", failure))
+        ensureDeferred(self.families.resume()).addErrback(
+            lambda failure: log.failure("mock: resuming the VMs in a passing state failed", failure))
 
     async def _record_containers(self) -> None:
         for address in await self.directory.addresses():
