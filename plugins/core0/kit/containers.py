@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from twisted.logger import Logger
 from zope.interface import implementer
 
 from plugins.core0 import shapes
@@ -27,7 +28,9 @@ from rpoold.contract.wire import Container, ContainerListItem, CreateContainer
 from rpoold.errors import BadRequest, Conflict, NotFound
 from rpoold.interfaces import IContainers
 from rpoold.nodes import ICommandClient
-from rpoold.records import IRecords
+from rpoold.records import IRecords, StoreUnavailable
+
+log = Logger()
 
 #: Errors of ``corex.dispatch`` that mean the container id is stale.
 STALE_CONTAINER = ("container does not exist", "invalid container id")
@@ -61,8 +64,13 @@ class ContainerIndex:
 
     async def listing(self, client: ICommandClient) -> dict[str, Any]:
         """``corex.list`` of a node; records what it shows running and refreshes the cache."""
-        listing: dict[str, Any] = await client.call("corex.list") or {}
+        listing = await self._list(client)
         await self._remember(client.node, listing)
+        return listing
+
+    async def _list(self, client: ICommandClient) -> dict[str, Any]:
+        """``corex.list`` of a node, and the name -> id cache refreshed from it."""
+        listing: dict[str, Any] = await client.call("corex.list") or {}
         names: dict[str, int] = {}
         for container_id, arguments in shapes.listed_containers(listing):
             for tag in arguments.get("tags") or []:
@@ -125,7 +133,13 @@ class ContainerIndex:
         cached = self._ids.get(client.node)
         if not fresh and cached is not None and self.clock.seconds() < cached[1] and name in cached[0]:
             return cached[0][name]
-        await self.listing(client)
+        listing = await self._list(client)
+        try:
+            await self._remember(client.node, listing)
+        except StoreUnavailable as e:
+            # A command into a running container needs no record: it goes on
+            # while the store is away (the next listing records what runs).
+            log.warn("containers of node {node} not recorded: {why}", node=client.node, why=e.message)
         return self._ids[client.node][0].get(name)
 
     async def run(self, client: ICommandClient, name: str, command: str,
