@@ -197,9 +197,14 @@ def temporary_config(text: str) -> str:
 
 
 def core0_config(node_file: Path, access_log: str) -> str:
-    """``etc/core0.toml`` with the simulator's node list (absolute path) and the access log setting."""
+    """
+    ``etc/core0.toml`` with the simulator's node list (absolute path), its
+    SQLite record store beside it, and the access log setting.
+    """
     text = (ROOT / "etc" / "core0.toml").read_text()
+    records = node_file.parent / "rpoold-records.db"
     for old, new in (('nodes_file = "../run/core0sim-nodes.toml"', f'nodes_file = "{node_file}"'),
+                     ('url = "sqlite:///../run/rpoold-records.db"', f'url = "sqlite:///{records}"'),
                      ("[server]\n", f"[server]\naccess_log = {access_log}\n")):
         if old not in text:
             raise SystemExit(f"etc/core0.toml no longer has {old!r}")

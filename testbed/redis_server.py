@@ -9,11 +9,19 @@ from testbed.processes import Child, wait_until
 
 
 class RedisServer:
-    """A real ``redis-server`` on a free loopback port, without persistence."""
+    """
+    A real ``redis-server`` on a free loopback port, without persistence.
 
-    def __init__(self, port: int | None = None, password: str | None = None) -> None:
+    :param extra: more ``redis-server`` options, after the defaults (a later
+        option wins: ``("--appendonly", "yes")`` turns the AOF on, in its
+        temporary directory).
+    """
+
+    def __init__(self, port: int | None = None, password: str | None = None,
+                 extra: tuple[str, ...] = ()) -> None:
         self.port = port or free_port()
         self.password = password
+        self.extra = extra
         self.dir = tempfile.mkdtemp(prefix="redis-")
         self.child: Child | None = None
 
@@ -23,12 +31,13 @@ class RedisServer:
                 "--save", "", "--appendonly", "no", "--dir", self.dir]
         if self.password:
             argv += ["--requirepass", self.password]
+        argv += self.extra
         self.child = Child(argv)
         wait_until(lambda: port_open(self.port), 10.0, "redis-server", self.child.process)
         return self
 
     def stop(self) -> None:
-        """Stop it (nothing to keep: it has no persistence)."""
+        """Stop it (what it wrote, if ``extra`` asked for persistence, stays in ``dir``)."""
         if self.child is not None:
             self.child.stop()
             self.child = None

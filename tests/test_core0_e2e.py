@@ -57,7 +57,11 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
     try:
         config = tomllib.loads((ROOT / "etc" / "core0.toml").read_text())
         config["backends"]["core0"]["nodes_file"] = str(sim.node_file)
-        path: Path = tmp_path_factory.mktemp("e2e") / "core0.toml"
+        # As in the checkout: the file in etc/, its records in ../run/.
+        root = tmp_path_factory.mktemp("e2e")
+        (root / "etc").mkdir()
+        (root / "run").mkdir()
+        path: Path = root / "etc" / "core0.toml"
         path.write_text(_toml(config))
         rpoold, url = start_rpoold(str(path))
     except Exception:

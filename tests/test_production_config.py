@@ -1,9 +1,10 @@
 """
 ``etc/production.toml`` loads for real: ``twistd rpoold --config`` with a
 copy of it, the identity provider's public key supplied next to it as an
-operator would, AYS pointed at ayssim (core0sim's nodes behind it).  It
-starts, refuses requests without credentials, and serves a JWT carrying
-a known scope, with the role that scope maps to.
+operator would, AYS pointed at ayssim (core0sim's nodes behind it), the
+record store at a ``redis-server`` that asks for a password.  It starts,
+refuses requests without credentials, and serves a JWT carrying a known
+scope, with the role that scope maps to.
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import jwt
 import pytest
+import redis
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -24,8 +27,10 @@ from rpoold.config import ConfigError, load
 from testbed.ays_split import SplitEnvironment
 from testbed.http_api import call
 from testbed.processes import Child, wait_until
+from testbed.redis_server import RedisServer
 from testbed.twistd import start_rpoold
-from tests.support.deployments import AYS_URL_LINE, copy_config, value
+from tests.support.backends import SEED_CONTAINER
+from tests.support.deployments import AYS_URL_LINE, STORE_URL_LINE, copy_config, value
 from tests.support.scenario import N
 
 READ_SCOPE = "user:memberof:example-org"
@@ -33,8 +38,9 @@ READ_SCOPE = "user:memberof:example-org"
 
 class Production:
     def __init__(self, env: SplitEnvironment, config: Path, rpoold: Child, url: str,
-                 key: ec.EllipticCurvePrivateKey) -> None:
+                 key: ec.EllipticCurvePrivateKey, store: RedisServer) -> None:
         self.env = env
+        self.store = store
         self.config = config
         self.rpoold = rpoold
         self.url = url
@@ -47,12 +53,20 @@ class Production:
         return {"Authorization": "Bearer " + jwt.encode(payload, self.key, algorithm="ES384")}
 
 
-def write_production(directory: Path, ays_url: str) -> tuple[Path, ec.EllipticCurvePrivateKey]:
+#: The password of the record store's Redis in these tests.
+STORE_PASSWORD = "s3cret/p@ss"
+
+
+def write_production(directory: Path, ays_url: str,
+                     store: RedisServer) -> tuple[Path, ec.EllipticCurvePrivateKey]:
     """The production configuration and the public key file it names, in ``directory``."""
     key = ec.generate_private_key(ec.SECP384R1())
     (directory / "itsyouonline.pem").write_bytes(key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
-    config = copy_config("production.toml", directory, {AYS_URL_LINE: f'url = "{ays_url}"'})
+    store_url = STORE_URL_LINE.replace("CHANGE-ME", quote(STORE_PASSWORD, safe="")).replace(
+        ":6379/", f":{store.port}/")
+    config = copy_config("production.toml", directory,
+                         {AYS_URL_LINE: f'url = "{ays_url}"', STORE_URL_LINE: store_url})
     return config, key
 
 
@@ -71,14 +85,16 @@ def start_production(config: Path) -> tuple[Child, str]:
 @pytest.fixture(scope="module")
 def production(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Production]:
     env = SplitEnvironment(nodes=2).start(rpoold=False)
+    store = RedisServer(password=STORE_PASSWORD).start()
     try:
-        config, key = write_production(tmp_path_factory.mktemp("production"), env.ays_url)
+        config, key = write_production(tmp_path_factory.mktemp("production"), env.ays_url, store)
         child, url = start_production(config)
         try:
-            yield Production(env, config, child, url, key)
+            yield Production(env, config, child, url, key, store)
         finally:
             child.stop()
     finally:
+        store.stop()
         env.stop()
 
 
@@ -120,6 +136,19 @@ def test_a_jwt_with_a_known_scope_gets_its_role(production: Production) -> None:
     assert reply.status == 403 and "needs role 'operate'" in reply.json()["error"]
     other = production.token(READ_SCOPE, aud="someone-else")
     assert call(production.url, "GET", "/nodes", headers=other).status == 401
+
+
+def test_records_go_to_the_redis_store(production: Production) -> None:
+    """The core0 backend records the seed container it sees running, in Redis, under the prefix."""
+    read = production.token(READ_SCOPE)
+    reply = call(production.url, "GET", f"/nodes/{N}/containers/{SEED_CONTAINER}/processes", headers=read)
+    assert reply.status == 200, reply
+    store = redis.Redis(port=production.store.port, password=STORE_PASSWORD)
+    try:
+        assert store.get("rpoold:schema") == b"1"
+        assert SEED_CONTAINER.encode() in store.hkeys("rpoold:records:core0:container")
+    finally:
+        store.close()
 
 
 def test_json_logs_and_a_clean_stop(production: Production) -> None:

@@ -65,6 +65,8 @@ class Core0Backend(Service):
         super().startService()
         ensureDeferred(self.forgotten.load()).addErrback(
             lambda failure: log.failure("core0: reading the forgotten nodes failed", failure))
+        ensureDeferred(self.families.resume()).addErrback(
+            lambda failure: log.failure("core0: resuming the VMs in a passing state failed", failure))
 
     def stopService(self) -> Deferred[None]:
         """

@@ -96,8 +96,11 @@ class ForgottenNodes:
     The nodes an operator deleted from a configured pool (``DELETE
     /nodes/{id}``): records of kind ``forgotten_node``, with a copy in
     memory for the synchronous lookups, read again whenever the store says
-    the kind changed (another daemon sharing the store forgot a node).
-    While the store is away the copy stays as it was.
+    the kind changed (another daemon sharing the store forgot a node); the
+    node the store names is gone from the copy at once.  While the store is
+    away the copy stays as it was.  Nothing deletes these records: a node
+    comes back only when an operator removes its record from the store and
+    restarts the daemons.
 
     :param records: the backend's records.
     """
@@ -108,10 +111,23 @@ class ForgottenNodes:
         records.watch(FORGOTTEN, self._changed)
 
     async def load(self) -> None:
-        """Read the records (at start, and when they changed)."""
-        self.ids = {key for key, _ in await self.records.list(FORGOTTEN)}
+        """
+        Read the records (at start, and when they changed).  What is read
+        is added to what is known: a node is only ever forgotten, and a
+        read that started before a node was forgotten may answer after
+        the change was heard.
+        """
+        self.ids |= {key for key, _ in await self.records.list(FORGOTTEN)}
 
     def _changed(self, key: str | None) -> None:
+        # A node is only ever forgotten (nothing deletes these records): the
+        # key heard is a node gone, at once, before the records are read
+        # again; so a request that reaches this daemon right after another
+        # daemon answered the delete finds the node gone, however late the
+        # read again answers.
+        if key is not None:
+            self.ids.add(key)
+
         def kept(failure: Failure) -> None:
             log.warn("forgotten nodes not read again ({why}); keeping what was known",
                      why=failure.getErrorMessage())

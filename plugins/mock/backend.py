@@ -62,10 +62,14 @@ class MockBackend:
             transition_seconds=transition_seconds)
         self.storage_clusters = StorageClusters(self.directory, self.records)
         self.vdisks = Vdisks(self.records, self.reactor, transition_seconds)
-        # The containers running at start are recorded, as if made here (with
-        # the memory store: done before this returns).
+        # The containers running at start are recorded, as if made here
+        # (in process: done before this returns, with the memory store);
+        # VMs a durable store left in a passing state go on.
         ensureDeferred(self._record_containers()).addErrback(
             lambda failure: log.warn("mock: the running containers were not recorded: {why}",
+                                     why=failure.getErrorMessage()))
+        ensureDeferred(self.families.resume()).addErrback(
+            lambda failure: log.warn("mock: the VMs in a passing state were not resumed: {why}",
                                      why=failure.getErrorMessage()))
 
     async def _record_containers(self) -> None:

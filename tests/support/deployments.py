@@ -27,6 +27,8 @@ from tests.support.core0_harness import Core0Environment
 ETC = ROOT / "etc"
 #: The AYS URL of ``etc/ays-split.toml`` and ``etc/production.toml``.
 AYS_URL_LINE = 'url = "http://127.0.0.1:5000"'
+#: The record store of ``etc/production.toml`` (a Redis, its password a placeholder).
+STORE_URL_LINE = 'url = "redis://:CHANGE-ME@127.0.0.1:6379/0?prefix=rpoold:&timeout=3"'
 
 _SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$")
 _LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
@@ -120,7 +122,8 @@ class Core0Deployment(Core0Environment):
 class SplitDeployment:
     """
     ``etc/ays-split.toml`` as shipped but for the AYS URL: core0sim, ayssim
-    (seeded with core0sim's nodes) and rpoold, once it has reached AYS.
+    (seeded with core0sim's nodes) and rpoold (its records in the SQLite
+    file the configuration names), once it has reached AYS.
     """
 
     def __init__(self, nodes: int = 2) -> None:
@@ -132,7 +135,10 @@ class SplitDeployment:
     def start(self) -> SplitDeployment:
         try:
             self.env.start(rpoold=False)
-            config = copy_config("ays-split.toml", self.dir,
+            # As in the checkout: the file in etc/, its records in ../run/.
+            (self.dir / "etc").mkdir()
+            (self.dir / "run").mkdir()
+            config = copy_config("ays-split.toml", self.dir / "etc",
                                  {AYS_URL_LINE: f'url = "{self.env.ays_url}"'})
             self.rpoold, self.url = start_rpoold(str(config))
             wait_until(self.ays_ready, 30, "rpoold reaching AYS", self.rpoold.process)

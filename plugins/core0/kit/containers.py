@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from twisted.logger import Logger
 from zope.interface import implementer
 
 from plugins.core0 import shapes
@@ -27,7 +28,9 @@ from rpoold.contract.wire import Container, ContainerListItem, CreateContainer
 from rpoold.errors import BadRequest, Conflict, NotFound
 from rpoold.interfaces import IContainers
 from rpoold.nodes import ICommandClient
-from rpoold.records import IRecords
+from rpoold.records import IRecords, StoreUnavailable
+
+log = Logger()
 
 #: Errors of ``corex.dispatch`` that mean the container id is stale.
 STALE_CONTAINER = ("container does not exist", "invalid container id")
@@ -44,6 +47,10 @@ class ContainerIndex:
     The containers of each node by name: ``corex.list`` answers, the
     records of the containers made or seen here, and a name -> id cache.
 
+    Each listing records the running containers that have no record; the
+    names known to have one are kept per node, so that a listing asks the
+    store only of names it has not seen (not of every record of the pool).
+
     :param records: the backend's records.
     :param clock: an ``IReactorTime``.
     :param cache_seconds: how long a name -> id mapping found with
@@ -56,13 +63,20 @@ class ContainerIndex:
         self.cache_seconds = cache_seconds
         #: node id -> (name -> container id, trusted until).
         self._ids: dict[str, tuple[dict[str, int], float]] = {}
+        #: node id -> names of its running containers known to have a record.
+        self._recorded: dict[str, set[str]] = {}
 
     # Listings -------------------------------------------------------------------------------
 
     async def listing(self, client: ICommandClient) -> dict[str, Any]:
         """``corex.list`` of a node; records what it shows running and refreshes the cache."""
-        listing: dict[str, Any] = await client.call("corex.list") or {}
+        listing = await self._list(client)
         await self._remember(client.node, listing)
+        return listing
+
+    async def _list(self, client: ICommandClient) -> dict[str, Any]:
+        """``corex.list`` of a node, and the name -> id cache refreshed from it."""
+        listing: dict[str, Any] = await client.call("corex.list") or {}
         names: dict[str, int] = {}
         for container_id, arguments in shapes.listed_containers(listing):
             for tag in arguments.get("tags") or []:
@@ -71,18 +85,34 @@ class ContainerIndex:
         return listing
 
     async def _remember(self, nodeid: str, listing: dict[str, Any]) -> None:
-        recorded = {name for name, _ in await self.records.list(node_records.CONTAINER)}
+        known = self._recorded.setdefault(nodeid, set())
         for name in shapes.container_names(listing):
-            if name not in recorded:
+            if name in known:
+                continue
+            if await self.records.get(node_records.CONTAINER, name) is None:
                 found = shapes.container_tagged(listing, name)
                 if found is not None:
                     # Not over a record of another daemon's, nor of another node's.
                     await self.records.add(node_records.CONTAINER, name, {
                         "node": nodeid, "spec": shapes.container_record(name, found[1])})
+            known.add(name)
+
+    def recorded(self, nodeid: str, name: str) -> None:
+        """A container's record was written here (its name is known to have one)."""
+        self._recorded.setdefault(nodeid, set()).add(name)
+
+    def unrecorded(self, nodeid: str, name: str) -> None:
+        """A container's record was removed here."""
+        self._recorded.get(nodeid, set()).discard(name)
 
     def forget(self, nodeid: str) -> None:
         """Drop a node's name -> id cache (a container stopped, the node rebooted)."""
         self._ids.pop(nodeid, None)
+
+    def forget_node(self, nodeid: str) -> None:
+        """Drop everything kept of a node (it left the pool, with its records)."""
+        self._ids.pop(nodeid, None)
+        self._recorded.pop(nodeid, None)
 
     async def record(self, nodeid: str, name: str) -> dict[str, Any] | None:
         """The create body of a container of this node made or seen here."""
@@ -125,7 +155,13 @@ class ContainerIndex:
         cached = self._ids.get(client.node)
         if not fresh and cached is not None and self.clock.seconds() < cached[1] and name in cached[0]:
             return cached[0][name]
-        await self.listing(client)
+        listing = await self._list(client)
+        try:
+            await self._remember(client.node, listing)
+        except StoreUnavailable as e:
+            # A command into a running container needs no record: it goes on
+            # while the store is away (the next listing records what runs).
+            log.warn("containers of node {node} not recorded: {why}", node=client.node, why=e.message)
         return self._ids[client.node][0].get(name)
 
     async def run(self, client: ICommandClient, name: str, command: str,
@@ -215,7 +251,8 @@ class Containers:
         owner = await self.records.get(node_records.CONTAINER, name)
         if owner is not None:
             raise _taken(name, owner)
-        if name in await self.index.names(nodeid, await self.index.listing(client)):
+        # No record anywhere (asked above): a container of that name may still run here.
+        if name in shapes.container_names(await self.index.listing(client)):
             raise Conflict(f"a container named '{name}' exists (node '{nodeid}')")
         await check_filesystems(client, nodeid, body["filesystems"])
         # The name is claimed (atomically, whoever else creates one) with the
@@ -224,9 +261,11 @@ class Containers:
         record = {"node": nodeid, "spec": body}
         if not await self.records.add(node_records.CONTAINER, name, record):
             raise _taken(name, await self.records.get(node_records.CONTAINER, name))
+        self.index.recorded(nodeid, name)
         try:
             await self._start(client, body)
         except BaseException:
+            self.index.unrecorded(nodeid, name)
             await self.records.replace(node_records.CONTAINER, name, record, None)
             raise
 
@@ -235,6 +274,7 @@ class Containers:
         await self._stop(nodeid, containername)
         record = await node_records.of_node(self.records, node_records.CONTAINER, nodeid, containername)
         if record is not None:
+            self.index.unrecorded(nodeid, containername)
             await self.records.replace(node_records.CONTAINER, containername, record, None)
 
     async def get_container(self, nodeid: str, containername: str) -> Container:

@@ -48,6 +48,10 @@ class CommandFamilies:
         self.container_files = ContainerFiles(directory, self.index)
         self.vms = VMs(directory, records, clock, transition_seconds)
 
+    async def resume(self) -> None:
+        """At start: what the records say was under way goes on (``VMs.resume``)."""
+        await self.vms.resume()
+
 
 #: The family parts of ``CommandFamilies``, by attribute.
 PARTS: dict[str, type] = {

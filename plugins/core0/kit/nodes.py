@@ -61,7 +61,7 @@ class Nodes:
 
     async def delete_node(self, nodeid: str) -> None:
         await self.nodes.forget(nodeid)
-        self.index.forget(nodeid)
+        self.index.forget_node(nodeid)
         await node_records.forget_node(self.records, nodeid)
 
     async def reboot_node(self, nodeid: str) -> None:

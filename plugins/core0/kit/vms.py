@@ -93,6 +93,22 @@ class VMs:
 
         self._later(vm, states, running)
 
+    async def resume(self) -> None:
+        """
+        At start: the VMs whose record is in a passing state (the daemon
+        stopped, or died, before the moment passed) go on to the state they
+        were passing to, after ``transition_seconds``, as if nothing had
+        happened: ``running`` after ``deploying``, ``starting`` and
+        ``migrating``, ``halted`` after ``halting``.  Where daemons share the
+        store, what another one finishes first is left alone (the state is
+        compared again before it changes).
+        """
+        for _, vm in await self.records.list(node_records.VM):
+            if vm.get("status") in COMING_UP:
+                self._settle(vm, (vm["status"],))
+            elif vm.get("status") == "halting":
+                self._later(vm, ("halting",), self._shut_down)
+
     # Domains --------------------------------------------------------------------------------
 
     @staticmethod
@@ -216,15 +232,15 @@ class VMs:
         await self._set_status(vm, "running")
 
     async def shutdown_vm(self, nodeid: str, vmid: str) -> None:
-        client = await self.nodes.client(nodeid)
+        await self.nodes.client(nodeid)
         vm = await self._vm(nodeid, vmid)
         if vm["status"] in ("running", "paused"):
             await self._set_status(vm, "halting")
+            self._later(vm, ("halting",), self._shut_down)
 
-            async def halt(now: dict[str, Any]) -> None:
-                await self._halt(client, now, "kvm.shutdown")
-
-            self._later(vm, ("halting",), halt)
+    async def _shut_down(self, vm: dict[str, Any]) -> None:
+        """The end of ``halting``: the domain shut down, the VM ``halted``."""
+        await self._halt(await self.nodes.client(vm["node"]), vm, "kvm.shutdown")
 
     async def migrate_vm(self, nodeid: str, vmid: str, body: VMMigrate) -> None:
         client = await self.nodes.client(nodeid)
