@@ -416,8 +416,14 @@ class Node(Agent):
         return {"blockdevices": copy.deepcopy(self.disks)}
 
     def _disk(self, name: str) -> dict[str, Any]:
+        """
+        A whole disk by its bare name (``sda``, as core0's backends send it)
+        or its device path (``/dev/sda``, as g8core 1.0.0 documents it):
+        parted takes either.
+        """
+        bare = name[len("/dev/"):] if name.startswith("/dev/") else name
         for disk in self.disks:
-            if disk["name"] == name:
+            if disk["name"] == bare:
                 return disk
         raise CommandError(f"disk '{name}' not found")
 
@@ -512,6 +518,9 @@ class Node(Agent):
                      data: str = "single", overwrite: bool = False) -> None:
         if not devices:
             raise CommandError("no devices given")
+        # An empty profile (g8core 1.0.0's default) leaves it to mkfs.btrfs.
+        metadata = metadata or ("dup" if len(devices) == 1 else "raid1")
+        data = data or "single"
         for profile in (metadata, data):
             if profile not in BTRFS_PROFILES:
                 raise CommandError(f"unknown profile '{profile}'")
@@ -691,18 +700,29 @@ class Node(Agent):
 
     def kvm_create(self, name: str, media: list[dict[str, Any]] | None = None, cpu: int = 1,
                    memory: int = 128, nics: list[dict[str, Any]] | None = None,
-                   port: dict[str, int] | None = None) -> str:
+                   port: dict[str, int] | None = None, bridge: list[str] | None = None) -> str:
         if not name:
             raise CommandError("domain name is required")
         if name in self.domains:
             raise CommandError(f"domain '{name}' already exists")
+        if nics is None and bridge:
+            # g8core 1.0.0 names extra bridges, the older agent's argument.
+            nics = [{"type": "bridge", "id": b} for b in bridge]
         domain = Domain(self.next_domain_id, str(uuid.uuid4()), name, int(cpu), int(memory),
                         vnc=5900 + self.next_domain_id, nics=list(nics or []), media=list(media or []))
         self.next_domain_id += 1
         self.domains[name] = domain
         return domain.uuid
 
-    def kvm_destroy(self, uuid: str) -> None:
+    def kvm_destroy(self, uuid: str = "", name: str = "") -> None:
+        """
+        Destroy a domain by ``uuid`` (core0's backends) or by ``name`` (g8core
+        1.0.0, written for the older agent, sends only the name).
+        """
+        if not uuid and name:
+            if name not in self.domains:
+                raise CommandError(f"no domain named '{name}'")
+            uuid = self.domains[name].uuid
         domain = self.domain(uuid)
         del self.domains[domain.name]
 
