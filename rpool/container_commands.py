@@ -198,7 +198,7 @@ container.add_command(_listing("processes", "ListContainerProcesses",
                                "Processes of the container NAME of NODE"))
 
 
-@click.command("exec", context_settings={"allow_interspersed_args": False})
+@click.command("exec")
 @click.argument("nodeid", metavar="NODE")
 @click.argument("container_name", metavar="CONTAINER")
 @click.argument("command", nargs=-1, required=True, metavar="-- CMD [ARGS]...")
@@ -220,19 +220,14 @@ def exec_(ctx: click.Context, nodeid: str, container_name: str, command: tuple[s
     Starts the process (StartContainerProcess), follows its job to its
     end (through the server's output stream when it has one, else reading
     the job) and prints its stdout and stderr on rpool's own.  The exit
-    status is 0 when the job ended in success, 3 otherwise.  Options go
-    before NODE; put -- before a command whose arguments start with '-'.
+    status is 0 when the job ended in success, 3 otherwise.  Put -- before
+    CMD: what follows it is the command's, not rpool's.
 
     \b
     Example:
       rpool exec 525400123456 vfw_21 -- ls -l /etc
     """
     session = session_of(ctx)
-    if command[:1] == ("--",):
-        # Option parsing stops at NODE: the separator reaches us as an argument.
-        command = command[1:]
-    if not command:
-        raise UsageProblem("exec needs a command: rpool exec NODE CONTAINER -- CMD [ARGS]...")
     for item in environment:
         pair(item, "--env")
     body: dict[str, Any] = {"name": command[0], "args": list(command[1:])}
