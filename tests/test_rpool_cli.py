@@ -251,3 +251,22 @@ def test_every_contract_operation_is_reachable(deployment: Deployment) -> None:
     described = deployment.rpool.ok("operations", "CreateContainer")
     assert described.stdout.startswith("CreateContainer: POST /nodes/{nodeid}/containers")
     assert "flist: string (required)" in described.stdout
+
+
+def test_vm_lifecycle_with_wait(deployment: Deployment) -> None:
+    rpool = deployment.rpool
+    vmid = f"clivm_{deployment.backend}"
+    created = rpool.ok("vm", "create", SEED_NODE, vmid, "--cpu", "1", "--memory", "256", "--nic", "default",
+                       "--wait", "--json").json()
+    assert (created["status"], created["vmStatus"]) == (201, "running")
+    try:
+        assert {"id": vmid, "status": "running"} in rpool.ok("vms", SEED_NODE, "--json").json()
+        stopped = rpool.ok("vm", "stop", SEED_NODE, vmid, "--wait")
+        assert stopped.stdout == f"VM {vmid} stopped on {SEED_NODE} (halted)\n"
+        shown = rpool.ok("vm", "show", SEED_NODE, vmid, "--json").json()
+        assert (shown["status"], shown["cpu"], shown["memory"]) == ("halted", 1, 256)
+        assert rpool.ok("vm", "start", SEED_NODE, vmid, "--wait", "--json").json()["vmStatus"] == "running"
+    finally:
+        deleted = rpool.ok("vm", "delete", SEED_NODE, vmid, "--wait", "--json").json()
+    assert deleted["vmStatus"] == "gone"
+    assert rpool("vm", "show", SEED_NODE, vmid).code == 4
