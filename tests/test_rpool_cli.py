@@ -11,6 +11,7 @@ the exit codes of a 404 and of a failed job, ``call`` and the generated
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -170,14 +171,25 @@ def test_exec_exit_codes(deployment: Deployment) -> None:
 def test_reboot_wait(deployment: Deployment) -> None:
     before = api_json(deployment, f"/nodes/{SEED_NODE}/info")
     assert isinstance(before, dict)
-    result = deployment.rpool.ok("reboot", SEED_NODE, "--wait", "--json").json()
+    result = deployment.rpool.ok("reboot", SEED_NODE, "--wait", "--wait-timeout", "30", "--json").json()
     assert result["node"] == SEED_NODE and result["status"] == "running"
     after = api_json(deployment, f"/nodes/{SEED_NODE}/info")
     assert isinstance(after, dict)
     assert result["bootTime"] == after["bootTime"] != before["bootTime"]
     node = api_json(deployment, f"/nodes/{SEED_NODE}")
     assert isinstance(node, dict) and node["status"] == "running"
-    human = deployment.rpool.ok("node", "reboot", SEED_NODE, "--wait")
+    # A boot time counts seconds: reboot again once the next boot cannot
+    # share the last one's second (a node too quick to be seen down would
+    # otherwise look as if it had not rebooted).
+    deadline = time.monotonic() + 10
+    while True:
+        info = api_json(deployment, f"/nodes/{SEED_NODE}/info")
+        assert isinstance(info, dict)
+        if info["uptime"] >= 1:
+            break
+        assert time.monotonic() < deadline, f"the node's uptime did not reach 1 s: {info}"
+        time.sleep(0.05)
+    human = deployment.rpool.ok("node", "reboot", SEED_NODE, "--wait", "--wait-timeout", "30")
     assert human.stdout.startswith(f"node {SEED_NODE} rebooted in ")
 
 
