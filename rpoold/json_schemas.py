@@ -211,6 +211,23 @@ class ContractSchemas:
             inner = {"type": base}
         return {"type": "array", "items": inner} if is_array else inner
 
+    def request_body_schema(self, operation: str) -> dict[str, Any]:
+        """
+        :returns: the JSON Schema of an operation's JSON request body,
+            references pointing into ``#/$defs``; an array of strings with
+            the operation's ``request_bounds``.
+        """
+        request = self.operations_by_name[operation].request
+        assert request is not None, f"{operation} takes no JSON body"
+        schema = self.body_schema(request)
+        spec = next(op for op in self.document["operations"] if op["name"] == operation)
+        bounds = spec.get("request_bounds")
+        if bounds:
+            items = {**schema["items"], **{k: v for k, v in bounds.get("items", {}).items() if k != "type"}}
+            schema = {**schema, "items": items,
+                      **{k: bounds[k] for k in ("maxItems", "uniqueItems", "minItems") if k in bounds}}
+        return schema
+
     @cached_property
     def request_definitions(self) -> dict[str, dict[str, Any]]:
         """:meth:`definitions` of the requests, worked out once."""
@@ -223,9 +240,7 @@ class ContractSchemas:
 
     def request_schema(self, operation: str) -> dict[str, Any]:
         """:returns: the whole JSON Schema of an operation's JSON request body (with ``$defs``)."""
-        request = self.operations_by_name[operation].request
-        assert request is not None, f"{operation} takes no JSON body"
-        return {**self.body_schema(request), "$defs": self.request_definitions}
+        return {**self.request_body_schema(operation), "$defs": self.request_definitions}
 
     def response_schema(self, operation: str) -> dict[str, Any]:
         """:returns: the whole JSON Schema of an operation's JSON response body (with ``$defs``)."""

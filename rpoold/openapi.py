@@ -92,7 +92,7 @@ def _operation(schemas: ContractSchemas, op: Operation, secured: bool) -> dict[s
             },
         }
     elif op.request is not None:
-        schema = _relink(schemas.body_schema(op.request), REQUEST_SUFFIX)
+        schema = _relink(schemas.request_body_schema(op.name), REQUEST_SUFFIX)
         doc["requestBody"] = {
             "required": True,
             "content": {"application/json": {"schema": schema}},

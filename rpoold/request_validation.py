@@ -15,10 +15,12 @@ that backends always see complete bodies.  Every refusal is a
 from __future__ import annotations
 
 import copy
+import functools
 import re
+from collections.abc import Iterator
 from typing import Any
 
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, ValidationError, validators
 
 import rpoold.contract
 from rpoold import json_bodies
@@ -37,6 +39,39 @@ from rpoold.zero_values import ZeroValues
 #: Each path parameter's pattern, compiled.
 _PATH_PATTERNS = {name: re.compile(pattern) for name, pattern in PATH_PARAMETERS.items()}
 
+
+@functools.cache
+def python_pattern(pattern: str) -> re.Pattern[str]:
+    """
+    :returns: a JSON Schema (ECMA-262) pattern compiled with its meaning:
+        ``$`` is the end of the string (Python's ``$`` also matches before
+        a final newline, so ``^[a-z]+$`` would take ``"br0\\n"``).
+    """
+    out: list[str] = []
+    in_class = False
+    chars = iter(pattern)
+    for char in chars:
+        if char == "\\":
+            out.append(char + next(chars, ""))
+            continue
+        if in_class:
+            in_class = char != "]"
+        elif char == "[":
+            in_class = True
+        elif char == "$":
+            char = r"\Z"
+        out.append(char)
+    return re.compile("".join(out))
+
+
+def _ecma_pattern(validator: Any, pattern: str, instance: Any, schema: Any) -> Iterator[ValidationError]:
+    """The ``pattern`` keyword with the pattern's ECMA-262 meaning (``python_pattern``)."""
+    if validator.is_type(instance, "string") and not python_pattern(pattern).search(instance):
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+#: Draft 2020-12 with ECMA-262 patterns, as the published schemas mean them.
+RequestSchemaValidator = validators.extend(Draft202012Validator, {"pattern": _ecma_pattern})
 
 #: The longest container path (characters; at most PATH_MAX bytes in UTF-8),
 #: as ``DeleteFile.path`` in the contract.
@@ -66,7 +101,7 @@ class RequestValidator:
         self.schemas = schemas if schemas is not None else ContractSchemas()
         self.types = self.schemas.types
         self.zero_values = ZeroValues(self.types)
-        self._validators: dict[str, Draft202012Validator] = {}
+        self._validators: dict[str, Any] = {}
 
     def path_arguments(self, params: dict[str, str]) -> dict[str, Any]:
         """
@@ -105,11 +140,11 @@ class RequestValidator:
         check_container_path(path, "query parameter 'path'")
         return path
 
-    def validator(self, operation: str) -> Draft202012Validator:
+    def validator(self, operation: str) -> Any:
         """:returns: the validator of an operation's JSON body (compiled on first use)."""
         found = self._validators.get(operation)
         if found is None:
-            found = Draft202012Validator(
+            found = RequestSchemaValidator(
                 self.schemas.request_schema(operation),
                 format_checker=Draft202012Validator.FORMAT_CHECKER,
             )
@@ -145,7 +180,11 @@ class RequestValidator:
         return value
 
     def _prepare(self, type_name: str, value: Any) -> Any:
-        """Drop nulls, rename aliases and fill defaults, recursively."""
+        """
+        Drop nulls, rename aliases and fill defaults, recursively; an
+        integer field written as a whole float (``2.0``, an integer to JSON
+        Schema) becomes an ``int``, so that backends see only ints there.
+        """
         if not isinstance(value, dict):
             return value
         spec = self.types[type_name]
@@ -163,7 +202,10 @@ class RequestValidator:
                 continue
             ref = f.get("ref")
             item_ref = f.get("items", {}).get("ref")
-            if ref:
+            given = result[name]
+            if f["type"] == "integer" and isinstance(given, float) and given.is_integer():
+                result[name] = int(given)
+            elif ref:
                 result[name] = self._prepare(ref, result[name])
             elif item_ref and isinstance(result[name], list):
                 result[name] = [self._prepare(item_ref, v) for v in result[name]]

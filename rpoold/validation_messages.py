@@ -24,6 +24,7 @@ _RULE_NAMES = {
     "container_path": "an absolute, normalised path",
     "block_device": "a device path '/dev/<name>'",
     "zerotier_network": "a ZeroTier network id (16 hexadecimal digits)",
+    "hostname": "visible ASCII characters (no space)",
     "vlan_tag": "a VLAN tag {range}",
     "vxlan_id": "a VXLAN id {range}",
 }
