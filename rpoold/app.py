@@ -22,6 +22,7 @@ from twisted.internet.defer import CancelledError, Deferred, ensureDeferred
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web.iweb import IRequest
+from twisted.web.resource import Resource
 from werkzeug.exceptions import MethodNotAllowed as WerkzeugMethodNotAllowed
 from werkzeug.exceptions import NotFound as WerkzeugNotFound
 
@@ -32,8 +33,8 @@ from rpoold.contract import Operation
 from rpoold.deadlines import Deadlines
 from rpoold.errors import TIMEOUTS
 from rpoold.health import HealthReport
-from rpoold.interfaces import IFileReader
-from rpoold.json_schemas import ContractSchemas
+from rpoold.interfaces import FAMILIES_BY_NAME, IFileReader, IRequestBounds
+from rpoold.json_schemas import NARROWABLE, ContractSchemas, narrowed
 from rpoold.logs import REQUEST_ID, new_request_id
 from rpoold.openapi import openapi_document
 from rpoold.request_validation import RequestValidator
@@ -67,7 +68,9 @@ class RpoolApi:
     :param metrics_public: ``/metrics`` needs no credentials even when
         authentication is on (else it needs the ``read`` role).
     :param schemas: the contract's JSON Schemas, which requests are
-        validated and answers shaped by; ``None``: the shipped contract's.
+        validated and answers shaped by; ``None``: the shipped contract's,
+        with the narrower bounds of the backends that declare some
+        (``IRequestBounds``) on the families they serve.
     """
 
     app = Klein()
@@ -92,7 +95,7 @@ class RpoolApi:
         self.max_body = max_body
         self.clock = clock if clock is not None else reactor
         self.deadlines = Deadlines(request_timeout, self.clock)
-        self.schemas = schemas if schemas is not None else ContractSchemas()
+        self.schemas = schemas if schemas is not None else contract_for(self.backends)
         self.requests = RequestValidator(self.schemas)
         self.responses = ResponseShaper(self.schemas)
         self.auth = auth or DISABLED
@@ -107,7 +110,8 @@ class RpoolApi:
         self._openapi: bytes | None = None
 
     def resource(self) -> Any:
-        return self.app.resource()
+        """:returns: the web resource of the API (every path below it)."""
+        return _DecodedUrls(self.app.resource())
 
     # Service routes ------------------------------------------------------
 
@@ -305,6 +309,56 @@ class RpoolApi:
         return self._answer_error(
             request, 405, f"method {method} is not allowed here"
         )
+
+
+def contract_for(backends: Mapping[str, object]) -> ContractSchemas:
+    """
+    :param backends: the backend serving each family, by family name.
+    :returns: the shipped contract's schemas, each family's request types
+        narrowed to the bounds its backend declares (``IRequestBounds``).
+    """
+    shipped = ContractSchemas()
+    bounds: dict[str, dict[str, dict[str, int]]] = {}
+    for family, backend in backends.items():
+        if not IRequestBounds.providedBy(backend) or family not in FAMILIES_BY_NAME:
+            continue
+        types = shipped.request_types(list(FAMILIES_BY_NAME[family].operations))
+        declared: Mapping[str, Mapping[str, int]] = IRequestBounds(backend).request_bounds
+        for key, limits in declared.items():
+            type_name, field_name = key.split(".", 1)
+            if type_name not in types:
+                continue
+            merged = bounds.setdefault(type_name, {}).setdefault(field_name, {})
+            for bound, value in limits.items():
+                merged[bound] = NARROWABLE[bound](merged[bound], value) if bound in merged else value
+    if not bounds:
+        return shipped
+    return ContractSchemas(narrowed(shipped.document, bounds))
+
+
+class _DecodedUrls(Resource):
+    """
+    Klein's resource behind a check that the URL decodes as UTF-8 (Klein
+    answers a bare text 400 otherwise, and logs a traceback).
+    """
+
+    isLeaf = True
+
+    def __init__(self, inner: Any) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def render(self, request: IRequest) -> Any:
+        path = b"/".join([*request.prepath, *request.postpath])
+        try:
+            path.decode("utf-8")
+        except UnicodeDecodeError:
+            return RpoolApi._answer_error(request, 400, "request path is not UTF-8 once percent-decoded")
+        try:
+            request.getRequestHostname().decode("utf-8")
+        except UnicodeDecodeError:
+            return RpoolApi._answer_error(request, 400, "Host header is not UTF-8")
+        return self.inner.render(request)
 
 
 def _json_answer(request: IRequest, body: bytes) -> bytes:

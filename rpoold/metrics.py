@@ -34,6 +34,7 @@ from twisted.internet.defer import CancelledError, Deferred
 from twisted.python.failure import Failure
 
 from rpoold import errors
+from rpoold.version import version
 
 # No ``*_created`` series: they double the output and nothing here needs them.
 disable_created_metrics()
@@ -78,6 +79,14 @@ BACKEND_LATENCY = Histogram(
     buckets=LATENCY_BUCKETS,
     registry=REGISTRY,
 )
+BUILD_INFO = Gauge(
+    "rpoold_build_info",
+    "rpoold's version (always 1).",
+    ["version"],
+    registry=REGISTRY,
+)
+BUILD_INFO.labels(version()).set(1)
+
 #: HTTP methods kept as label values; any other is counted as ``other``.
 KNOWN_METHODS = frozenset({"GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS", "PATCH"})
 

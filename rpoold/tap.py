@@ -21,6 +21,7 @@ from rpoold.logs import json_observer_for, text_observer_for
 from rpoold.records import StoreError
 from rpoold.service import DaemonService, ListeningService
 from rpoold.site import ApiSite, Limits
+from rpoold.version import version
 
 
 class Options(usage.Options):
@@ -42,6 +43,11 @@ class Options(usage.Options):
     ]
 
     settings: Settings
+
+    def opt_version(self) -> NoReturn:
+        """Print rpoold's version and exit."""
+        sys.stdout.write(f"rpoold {version()}\n")
+        raise SystemExit(0)
 
     def postOptions(self) -> None:
         try:

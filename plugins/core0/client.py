@@ -158,9 +158,14 @@ class _Session:
         if self.phase == "lease" and pool.ready == 0:
             error = BackendUnavailable(f"node '{client.node}' is unreachable ({client.address.endpoint}): "
                                        f"no connection within {seconds:g} s")
-        elif self.phase == "lease":
+        elif self.phase == "lease" and client.reactor.seconds() - client.answered_at < seconds:
             error = BackendTimeout(f"node '{client.node}': all {pool.size} connections stayed busy "
                                    f"for {seconds:g} s")
+        elif self.phase == "lease":
+            # Every connection waits for an answer to an earlier command, and
+            # none came within the deadline: the node is silent, not busy.
+            error = BackendTimeout(f"node '{client.node}' did not answer '{self.what}' within "
+                                   f"{seconds:g} s (nor the {pool.size} commands sent before it)")
         else:
             error = BackendTimeout(f"node '{client.node}' did not answer '{self.what}' within {seconds:g} s")
         self.fail(error)
@@ -189,6 +194,8 @@ class _Session:
 
     def then(self, reply: Any, step: Callable[[Any], None]) -> None:
         """Go on with ``step(reply)`` unless the reply is an error or the session is over."""
+        if reply is not None and not isinstance(reply, Exception):
+            self.client.answered_at = self.client.reactor.seconds()
         if self.checked(reply):
             try:
                 step(reply)
@@ -306,6 +313,8 @@ class NodeClient:
         self.reactor = reactor
         self.pool = NodePool(address, pool_size, reactor)
         self._shared: dict[tuple[str, float], _Shared] = {}
+        #: When the node last answered a command (``reactor.seconds()``).
+        self.answered_at = float("-inf")
 
     def close(self) -> Deferred[None]:
         """Close every connection; later calls fail with ``BackendUnavailable``."""
