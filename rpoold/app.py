@@ -38,6 +38,7 @@ from rpoold.logs import REQUEST_ID, new_request_id
 from rpoold.openapi import openapi_document
 from rpoold.request_validation import RequestValidator
 from rpoold.response_shaping import ResponseShaper
+from rpoold.routing import CompiledRoutes, RoutedResource
 
 log = Logger()
 
@@ -107,7 +108,21 @@ class RpoolApi:
         self._openapi: bytes | None = None
 
     def resource(self) -> Any:
-        return self.app.resource()
+        """The web resource: Klein's, with the contract's routes compiled (``rpoold.routing``)."""
+        app = self.app
+
+        def handler_of(endpoint: str) -> Any:
+            route = getattr(app.endpoints.get(endpoint), "operation_route", None)
+            if route is None:
+                return None
+            op, template = route
+
+            def handle(request: IRequest, params: dict[str, str]) -> Deferred[bytes | None]:
+                return Deferred.fromCoroutine(self._handle(request, op, template, params))
+
+            return handle
+
+        return RoutedResource(app, CompiledRoutes(app, handler_of))
 
     # Service routes ------------------------------------------------------
 
@@ -157,7 +172,8 @@ class RpoolApi:
         try:
             identity = self.auth.identify(request.getHeader(b"Authorization"))
             self.auth.authorize(identity, REQUIRED_ROLE[op.name], f"call {op.name}")
-            return await self._operate(request, op, params)
+            answer = self._operate(request, op, params)
+            return await answer
         except CancelledError:
             raise
         except errors.RpoolError as e:
@@ -182,10 +198,15 @@ class RpoolApi:
                 request, 500, f"internal error (request id {request_id})"
             )
 
-    async def _operate(
+    def _operate(
         self, request: IRequest, op: Operation, params: dict[str, str]
-    ) -> bytes | None:
-        """Validate, call the family's backend, answer: one request's whole path."""
+    ) -> Deferred[bytes | None]:
+        """
+        Validate, call the family's backend, answer: one request's whole
+        path (plain callbacks, below the request's one coroutine).
+
+        :raises errors.RpoolError: the request is refused before the call.
+        """
         backend = self.backends.get(op.family)
         args = self._arguments(request, op, params)
         if backend is None:
@@ -193,11 +214,10 @@ class RpoolApi:
                 f"no backend serves the '{op.family}' resources in this configuration"
             )
         method = getattr(backend, op.interface_method)
-        result = await self._call(method, args)
+        d = self._call(method, args)
         if op.response_media_type == "application/octet-stream":
-            await self._stream_file(request, result)
-            return None
-        return self._answer(request, op, params, args.get("body"), result)
+            return d.addCallback(lambda reader: Deferred.fromCoroutine(self._stream_file(request, reader)))
+        return d.addCallback(lambda result: self._answer(request, op, params, args.get("body"), result))
 
     def _arguments(self, request: IRequest, op: Operation, params: dict[str, str]) -> dict[str, Any]:
         """
@@ -214,13 +234,16 @@ class RpoolApi:
             args["body"] = self._json_body(request, op)
         return args
 
-    async def _call(self, method: Any, args: dict[str, Any]) -> Any:
-        try:
-            return await self.deadlines.limit(_as_deferred(method(**args)))
-        except TIMEOUTS:
+    def _call(self, method: Any, args: dict[str, Any]) -> Deferred[Any]:
+        """:returns: the backend call's Deferred, within the request's deadline."""
+        return self.deadlines.limit(_as_deferred(method(**args))).addErrback(self._timed_out)
+
+    def _timed_out(self, failure: Failure) -> Failure:
+        if failure.check(*TIMEOUTS):
             raise errors.BackendTimeout(
                 f"the backend did not answer within {self.request_timeout:g} s"
-            ) from None
+            )
+        return failure
 
     def _read_body(self, request: IRequest) -> bytes:
         content: BinaryIO = request.content
@@ -348,12 +371,14 @@ def _set_route(request: IRequest, template: str) -> None:
 def _register(op: Operation) -> None:
     for path in (op.path, *op.path_aliases):
 
-        async def handler(
+        def handler(
             self: RpoolApi, request: IRequest, _template: str = path, **params: str
-        ) -> bytes | None:
-            return await self._handle(request, op, _template, params)
+        ) -> Deferred[bytes | None]:
+            return Deferred.fromCoroutine(self._handle(request, op, _template, params))
 
         handler.__name__ = op.name
+        #: What ``resource`` compiles the route into (``rpoold.routing``).
+        handler.operation_route = (op, path)  # type: ignore[attr-defined]
         endpoint = op.name if path == op.path else f"{op.name}:{path}"
         RpoolApi.app.route(_klein_path(path), methods=[op.method], endpoint=endpoint)(
             handler
