@@ -215,7 +215,8 @@ def main() -> None:
         else:
             site = rpoold_site(not args.no_access_log, Path(work))
         figures = measure(site, paths, args.requests, args.rounds, args.warm_up)
-    print(f"{what}: GET {paths[0] if len(paths) == 1 else '/nodes/{id}/mem'}: CPU us per request: best {min(figures) * 1e6:.1f}, rounds "
+    shown = paths[0] if len(paths) == 1 else "/nodes/{id}/mem"
+    print(f"{what}: GET {shown}: CPU us per request: best {min(figures) * 1e6:.1f}, rounds "
           + " ".join(f"{f * 1e6:.1f}" for f in figures))
 
 
