@@ -23,7 +23,6 @@ away) closes the connection it had leased if a reply is still due.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -41,6 +40,7 @@ from plugins.core0.protocol import (
     check,
     flag_key,
     inner_command,
+    new_job_id,
     payload,
     result_key,
 )
@@ -360,7 +360,7 @@ class NodeClient:
     def _run(self, session: _Session, command: str, arguments: dict[str, Any], wait: int,
              then: Callable[[Result], None]) -> None:
         """Queue a command and wait for its result (one round trip), then ``then(result)``."""
-        job = str(uuid.uuid4())
+        job = new_job_id()
         key = result_key(job)
         push = ("RPUSH", QUEUE, payload(job, command, arguments))
         pop = ("BRPOPLPUSH", key, key, wait)
@@ -431,7 +431,7 @@ class NodeClient:
 
         :returns: Deferred firing with the job id once it is queued.
         """
-        job = str(uuid.uuid4())
+        job = new_job_id()
 
         def start(session: _Session) -> None:
             (push,) = session.send(("RPUSH", QUEUE, payload(job, command, arguments or {})))
