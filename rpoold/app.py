@@ -69,6 +69,8 @@ class RpoolApi:
         authentication is on (else it needs the ``read`` role).
     :param schemas: the contract's JSON Schemas, which requests are
         validated and answers shaped by; ``None``: the shipped contract's.
+    :param worker: ``"INDEX/COUNT"`` when this process is one of
+        ``server.workers`` (``/health`` says which).
     """
 
     app = Klein()
@@ -85,6 +87,7 @@ class RpoolApi:
         metrics_enabled: bool = True,
         metrics_public: bool = True,
         schemas: ContractSchemas | None = None,
+        worker: str | None = None,
     ) -> None:
         from twisted.internet import reactor
 
@@ -102,7 +105,8 @@ class RpoolApi:
             instances = {
                 f"{type(b).__name__}-{n}": (type(b).__name__, b) for n, b in enumerate(distinct.values())
             }
-        self.health_report = HealthReport(instances, self.backends, health_timeout, self.clock)
+        self.health_report = HealthReport(instances, self.backends, health_timeout, self.clock,
+                                          worker=worker)
         self.metrics_enabled = metrics_enabled
         self.metrics_public = metrics_public
         self._openapi: bytes | None = None
@@ -156,7 +160,7 @@ class RpoolApi:
                 return self._answer_rpool_error(request, e)
         from prometheus_client.twisted import MetricsResource
 
-        return MetricsResource(metrics.REGISTRY)
+        return MetricsResource(metrics.served_registry())
 
     # Contract operations ---------------------------------------------------
 
