@@ -94,7 +94,7 @@ def test_a_killed_worker_is_replaced(daemon: Any) -> None:
 
     wait_until(replaced, 30, "worker 0 to be replaced")
     assert _alive(pids[1]) and child.alive()
-    assert "worker 0 (pid %d) ended (signal 9)" % pids[0] in child.output()
+    assert f"worker 0 (pid {pids[0]}) ended (signal 9)" in child.output()
 
 
 def test_sigterm_to_the_parent_stops_every_worker(daemon: Any) -> None:
@@ -134,8 +134,9 @@ def test_metrics_add_up_every_worker(daemon: Any) -> None:
 def _start_up_lines(tmp_path: Path, config_text: str, *args: str) -> tuple[int, str]:
     config = tmp_path / "rpoold.toml"
     config.write_text(config_text)
-    done = subprocess.run(twistd("rpoold", "--config", str(config), *args), env={**os.environ, **python_env()},
-                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    done = subprocess.run(twistd("rpoold", "--config", str(config), *args),
+                          env={**os.environ, **python_env()}, cwd=ROOT, capture_output=True, text=True,
+                          timeout=60)
     return done.returncode, done.stderr
 
 
