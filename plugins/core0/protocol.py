@@ -127,6 +127,8 @@ class Result:
     starttime: int
     container: int
     raw: dict[str, Any] = field(repr=False, compare=False)
+    #: The decoded payload, once ``value`` made it.
+    _decoded: list[Any] = field(default_factory=list, repr=False, compare=False)
 
     @classmethod
     def parse(cls, text: str | bytes, node: str) -> Result:
@@ -177,8 +179,17 @@ class Result:
         """
         The result's payload: the decoded JSON of a level-20/30 result,
         the text otherwise (``zerotier.list`` data keeps its leading
-        newline, so it is decoded here too).
+        newline, so it is decoded here too).  Decoded once: the callers
+        who shared a run get the same value, which they only read (as the
+        mock's in-process client hands out its model's own values).
         """
+        if self._decoded:
+            return self._decoded[0]
+        value = self._value()
+        self._decoded.append(value)
+        return value
+
+    def _value(self) -> Any:
         if self.level in JSON_LEVELS:
             text = self.data.strip()
             if not text:
