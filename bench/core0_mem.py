@@ -39,6 +39,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import shutil
 import socket
 import subprocess
@@ -98,20 +99,27 @@ def round_robin_script(path: Path, ids: list[str]) -> Path:
 
 
 def wrk(base: str, connections: int, duration: float, pids: list[int],
-        script: Path | None = None) -> dict[str, float]:
+        script: Path | None = None, others: list[int] | None = None) -> dict[str, float]:
     """
     req/s and latency percentiles (ms) of ``wrk`` at ``connections`` (the
     seed node's ``mem``, or ``script``'s requests), and the CPU time per
-    request (us) of ``pids`` and their descendants.
+    request (us) of ``pids`` and their descendants, of ``others`` (the
+    nodes' processes) and of wrk itself.
     """
     watched = [p for pid in pids for p in processes_of(pid)]
     before = cpu_seconds(watched)
+    others_before = cpu_seconds(others or [])
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    wrk_before = usage.ru_utime + usage.ru_stime
     argv = ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(duration))}s", "--latency"]
     if script is not None:
         argv += ["-s", str(script)]
     out = subprocess.run([*argv, f"{base}/nodes/{SEED_NODE}/mem"],
                          check=True, capture_output=True, text=True).stdout
     spent = cpu_seconds(watched) - before
+    others_spent = cpu_seconds(others or []) - others_before
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    wrk_spent = usage.ru_utime + usage.ru_stime - wrk_before
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     total = re.search(r"(\d+) requests in", out)
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
@@ -120,7 +128,8 @@ def wrk(base: str, connections: int, duration: float, pids: list[int],
         latency[percent] = float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
     requests = max(1.0, float(total.group(1)) if total else rate * duration)
     return {"rps": rate, "p50": latency.get("50", 0.0), "p99": latency.get("99", 0.0),
-            "errors": float(errors.group(1)) if errors else 0.0, "cpu_us": spent / requests * 1e6}
+            "errors": float(errors.group(1)) if errors else 0.0, "cpu_us": spent / requests * 1e6,
+            "others_us": others_spent / requests * 1e6, "wrk_us": wrk_spent / requests * 1e6}
 
 
 def rss_mib(pids: list[int]) -> float:
@@ -203,6 +212,8 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per wrk run (default 5)")
     parser.add_argument("--connections", default="64", help="wrk connection counts (default 64)")
     parser.add_argument("--workers", default="1,2", help="worker counts of the unshared runs (default 1,2)")
+    parser.add_argument("--unshared-nodes", type=int, default=64,
+                        help="nodes the unshared requests go round (default 64)")
     parser.add_argument("--pool-size", type=int, default=8, help="core0 backend pool_size (default 8)")
     parser.add_argument("--nodes-per-redis", type=int, default=25,
                         help="nodes sharing one redis-server (default 25)")
@@ -224,7 +235,7 @@ def main() -> None:
     children: list[Child] = []
     try:
         servers: dict[int, tuple[Child, str]] = {}
-        for count in sorted(set([1, *worker_counts])):
+        for count in sorted({1, *worker_counts}):
             config = work / f"core0-{count}.toml"
             config.write_text(
                 f"[server]\nrequest_timeout = 60\naccess_log = {access_log}\nworkers = {count}\n\n"
@@ -248,7 +259,7 @@ def main() -> None:
                                '[backends.mock]\nplugin = "mock"\n\n[families]\ndefault = "mock"\n')
         mock, mock_base = start_rpoold(str(mock_config))
         children.append(mock)
-        script = round_robin_script(work / "round_robin.lua", pool.ids)
+        script = round_robin_script(work / "round_robin.lua", pool.ids[:args.unshared_nodes])
 
         rows: list[tuple[str, str, list[int], Path | None]] = [
             ("bare Klein", bare_base, [bare.process.pid], None),
@@ -258,28 +269,35 @@ def main() -> None:
         for count in worker_counts:
             rows.append((f"rpoold core0 unshared, {count} worker{'s' if count > 1 else ''}",
                          servers[count][1], [servers[count][0].process.pid], script))
-        for _, url, pids, row_script in rows:  # warm up: connections to every node, code paths
+        for _, url, pids, row_script in rows:  # warm up: connections to the nodes, code paths
             wrk(url, 64, 2, pids, row_script)
+        node_pids = [p for pid in pool.pids for p in processes_of(pid)]
 
         print(f"GET /nodes/{{id}}/mem, {args.duration:g} s per run, wrk -t1, {args.nodes} nodes "
-              f"({args.agent} agent), core0 pool_size {args.pool_size}, {os.cpu_count()} CPUs, "
-              f"access log {'off' if args.no_access_log else 'on'}")
-        print("CPU and RSS: all the server's processes (a workers' parent and its children)")
+              f"({args.agent} agent; unshared: {min(args.unshared_nodes, len(pool.ids))} nodes in turn), "
+              f"core0 pool_size {args.pool_size}, {os.cpu_count()} CPUs, "
+              f"access log {'off' if args.no_access_log else 'on'}, load average "
+              + " ".join(f"{x:.2f}" for x in os.getloadavg()))
+        print("CPU and RSS: all the server's processes (a workers' parent and its children); "
+              "nodes: the agent and redis-servers; wrk: the load generator")
         results: dict[tuple[str, int], dict[str, float]] = {}
         for connections in (int(c) for c in args.connections.split(",")):
             print(f"\n{connections} connections")
-            print(f"{'':32} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'CPU us/req':>10} {'RSS MiB':>8}")
+            print(f"{'':32} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'CPU us/req':>10} {'RSS MiB':>8}"
+                  f" {'nodes us':>8} {'wrk us':>6}")
             for name, url, pids, row_script in rows:
-                run = wrk(url, connections, args.duration, pids, row_script)
+                run = wrk(url, connections, args.duration, pids, row_script, node_pids)
                 results[(name, connections)] = run
                 print(f"{name:32} {run['rps']:>8.0f} {run['p50']:>7.2f} {run['p99']:>7.2f} "
-                      f"{run['cpu_us']:>10.0f} {rss_mib(pids):>8.1f}"
+                      f"{run['cpu_us']:>10.0f} {rss_mib(pids):>8.1f} {run['others_us']:>8.0f} "
+                      f"{run['wrk_us']:>6.0f}"
                       + (f"  ({int(run['errors'])} answers not 2xx)" if run["errors"] else ""))
             bare_run = results[("bare Klein", connections)]
             one = results.get(("rpoold core0 unshared, 1 worker", connections))
             if one is not None:
-                print(f"unshared 1 worker: CPU/request {one['cpu_us'] / bare_run['cpu_us']:.2f} x bare Klein's "
-                      f"(goal <= 1.5), p99 {one['p99'] / bare_run['p99']:.2f} x bare Klein's (goal <= 1.5)")
+                print(f"unshared 1 worker: CPU/request {one['cpu_us'] / bare_run['cpu_us']:.2f} x bare "
+                      f"Klein's (goal <= 1.5), p99 {one['p99'] / bare_run['p99']:.2f} x bare Klein's "
+                      f"(goal <= 1.5)")
                 for count in worker_counts:
                     if count > 1:
                         more = results[(f"rpoold core0 unshared, {count} workers", connections)]
@@ -291,9 +309,10 @@ def main() -> None:
             nodes = json.loads(get(f"{url}/nodes")[1])
             running = sum(1 for n in nodes if n["status"] == "running")
             print(f"GET /nodes, {count} worker(s), {len(nodes)} nodes ({running} running): "
-                  f"first {times[0] * 1000:.0f} ms, then " + ", ".join(f"{t * 1000:.0f}" for t in times[1:])
-                  + f" ms; RSS {rss_mib([child.process.pid]):.1f} MiB in {len(processes_of(child.process.pid))} "
-                  f"process(es); Redis connections to the first redis-server ({args.nodes_per_redis} nodes): "
+                  f"first {times[0] * 1000:.0f} ms, then "
+                  + ", ".join(f"{t * 1000:.0f}" for t in times[1:])
+                  + f" ms; RSS {rss_mib([child.process.pid]):.1f} MiB in "
+                  f"{len(processes_of(child.process.pid))} process(es); Redis connections to the first redis-server ({args.nodes_per_redis} nodes): "
                   f"{redis_clients(pool.first_port)}")
     finally:
         for child in reversed(children):

@@ -157,8 +157,10 @@ class NodeDirectory(Generic[C]):
         """
         address = self.address_of(client)
         known = self._facts.get(address.id)
+        if known is not None:
+            return client.ping(self.ping_timeout).addCallback(lambda alive: (alive, known))
         together = getattr(client, "execute_together", None)
-        asks = [] if known is not None else self._missing(address)
+        asks = self._missing(address)
         if not asks or together is None:
             both = gather(client.ping(self.ping_timeout), ensureDeferred(self.facts(client)))
             return both.addCallback(tuple)
