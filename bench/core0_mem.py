@@ -312,7 +312,8 @@ def main() -> None:
                   f"first {times[0] * 1000:.0f} ms, then "
                   + ", ".join(f"{t * 1000:.0f}" for t in times[1:])
                   + f" ms; RSS {rss_mib([child.process.pid]):.1f} MiB in "
-                  f"{len(processes_of(child.process.pid))} process(es); Redis connections to the first redis-server ({args.nodes_per_redis} nodes): "
+                  f"{len(processes_of(child.process.pid))} process(es); Redis connections to the "
+                  f"first redis-server ({args.nodes_per_redis} nodes): "
                   f"{redis_clients(pool.first_port)}")
     finally:
         for child in reversed(children):
