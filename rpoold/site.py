@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from twisted.internet.defer import Deferred, succeed
-from twisted.logger import Logger
+from twisted.logger import Logger, LogLevel
 from twisted.web.server import Request, Site
 
 from rpoold import metrics
@@ -75,7 +75,14 @@ class RequestTracker:
 
     def begin(self, request: ApiRequest) -> None:
         self.active.add(request)
-        self.channels.add(request.channel)
+        channel: Any = request.channel
+        if getattr(channel, "_rpoold_tracked", None) is not self:
+            # Once per connection: a WeakSet's add makes a weak reference each time.
+            self.channels.add(channel)
+            try:
+                channel._rpoold_tracked = self
+            except AttributeError:
+                pass
         self.received += 1
         metrics.HTTP_IN_FLIGHT.inc()
 
@@ -274,17 +281,24 @@ class ApiSite(Site):
             seconds=now - getattr(request, "started", now),
             request_id=getattr(request, "request_id", None),
         )
-        log.info(
-            "{line}",
-            line=line,
-            method=line.method,
-            uri=line.uri,
-            status=line.status,
-            bytes=line.sent,
-            seconds=line.seconds,
-            request_id=line.request_id,
-            client=getattr(request.getClientAddress(), "host", None),
-        )
+        # What ``log.info("{line}", line=line, method=..., ...)`` emits, made
+        # directly: Logger.emit's check of the level sorts the levels each time.
+        log.observer({
+            "line": line,
+            "method": line.method,
+            "uri": line.uri,
+            "status": line.status,
+            "bytes": line.sent,
+            "seconds": line.seconds,
+            "request_id": line.request_id,
+            "client": getattr(request.getClientAddress(), "host", None),
+            "log_logger": log,
+            "log_level": LogLevel.info,
+            "log_namespace": log.namespace,
+            "log_source": None,
+            "log_format": "{line}",
+            "log_time": time.time(),
+        })
 
 
 @dataclass(slots=True)
