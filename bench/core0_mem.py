@@ -14,9 +14,10 @@ from memory.  Then, with ``wrk`` at each of ``--connections``:
 - bare Klein, rpoold on the mock, rpoold on core0 *shared* (every request
   to one node: concurrent requests share the node's runs), each with one
   process;
-- rpoold on core0 *unshared* (the requests go round all the nodes, a wrk
-  Lua script: no two in flight share a run, a dashboard polling a pool),
-  with each worker count.
+- rpoold on core0 *unshared* (the requests go round ``--unshared-nodes``
+  nodes, a wrk Lua script: no two in flight share a run, a dashboard
+  polling a pool), with each worker count, and *shared* with each worker
+  count above 1.
 
 For each: req/s, p50/p99 latency, the CPU time per request of rpoold (all
 its processes: a workers' parent and its children) or of the bare app, and
@@ -267,6 +268,10 @@ def main() -> None:
             ("rpoold core0 shared, 1 worker", base, [servers[1][0].process.pid], None),
         ]
         for count in worker_counts:
+            if count > 1:
+                rows.append((f"rpoold core0 shared, {count} workers", servers[count][1],
+                             [servers[count][0].process.pid], None))
+        for count in worker_counts:
             rows.append((f"rpoold core0 unshared, {count} worker{'s' if count > 1 else ''}",
                          servers[count][1], [servers[count][0].process.pid], script))
         for _, url, pids, row_script in rows:  # warm up: connections to the nodes, code paths
@@ -298,11 +303,15 @@ def main() -> None:
                 print(f"unshared 1 worker: CPU/request {one['cpu_us'] / bare_run['cpu_us']:.2f} x bare "
                       f"Klein's (goal <= 1.5), p99 {one['p99'] / bare_run['p99']:.2f} x bare Klein's "
                       f"(goal <= 1.5)")
+                shared_one = results[("rpoold core0 shared, 1 worker", connections)]
                 for count in worker_counts:
                     if count > 1:
                         more = results[(f"rpoold core0 unshared, {count} workers", connections)]
                         print(f"unshared {count} workers: {more['rps'] / one['rps']:.2f} x the req/s of 1, "
                               f"p99 {more['p99'] / bare_run['p99']:.2f} x bare Klein's")
+                        shared = results[(f"rpoold core0 shared, {count} workers", connections)]
+                        print(f"shared {count} workers: {shared['rps'] / shared_one['rps']:.2f} x the req/s "
+                              f"of 1, p99 {shared['p99'] / bare_run['p99']:.2f} x bare Klein's")
         print()
         for count, (child, url) in servers.items():
             times = [get(f"{url}/nodes")[0] for _ in range(3 + count)]
