@@ -165,9 +165,10 @@ class ApiRequest(Request):
     def gotLength(self, length: int | None) -> None:
         self.request_id = new_request_id(self.getHeader(b"X-Request-Id"))
         self.setHeader(b"X-Request-Id", self.request_id.encode())
-        ctype = (self.getHeader(b"Content-Type") or b"").split(b";")[0].strip().lower()
-        if ctype == b"multipart/form-data":
-            self._limit = self.limits.max_upload
+        if length != 0:  # a body comes (its length, or chunked): which limit
+            ctype = (self.getHeader(b"Content-Type") or b"").split(b";")[0].strip().lower()
+            if ctype == b"multipart/form-data":
+                self._limit = self.limits.max_upload
         if length is not None and length > self._limit:
             # Answer now; do not invite the body with "100 Continue".
             self.requestHeaders.removeHeader(b"Expect")
