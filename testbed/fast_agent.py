@@ -19,6 +19,7 @@ It runs until SIGTERM or SIGINT.
 from __future__ import annotations
 
 import json
+import re
 import selectors
 import signal
 import socket
@@ -57,6 +58,20 @@ def answer(job: str, command: str, data: dict[str, str]) -> bytes:
     return json.dumps({"id": job, "command": command, "data": text or "", "level": 20, "state": state,
                        "starttime": 1, "time": 0, "tags": "", "container": 0,
                        "streams": ["", ""]}).encode()
+
+
+#: What rpoold's payloads start with (``plugins.core0.protocol.payload``).
+_PAYLOAD = re.compile(rb'\{"id": "([0-9a-f-]+)", "command": "([a-z._/]+)", "arguments": \{\}\}')
+_MARK = "0000feed-0000-4000-8000-00000000feed"
+
+
+def templates(data: dict[str, str]) -> dict[bytes, tuple[bytes, bytes]]:
+    """Each known command's answer around its job id: (before, after)."""
+    made = {}
+    for command in data:
+        before, _, after = answer(_MARK, command, data).partition(_MARK.encode())
+        made[command.encode()] = (before, after)
+    return made
 
 
 class _Replies:
@@ -107,12 +122,17 @@ class _Replies:
         raise RuntimeError(f"unexpected reply {self.buffer[at:line_end]!r}")
 
 
+_NEXT = resp("BLPOP", "core:default", "0")
+
+
 class _Node:
     def __init__(self, entry: dict[str, Any], index: int) -> None:
         self.sock = socket.create_connection((entry["host"], entry.get("port", 6379)))
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.data = _data(entry["id"], index)
+        self.templates = templates(self.data)
         self.replies = _Replies()
+        self.unsent = b""
         hello = b""
         if entry.get("password"):
             hello += resp("AUTH", entry["password"])
@@ -125,23 +145,45 @@ class _Node:
         data = self.sock.recv(65536)
         if not data:
             raise SystemExit("a redis-server went away")
-        out = b""
+        out = []
         for reply in self.replies.feed(data):
             if not isinstance(reply, list) or len(reply) != 2:
                 continue  # the replies of AUTH, SELECT, RPUSH, EXPIRE
-            try:
-                command = json.loads(reply[1])
-                job, name = command["id"], command.get("command", "")
-            except (ValueError, KeyError, TypeError):
-                out += resp("BLPOP", "core:default", "0")
-                continue
-            key = f"result:{job}"
-            out += (resp("RPUSH", key, answer(job, name, self.data)) + resp("EXPIRE", key, "60")
-                    + resp("BLPOP", "core:default", "0"))
+            out.append(self._answer(reply[1]))
         if out:
-            self.sock.setblocking(True)
-            self.sock.sendall(out)
-            self.sock.setblocking(False)
+            self.send(b"".join(out))
+
+    def _answer(self, payload: bytes) -> bytes:
+        """The commands answering one payload, and the next BLPOP."""
+        found = _PAYLOAD.fullmatch(payload)
+        if found is not None and found.group(2) in self.templates:
+            job = found.group(1)
+            before, after = self.templates[found.group(2)]
+            result = before + job + after
+        else:
+            try:
+                command = json.loads(payload)
+                job, name = str(command["id"]).encode(), str(command.get("command", ""))
+            except (ValueError, KeyError, TypeError):
+                return _NEXT
+            result = answer(job.decode(), name, self.data)
+        key = b"result:" + job
+        return resp("RPUSH", key, result) + resp("EXPIRE", key, "60") + _NEXT
+
+    def send(self, data: bytes) -> None:
+        data = self.unsent + data
+        try:
+            sent = self.sock.send(data)
+        except BlockingIOError:
+            sent = 0
+        self.unsent = data[sent:]
+        while self.unsent:  # rare: the socket's buffer is full; wait for it
+            selectors.DefaultSelector().select(0.01)
+            try:
+                sent = self.sock.send(self.unsent)
+            except BlockingIOError:
+                sent = 0
+            self.unsent = self.unsent[sent:]
 
 
 def serve(node_file: str) -> None:
