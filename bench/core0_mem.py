@@ -151,8 +151,21 @@ def get(url: str, timeout: float = 120) -> tuple[float, bytes]:
     return time.monotonic() - started, body
 
 
-def redis_clients(port: int, name: str = "rpoold-core0") -> int:
-    """How many connections named ``name`` a redis-server on loopback holds."""
+def _socket_inodes(pids: list[int]) -> set[str]:
+    found = set()
+    for pid in pids:
+        try:
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                target = os.readlink(f"/proc/{pid}/fd/{fd}")
+                if target.startswith("socket:["):
+                    found.add(target[8:-1])
+        except OSError:
+            continue
+    return found
+
+
+def redis_clients(port: int, pids: list[int], name: str = "rpoold-core0") -> int:
+    """How many connections named ``name`` a redis-server on loopback holds from ``pids``."""
     with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
         s.sendall(b"*2\r\n$6\r\nCLIENT\r\n$4\r\nLIST\r\n")
         data = b""
@@ -161,7 +174,16 @@ def redis_clients(port: int, name: str = "rpoold-core0") -> int:
             if not chunk:
                 break
             data += chunk
-    return data.decode(errors="replace").count(f"name={name} ")
+    ports = {int(m) for m in re.findall(rf"addr=127\.0\.0\.1:(\d+) .*?name={re.escape(name)} ",
+                                         data.decode(errors="replace"))}
+    inodes = _socket_inodes([p for pid in pids for p in processes_of(pid)])
+    owned = 0
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local_port = int(fields[1].split(":")[1], 16)
+        if local_port in ports and fields[9] in inodes:
+            owned += 1
+    return owned
 
 
 class FastPool:
@@ -323,7 +345,7 @@ def main() -> None:
                   + f" ms; RSS {rss_mib([child.process.pid]):.1f} MiB in "
                   f"{len(processes_of(child.process.pid))} process(es); Redis connections to the "
                   f"first redis-server ({args.nodes_per_redis} nodes): "
-                  f"{redis_clients(pool.first_port)}")
+                  f"{redis_clients(pool.first_port, [child.process.pid])}")
     finally:
         for child in reversed(children):
             child.stop()
