@@ -177,8 +177,7 @@ class RpoolApi:
             if self.auth.enabled:
                 identity = self.auth.identify(request.getHeader(b"Authorization"))
                 self.auth.authorize(identity, REQUIRED_ROLE[op.name], f"call {op.name}")
-            answer = self._operate(request, op, params)
-            return await answer
+            return await self._operate(request, op, params)
         except CancelledError:
             raise
         except errors.RpoolError as e:
