@@ -22,7 +22,6 @@ from twisted.internet.defer import CancelledError, Deferred, ensureDeferred
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web.iweb import IRequest
-from twisted.web.resource import Resource
 from werkzeug.exceptions import MethodNotAllowed as WerkzeugMethodNotAllowed
 from werkzeug.exceptions import NotFound as WerkzeugNotFound
 
@@ -39,6 +38,7 @@ from rpoold.logs import REQUEST_ID, new_request_id
 from rpoold.openapi import openapi_document
 from rpoold.request_validation import RequestValidator
 from rpoold.response_shaping import ResponseShaper
+from rpoold.routing import CompiledRoutes, RoutedResource
 
 log = Logger()
 
@@ -71,6 +71,8 @@ class RpoolApi:
         validated and answers shaped by; ``None``: the shipped contract's,
         with the narrower bounds of the backends that declare some
         (``IRequestBounds``) on the families they serve.
+    :param worker: ``"INDEX/COUNT"`` when this process is one of
+        ``server.workers`` (``/health`` says which).
     """
 
     app = Klein()
@@ -87,6 +89,7 @@ class RpoolApi:
         metrics_enabled: bool = True,
         metrics_public: bool = True,
         schemas: ContractSchemas | None = None,
+        worker: str | None = None,
     ) -> None:
         from twisted.internet import reactor
 
@@ -104,14 +107,28 @@ class RpoolApi:
             instances = {
                 f"{type(b).__name__}-{n}": (type(b).__name__, b) for n, b in enumerate(distinct.values())
             }
-        self.health_report = HealthReport(instances, self.backends, health_timeout, self.clock)
+        self.health_report = HealthReport(instances, self.backends, health_timeout, self.clock,
+                                          worker=worker)
         self.metrics_enabled = metrics_enabled
         self.metrics_public = metrics_public
         self._openapi: bytes | None = None
 
     def resource(self) -> Any:
-        """:returns: the web resource of the API (every path below it)."""
-        return _DecodedUrls(self.app.resource())
+        """The web resource: Klein's, with the contract's routes compiled (``rpoold.routing``)."""
+        app = self.app
+
+        def handler_of(endpoint: str) -> Any:
+            route = getattr(app.endpoints.get(endpoint), "operation_route", None)
+            if route is None:
+                return None
+            op, template = route
+
+            def handle(request: IRequest, params: dict[str, str]) -> Deferred[bytes | None]:
+                return Deferred.fromCoroutine(self._handle(request, op, template, params))
+
+            return handle
+
+        return _DecodedUrls(app, CompiledRoutes(app, handler_of))
 
     # Service routes ------------------------------------------------------
 
@@ -145,7 +162,7 @@ class RpoolApi:
                 return self._answer_rpool_error(request, e)
         from prometheus_client.twisted import MetricsResource
 
-        return MetricsResource(metrics.REGISTRY)
+        return MetricsResource(metrics.served_registry())
 
     # Contract operations ---------------------------------------------------
 
@@ -159,8 +176,9 @@ class RpoolApi:
         REQUEST_ID.set(request_id)
         _set_route(request, template)
         try:
-            identity = self.auth.identify(request.getHeader(b"Authorization"))
-            self.auth.authorize(identity, REQUIRED_ROLE[op.name], f"call {op.name}")
+            if self.auth.enabled:
+                identity = self.auth.identify(request.getHeader(b"Authorization"))
+                self.auth.authorize(identity, REQUIRED_ROLE[op.name], f"call {op.name}")
             return await self._operate(request, op, params)
         except CancelledError:
             raise
@@ -186,10 +204,15 @@ class RpoolApi:
                 request, 500, f"internal error (request id {request_id})"
             )
 
-    async def _operate(
+    def _operate(
         self, request: IRequest, op: Operation, params: dict[str, str]
-    ) -> bytes | None:
-        """Validate, call the family's backend, answer: one request's whole path."""
+    ) -> Deferred[bytes | None]:
+        """
+        Validate, call the family's backend, answer: one request's whole
+        path (plain callbacks, below the request's one coroutine).
+
+        :raises errors.RpoolError: the request is refused before the call.
+        """
         backend = self.backends.get(op.family)
         args = self._arguments(request, op, params)
         if backend is None:
@@ -197,11 +220,10 @@ class RpoolApi:
                 f"no backend serves the '{op.family}' resources in this configuration"
             )
         method = getattr(backend, op.interface_method)
-        result = await self._call(method, args)
+        d = self._call(method, args)
         if op.response_media_type == "application/octet-stream":
-            await self._stream_file(request, result)
-            return None
-        return self._answer(request, op, params, args.get("body"), result)
+            return d.addCallback(lambda reader: Deferred.fromCoroutine(self._stream_file(request, reader)))
+        return d.addCallback(lambda result: self._answer(request, op, params, args.get("body"), result))
 
     def _arguments(self, request: IRequest, op: Operation, params: dict[str, str]) -> dict[str, Any]:
         """
@@ -218,13 +240,16 @@ class RpoolApi:
             args["body"] = self._json_body(request, op)
         return args
 
-    async def _call(self, method: Any, args: dict[str, Any]) -> Any:
-        try:
-            return await self.deadlines.limit(_as_deferred(method(**args)))
-        except TIMEOUTS:
+    def _call(self, method: Any, args: dict[str, Any]) -> Deferred[Any]:
+        """:returns: the backend call's Deferred, within the request's deadline."""
+        return self.deadlines.limit(_as_deferred(method(**args))).addErrback(self._timed_out)
+
+    def _timed_out(self, failure: Failure) -> Failure:
+        if failure.check(*TIMEOUTS):
             raise errors.BackendTimeout(
                 f"the backend did not answer within {self.request_timeout:g} s"
-            ) from None
+            )
+        return failure
 
     def _read_body(self, request: IRequest) -> bytes:
         content: BinaryIO = request.content
@@ -336,19 +361,14 @@ def contract_for(backends: Mapping[str, object]) -> ContractSchemas:
     return ContractSchemas(narrowed(shipped.document, bounds))
 
 
-class _DecodedUrls(Resource):
+class _DecodedUrls(RoutedResource):
     """
-    Klein's resource behind a check that the URL decodes as UTF-8 (Klein
-    answers a bare text 400 otherwise, and logs a traceback).
+    The compiled routes, and before Klein's routing of the rest a check
+    that the URL decodes as UTF-8 (Klein answers a bare text 400 otherwise,
+    and logs a traceback).
     """
 
-    isLeaf = True
-
-    def __init__(self, inner: Any) -> None:
-        super().__init__()
-        self.inner = inner
-
-    def render(self, request: IRequest) -> Any:
+    def render_unrouted(self, request: IRequest) -> Any:
         path = b"/".join([*request.prepath, *request.postpath])
         try:
             path.decode("utf-8")
@@ -358,7 +378,7 @@ class _DecodedUrls(Resource):
             request.getRequestHostname().decode("utf-8")
         except UnicodeDecodeError:
             return RpoolApi._answer_error(request, 400, "Host header is not UTF-8")
-        return self.inner.render(request)
+        return super().render_unrouted(request)
 
 
 def _json_answer(request: IRequest, body: bytes) -> bytes:
@@ -402,12 +422,14 @@ def _set_route(request: IRequest, template: str) -> None:
 def _register(op: Operation) -> None:
     for path in (op.path, *op.path_aliases):
 
-        async def handler(
+        def handler(
             self: RpoolApi, request: IRequest, _template: str = path, **params: str
-        ) -> bytes | None:
-            return await self._handle(request, op, _template, params)
+        ) -> Deferred[bytes | None]:
+            return Deferred.fromCoroutine(self._handle(request, op, _template, params))
 
         handler.__name__ = op.name
+        #: What ``resource`` compiles the route into (``rpoold.routing``).
+        handler.operation_route = (op, path)  # type: ignore[attr-defined]
         endpoint = op.name if path == op.path else f"{op.name}:{path}"
         RpoolApi.app.route(_klein_path(path), methods=[op.method], endpoint=endpoint)(
             handler

@@ -945,6 +945,11 @@ class IBackendPlugin(IPlugin):
         "``[backends.<instance>]`` table other than ``plugin``.  Unknown "
         "keys must be refused (``additionalProperties: false``)."
     )
+    process_bound = Attribute(
+        "Why the plugin's backends cannot be shared by worker processes "
+        "(``server.workers`` above 1), e.g. state that lives in one "
+        "process's memory; empty (``str``) when they can."
+    )
 
     def create(options: dict[str, Any], context: IBackendContext) -> Any:
         """

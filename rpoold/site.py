@@ -36,7 +36,7 @@ from typing import Any
 
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.protocol import connectionDone
-from twisted.logger import Logger
+from twisted.logger import Logger, LogLevel
 from twisted.python.failure import Failure
 from twisted.web.http import HTTPChannel
 from twisted.web.server import Request, Site
@@ -120,7 +120,14 @@ class RequestTracker:
 
     def begin(self, request: ApiRequest) -> None:
         self.active.add(request)
-        self.channels.add(request.channel)
+        channel: Any = request.channel
+        if getattr(channel, "_rpoold_tracked", None) is not self:
+            # Once per connection: a WeakSet's add makes a weak reference each time.
+            self.channels.add(channel)
+            try:
+                channel._rpoold_tracked = self
+            except AttributeError:
+                pass
         self.received += 1
         metrics.HTTP_IN_FLIGHT.inc()
 
@@ -203,9 +210,10 @@ class ApiRequest(Request):
     def gotLength(self, length: int | None) -> None:
         self.request_id = new_request_id(self.getHeader(b"X-Request-Id"))
         self.setHeader(b"X-Request-Id", self.request_id.encode())
-        ctype = (self.getHeader(b"Content-Type") or b"").split(b";")[0].strip().lower()
-        if ctype == b"multipart/form-data":
-            self._limit = self.limits.max_upload
+        if length != 0:  # a body comes (its length, or chunked): which limit
+            ctype = (self.getHeader(b"Content-Type") or b"").split(b";")[0].strip().lower()
+            if ctype == b"multipart/form-data":
+                self._limit = self.limits.max_upload
         if length is not None and length > self._limit:
             # Answer now; do not invite the body with "100 Continue".
             self.requestHeaders.removeHeader(b"Expect")
@@ -397,17 +405,24 @@ class ApiSite(Site):
             seconds=now - getattr(request, "started", now),
             request_id=getattr(request, "request_id", None),
         )
-        log.info(
-            "{line}",
-            line=line,
-            method=line.method,
-            uri=line.uri,
-            status=line.status,
-            bytes=line.sent,
-            seconds=line.seconds,
-            request_id=line.request_id,
-            client=getattr(request.getClientAddress(), "host", None),
-        )
+        # What ``log.info("{line}", line=line, method=..., ...)`` emits, made
+        # directly: Logger.emit's check of the level sorts the levels each time.
+        log.observer({
+            "line": line,
+            "method": line.method,
+            "uri": line.uri,
+            "status": line.status,
+            "bytes": line.sent,
+            "seconds": line.seconds,
+            "request_id": line.request_id,
+            "client": getattr(request.getClientAddress(), "host", None),
+            "log_logger": log,
+            "log_level": LogLevel.info,
+            "log_namespace": log.namespace,
+            "log_source": None,
+            "log_format": "{line}",
+            "log_time": time.time(),
+        })
 
 
 @dataclass(slots=True)
