@@ -206,7 +206,7 @@ class RpoolApi:
 
     def _operate(
         self, request: IRequest, op: Operation, params: dict[str, str]
-    ) -> Deferred[bytes | None]:
+    ) -> Deferred[Any]:
         """
         Validate, call the family's backend, answer: one request's whole
         path (plain callbacks, below the request's one coroutine).
@@ -296,15 +296,51 @@ class RpoolApi:
         params: dict[str, str],
         body: Any,
         result: Any,
-    ) -> bytes | None:
+    ) -> bytes | Deferred[bytes | None] | None:
+        """
+        Answer a backend call's result: the status, the ``Location``, and
+        the body the contract says (``None``: none, as for a 204).  A 201
+        carries the resource it made, read back with the GET operation
+        ``op.created`` names; a 202 of a started job ``{"id": jobid}``.
+        """
+        location = None if op.location is None else _location(op.location, params, body, result)
+        if op.created is not None:
+            return self._created(request, op, location, params)
         request.setResponseCode(op.success)
-        if op.location is not None:
-            request.setHeader(
-                b"Location", _location(op.location, params, body, result).encode()
-            )
+        if location is not None:
+            request.setHeader(b"Location", location.encode())
         if op.response is None:
             return None
+        if op.response == "JobReference":
+            result = {"id": str(result)}
         return _json_answer(request, json.dumps(self.responses.shape(op.response, result)).encode())
+
+    def _created(
+        self, request: IRequest, op: Operation, location: str | None, params: dict[str, str]
+    ) -> Deferred[bytes | None]:
+        """
+        Answer a 201 with the resource at ``location`` (without one: the
+        resource the request's own path names), as its GET operation
+        (``op.created``) answers it; an error of that read is the
+        request's error (the write itself was done).
+        """
+        read = rpoold.contract.OPERATIONS_BY_NAME[str(op.created)]
+        resource = location if location is not None else _fill(read.path, params)
+        backend = self.backends.get(read.family)
+        if backend is None:
+            raise errors.NotServed(
+                f"no backend serves the '{read.family}' resources in this configuration"
+            )
+        args = self.requests.path_arguments(_path_parameters(read.path, resource))
+        response = str(read.response)
+
+        def answer(found: Any) -> bytes:
+            request.setResponseCode(op.success)
+            if op.location is not None:
+                request.setHeader(b"Location", resource.encode())
+            return _json_answer(request, json.dumps(self.responses.shape(response, found)).encode())
+
+        return self._call(getattr(backend, read.interface_method), args).addCallback(answer)
 
     def _answer_rpool_error(self, request: IRequest, error: errors.RpoolError) -> bytes:
         if isinstance(error, Unauthenticated):
@@ -398,6 +434,23 @@ def _location(template: str, params: dict[str, str], body: Any, result: Any) -> 
         return str(result)
 
     return re.sub(r"{([^}]+)}", substitute, template)
+
+
+def _fill(template: str, params: dict[str, str]) -> str:
+    """:returns: ``template`` with each ``{name}`` replaced by its path parameter."""
+    return re.sub(r"{(\w+)}", lambda m: params[m.group(1)], template)
+
+
+def _path_parameters(template: str, path: str) -> dict[str, str]:
+    """
+    :returns: the parameters of ``template`` (a contract path) in ``path``,
+        a path of that form.
+    """
+    pattern = re.sub(r"\\{(\w+)\\}", r"(?P<\1>[^/]+)", re.escape(template))
+    found = re.fullmatch(pattern, path)
+    if found is None:
+        raise ValueError(f"{path!r} is not a path of the form {template!r}")
+    return found.groupdict()
 
 
 async def _deferred(value: Any) -> Any:

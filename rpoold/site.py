@@ -189,6 +189,10 @@ class ApiRequest(Request):
         by the app), the ``route`` label of its metrics.
     """
 
+    #: No ``text/html`` label on an answer without one (twisted.web's
+    #: default): every body of the API says it is JSON, and a 204 has none.
+    defaultContentType = None
+
     def __init__(self, channel: Any, queued: Any = None) -> None:
         super().__init__(channel, parsePOSTFormSubmission=False)
         site = getattr(channel, "site", None)

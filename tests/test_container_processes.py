@@ -57,9 +57,9 @@ async def test_start_a_process(api: Api) -> None:
         body = {"name": "/bin/dnsmasq", "pwd": "", "args": ["--conf-file=/etc/dnsmasq.conf", "-d"],
                 "env": ["A=b=c", "EMPTY="]}
         reply = expect(await api.post(processes_of(name), json=body), 202)
-        assert reply.body == b""
         location = reply.header("location")
         assert location is not None
+        assert body_of(reply, "StartContainerProcess", 202) == {"id": location.rsplit("/", 1)[1]}
         assert location.startswith(f"/nodes/{SEED_NODE}/containers/{name}/jobs/")
         assert location.rsplit("/", 1)[1] in [j["id"] for j in (await api.get(
             f"/nodes/{SEED_NODE}/containers/{name}/jobs")).json()]

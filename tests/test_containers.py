@@ -94,9 +94,11 @@ async def test_create_with_the_docs_payload(api: Api) -> None:
     reply = expect(await api.post(f"/nodes/{SEED_NODE}/containers", json=docs_payload(name)), 201)
     try:
         assert reply.header("location") == f"/nodes/{SEED_NODE}/containers/{name}"
-        assert reply.body == b""
+        # The 201 carries the container, as its GET answers it.
+        answered = body_of(reply, "CreateContainer", 201)
         assert (await listed(api, SEED_NODE))[name]["status"] == "running"
         got = body_of(await api.get(f"/nodes/{SEED_NODE}/containers/{name}"), "GetContainer")
+        assert answered == got
         assert got["hostname"] == name and got["flist"] == SEED_FLIST
         assert got["status"] == "running"
         assert got["hostNetworking"] is False
@@ -118,8 +120,9 @@ async def test_stop_start_delete(api: Api) -> None:
         halted = body_of(await api.get(path), "GetContainer")
         assert halted["status"] == "halted" and halted["ports"] == ["8080:80"]
         no_content(await api.post(f"{path}/stop"))
-        no_content(await api.post(f"{path}/start"), 201)
+        started = body_of(await api.post(f"{path}/start"), "StartContainer", 201)
         running = body_of(await api.get(path), "GetContainer")
+        assert started == running
         assert running["status"] == "running" and running["ports"] == ["8080:80"]
         no_content(await api.delete(path))
         error_of(await api.get(path), 404, name)

@@ -63,6 +63,10 @@ class World:
     node_process: str = ""
 
 
+def _without_status(resource: Any) -> Any:
+    return {k: v for k, v in resource.items() if k != "status"} if isinstance(resource, dict) else resource
+
+
 async def _ids(api: Api, path: str, key: str) -> set[str]:
     return {str(item[key]) for item in (await api.get(path)).json()}
 
@@ -202,7 +206,17 @@ async def test_operation(op: Operation) -> None:
         assert reply.body == b"contract\n"
     else:
         assert reply.body == b"", reply
+        assert reply.header("content-type") is None, reply.headers
     location = reply.header("location")
+    if op.created is not None:
+        # A 201 carries the resource it made: what its GET answers (but for
+        # a status that may have moved on since).
+        read = rpoold.contract.OPERATIONS_BY_NAME[op.created]
+        again = await world.api.get(location or fill(read.path, params_for(op, world), None))
+        expect(again, 200)
+        assert _without_status(body_of(reply, op.name, op.success)) == _without_status(again.json())
+    if op.response == "JobReference":
+        assert location is not None and body_of(reply, op.name, op.success) == {"id": location.rsplit("/", 1)[1]}
     if op.name == "StartContainerProcess":
         prefix = fill("/nodes/{nodeid}/containers/{containername}/jobs/", world.params, None)
         assert location is not None and location.startswith(prefix), reply.headers

@@ -200,3 +200,65 @@ def test_the_text_log_has_a_line_per_answer(daemon: tuple[Child, str]) -> None:
         re.MULTILINE,
     )
     wait_until(lambda: line.search(child.output()) is not None, 10, "the access log line")
+
+
+def test_no_answer_is_labelled_html(daemon: tuple[Child, str]) -> None:
+    """
+    Over real HTTP, every kind of answer: JSON bodies say so, a 201 carries
+    the created resource and a 202 the job reference, a 204 has no body and
+    no content type; Klein's own 404 and 405, HEAD, OPTIONS, a trailing
+    slash, a path that does not decode and the site's own refusals
+    (413, 414) are JSON too.  Nothing is ``text/html``.
+    """
+    base = daemon[1]
+    bridge = "ctypebr0"
+    container = "ctype_container"
+    answers = {
+        "GET /nodes": call(base, "GET", "/nodes"),
+        "POST bridges": call(base, "POST", f"/nodes/{NODE}/bridges", json={
+            "name": bridge, "networkMode": "none", "nat": False, "setting": {}}),
+        "POST containers": call(base, "POST", f"/nodes/{NODE}/containers", json={
+            "name": container, "hostname": container, "flist": SEED_FLIST}),
+        "POST processes": call(base, "POST", f"/nodes/{NODE}/containers/{container}/processes",
+                               json={"name": "sleep", "args": ["30"]}),
+        "POST jobs (alias)": call(base, "POST", f"/nodes/{NODE}/containers/{container}/jobs",
+                                  json={"name": "sleep", "args": ["30"]}),
+        "DELETE bridge": call(base, "DELETE", f"/nodes/{NODE}/bridges/{bridge}"),
+        "DELETE container": call(base, "DELETE", f"/nodes/{NODE}/containers/{container}"),
+        "404 Klein": call(base, "GET", "/nope"),
+        "404 slash": call(base, "GET", "/nodes/"),
+        "405 Klein": call(base, "PATCH", "/nodes"),
+        "OPTIONS": call(base, "OPTIONS", "/nodes"),
+        "HEAD": call(base, "HEAD", "/nodes"),
+        "HEAD 404": call(base, "HEAD", "/nope"),
+        "400 UTF-8": call(base, "GET", "/nodes/%ff"),
+        "415": call(base, "POST", f"/nodes/{NODE}/bridges", body=b"name=x",
+                    headers={"Content-Type": "application/x-www-form-urlencoded"}),
+        "413": call(base, "POST", f"/nodes/{NODE}/bridges", body=b"[" + b" " * (2 * 1024 * 1024) + b"]",
+                    headers={"Content-Type": "application/json"}),
+        "414": call(base, "GET", "/nodes/" + "x" * 20000),
+    }
+    for what, reply in answers.items():
+        ctype = reply.header("content-type")
+        assert ctype is None or "html" not in ctype, (what, reply.headers)
+        if reply.status == 204:
+            assert ctype is None and reply.body == b"", (what, reply)
+            continue
+        assert ctype == "application/json", (what, reply.headers)
+        if not what.startswith("HEAD"):
+            json.loads(reply.body)
+    statuses = {what: reply.status for what, reply in answers.items()}
+    assert statuses == {
+        "GET /nodes": 200, "POST bridges": 201, "POST containers": 201, "POST processes": 202,
+        "POST jobs (alias)": 202, "DELETE bridge": 204, "DELETE container": 204, "404 Klein": 404,
+        "404 slash": 404, "405 Klein": 405, "OPTIONS": 405, "HEAD": 200, "HEAD 404": 404,
+        "400 UTF-8": 400, "415": 415, "413": 413, "414": 414,
+    }
+    created = json.loads(answers["POST bridges"].body)
+    assert created["name"] == bridge and answers["POST bridges"].header("location") == (
+        f"/nodes/{NODE}/bridges/{bridge}")
+    assert json.loads(answers["POST containers"].body)["hostname"] == container
+    for what in ("POST processes", "POST jobs (alias)"):
+        location = answers[what].header("location") or ""
+        assert location.startswith(f"/nodes/{NODE}/containers/{container}/jobs/"), answers[what].headers
+        assert json.loads(answers[what].body) == {"id": location.rsplit("/", 1)[1]}

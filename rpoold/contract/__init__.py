@@ -67,6 +67,9 @@ class Operation:
     #: The parts of a ``multipart/form-data`` body, by name.
     multipart: dict[str, Any]
     notes: tuple[str, ...]
+    #: For a 201: the GET operation whose answer it carries (the created
+    #: resource, read back once the write is done); ``None`` otherwise.
+    created: str | None = None
 
     @property
     def path_parameters(self) -> list[str]:
@@ -110,6 +113,7 @@ def operations(document: dict[str, Any]) -> tuple[Operation, ...]:
             request_media_type=op.get("request_media_type"),
             multipart=op.get("multipart", {}),
             notes=tuple(op.get("notes", ())),
+            created=op.get("created"),
         )
         for op in document["operations"]
     )

@@ -440,3 +440,9 @@ class SnapshotCreate(TypedDict, total=False):
 
 class Error(TypedDict, total=False):
     error: str
+
+
+class JobReference(TypedDict, total=False):
+    """The job a 202 started: its id, the last segment of the Location."""
+
+    id: str

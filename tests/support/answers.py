@@ -35,9 +35,10 @@ def body_of(reply: Reply, operation: str, status: int = 200) -> Any:
 
 
 def no_content(reply: Reply, status: int = 204) -> Reply:
-    """Assert an answer without a body."""
+    """Assert an answer without a body, and so without a content type."""
     expect(reply, status)
     assert reply.body == b"", reply
+    assert reply.header("content-type") is None, reply.headers
     return reply
 
 
