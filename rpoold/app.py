@@ -27,14 +27,14 @@ from werkzeug.exceptions import NotFound as WerkzeugNotFound
 
 import rpoold.contract
 from rpoold import errors, metrics
-from rpoold.auth import DISABLED, REQUIRED_ROLE, Authenticator, Role, Unauthenticated
+from rpoold.auth import ANONYMOUS, DISABLED, REQUIRED_ROLE, Authenticator, Role, Unauthenticated
 from rpoold.contract import Operation
 from rpoold.deadlines import Deadlines
 from rpoold.errors import TIMEOUTS
 from rpoold.health import HealthReport
 from rpoold.interfaces import FAMILIES_BY_NAME, IFileReader, IRequestBounds
 from rpoold.json_schemas import NARROWABLE, ContractSchemas, narrowed
-from rpoold.logs import REQUEST_ID, new_request_id
+from rpoold.logs import REQUEST_ID, Audit, new_request_id
 from rpoold.openapi import openapi_document
 from rpoold.request_validation import RequestValidator
 from rpoold.response_shaping import ResponseShaper
@@ -175,10 +175,15 @@ class RpoolApi:
             request.setHeader(b"X-Request-Id", request_id.encode())
         REQUEST_ID.set(request_id)
         _set_route(request, template)
+        audit = Audit(op.name, op.role != "read")
+        request.audit = audit  # type: ignore[attr-defined]  # read by the site's access log
         try:
             if self.auth.enabled:
                 identity = self.auth.identify(request.getHeader(b"Authorization"))
+                audit.caller, audit.issuer = identity.subject, identity.issuer
                 self.auth.authorize(identity, REQUIRED_ROLE[op.name], f"call {op.name}")
+            else:
+                audit.caller = ANONYMOUS
             return await self._operate(request, op, params)
         except CancelledError:
             raise

@@ -137,10 +137,18 @@ class InsufficientRole(errors.Forbidden):
 
 @dataclass(frozen=True)
 class Identity:
-    """Who made a request: a token's name or a JWT's subject, and the role."""
+    """
+    Who made a request: a token's name or a JWT's subject (and its issuer),
+    and the role.
+    """
 
     subject: str
     role: Role
+    issuer: str | None = None
+
+
+#: The caller of every request while authentication is off.
+ANONYMOUS = "anonymous"
 
 
 @dataclass
@@ -184,7 +192,7 @@ class Authenticator:
         :raises Unauthorized: no credentials, or invalid ones.
         """
         if not self.enabled:
-            return Identity("anonymous", ADMIN)
+            return Identity(ANONYMOUS, ADMIN)
         if not authorization:
             raise Unauthenticated("authentication required: send 'Authorization: Bearer <token>'", None)
         scheme, _, credential = authorization.decode("latin-1").strip().partition(" ")
@@ -240,7 +248,8 @@ class Authenticator:
         if not roles:
             raise InsufficientRole("token has no scope that grants a role here")
         subject = claims.get("sub") or claims.get("username") or "jwt"
-        return Identity(str(subject), max(roles))
+        issuer = claims.get("iss")
+        return Identity(str(subject), max(roles), str(issuer) if issuer is not None else None)
 
     def authorize(self, identity: Identity, needed: Role, what: str) -> None:
         """:raises InsufficientRole: ``identity`` may not do ``what``."""

@@ -83,6 +83,8 @@ LOG_SCHEMA: dict[str, Any] = {
     "properties": {
         "format": {"enum": ["text", "json"], "default": "text"},
         "file": {"type": "string", "minLength": 1, "default": "-"},
+        # Writes only, as JSON lines (relative to the file's directory).
+        "audit": {"type": "string", "minLength": 1},
     },
 }
 
@@ -393,6 +395,22 @@ def _endpoint(description: Any, where: str, from_option: bool) -> tuple[Any, lis
                       f"{str(e) or type(e).__name__}"]
 
 
+def _audit_file(given: str, where: str, config_dir: str) -> tuple[str, list[str]]:
+    """
+    :param given: ``log.audit``: a path, relative to the configuration
+        file's directory unless absolute.
+    :returns: the absolute path, and the problem found when it cannot be
+        appended to (it is created when missing; its directory is not).
+    """
+    path = os.path.join(config_dir, given)
+    try:
+        with open(path, "a", encoding="utf-8"):
+            pass
+    except OSError as e:
+        return path, [f"{where} at 'log.audit': cannot append to '{path}': {e.strerror}"]
+    return path, []
+
+
 def _shared_by_workers(settings: Settings, tables: dict[str, Any], available: dict[str, Any],
                        where: str) -> list[str]:
     """
@@ -459,6 +477,10 @@ def build(raw: dict[str, Any], where: str, config_dir: str, port: str | None = N
     if not isinstance(store, MemoryRecords):
         # Opened when the daemon starts; backends built now may call it before.
         store = OpenedRecords(store)
+    if usable["log"] and "audit" in sections["log"]:
+        audit, audit_problems = _audit_file(sections["log"]["audit"], where, config_dir)
+        sections["log"]["audit"] = audit
+        problems += audit_problems
     endpoint, port_problems = _endpoint(sections["server"].get("port"), where, port is not None)
     problems += port_problems
 

@@ -33,6 +33,7 @@ import os
 import re
 import sys
 from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import IO, Any
 
@@ -53,6 +54,22 @@ _SKIP = frozenset({
     "log_flattened", "format", "message", "time", "system", "isError", "why",
     "failure", "printed",
 })
+
+
+@dataclass(slots=True)
+class Audit:
+    """
+    What the access log says of a contract operation's request besides
+    the HTTP exchange: the operation, whether it writes (its role is not
+    ``read``) and who called it (set once known: a static token's name or
+    a JWT's subject with its issuer, ``anonymous`` without
+    authentication, ``None`` when the credentials were refused).
+    """
+
+    operation: str
+    write: bool
+    caller: str | None = None
+    issuer: str | None = None
 
 
 def new_request_id(offered: bytes | None = None) -> str:

@@ -42,7 +42,7 @@ from twisted.web.http import HTTPChannel
 from twisted.web.server import Request, Site
 
 from rpoold import metrics
-from rpoold.logs import new_request_id
+from rpoold.logs import Audit, new_request_id
 
 log = Logger()
 
@@ -391,27 +391,34 @@ class ApiSite(Site):
     protocol = ApiChannel  # type: ignore[assignment]
     displayTracebacks = False
 
-    def __init__(self, resource: Any, limits: Limits | None = None, access_log: bool = True) -> None:
+    def __init__(self, resource: Any, limits: Limits | None = None, access_log: bool = True,
+                 audit: Callable[[dict[str, Any]], None] | None = None) -> None:
         super().__init__(resource)
         self.limits = limits or Limits()
         self.tracker = RequestTracker()
         self.access_log = access_log
+        #: Also given the access-log event of every write (``[log] audit``).
+        self.audit = audit
 
     def log(self, request: Any) -> None:
-        if not self.access_log:
+        audit: Audit | None = getattr(request, "audit", None)
+        write = audit if audit is not None and audit.write else None
+        if not self.access_log and (write is None or self.audit is None):
             return
         now = time.monotonic()
+        uri = (request.uri or b"").decode("latin-1")
         line = AccessLine(
             method=(request.method or b"").decode("latin-1"),
-            uri=(request.uri or b"").decode("latin-1"),
+            uri=uri,
             status=request.code,
             sent=request.sentLength,
             seconds=now - getattr(request, "started", now),
             request_id=getattr(request, "request_id", None),
+            write=write,
         )
         # What ``log.info("{line}", line=line, method=..., ...)`` emits, made
         # directly: Logger.emit's check of the level sorts the levels each time.
-        log.observer({
+        event = {
             "line": line,
             "method": line.method,
             "uri": line.uri,
@@ -426,7 +433,14 @@ class ApiSite(Site):
             "log_source": None,
             "log_format": "{line}",
             "log_time": time.time(),
-        })
+        }
+        if write is not None:
+            event.update(operation=write.operation, caller=write.caller, issuer=write.issuer,
+                         resource=uri.partition("?")[0])
+            if self.audit is not None:
+                self.audit(event)
+        if self.access_log:
+            log.observer(event)
 
 
 @dataclass(slots=True)
@@ -444,9 +458,18 @@ class AccessLine:
     sent: int
     seconds: float
     request_id: str | None
+    #: A write's operation and caller: named at the end of its line.
+    write: Audit | None = None
 
     def __str__(self) -> str:
-        return (
+        text = (
             f"{self.method} {self.uri} {self.status} {self.sent} bytes {self.seconds:.3f} s "
             f"(request {self.request_id})"
         )
+        if self.write is None:
+            return text
+        caller = self.write.caller if self.write.caller is not None else "-"
+        if self.write.issuer is not None:
+            caller = f"{caller} (issuer {self.write.issuer})"
+        resource = self.uri.partition("?")[0]
+        return f"{text} write {self.write.operation} {resource} by {caller}"

@@ -129,7 +129,9 @@ def makeService(options: Options) -> Service:
         worker=worker,
     )
     limits = Limits(max_body=server["max_body_bytes"], max_upload=server["max_upload_bytes"])
-    site = ApiSite(api.resource(), limits, access_log=server["access_log"])
+    audit = sections["log"].get("audit")
+    site = ApiSite(api.resource(), limits, access_log=server["access_log"],
+                   audit=None if audit is None else json_observer_for(audit))
     _check_store(settings)
     web: Service
     if options["worker-fd"] is not None:

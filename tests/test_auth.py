@@ -238,7 +238,7 @@ def test_static_tokens(authenticator: auth.Authenticator) -> None:
 
 def test_jwt_valid_takes_the_highest_scope(authenticator: auth.Authenticator) -> None:
     token = make_jwt(["user:memberof:pool.readers", "user:memberof:pool.operators"])
-    assert _identify(authenticator, token) == auth.Identity("alice", Role.operate)
+    assert _identify(authenticator, token) == auth.Identity("alice", Role.operate, ISSUER)
     assert _identify(authenticator, make_jwt("user:memberof:pool.admins other")).role is Role.admin
 
 

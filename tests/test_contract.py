@@ -216,7 +216,8 @@ async def test_operation(op: Operation) -> None:
         expect(again, 200)
         assert _without_status(body_of(reply, op.name, op.success)) == _without_status(again.json())
     if op.response == "JobReference":
-        assert location is not None and body_of(reply, op.name, op.success) == {"id": location.rsplit("/", 1)[1]}
+        assert location is not None
+        assert body_of(reply, op.name, op.success) == {"id": location.rsplit("/", 1)[1]}
     if op.name == "StartContainerProcess":
         prefix = fill("/nodes/{nodeid}/containers/{containername}/jobs/", world.params, None)
         assert location is not None and location.startswith(prefix), reply.headers
