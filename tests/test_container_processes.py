@@ -158,3 +158,16 @@ async def test_process_id_must_be_a_number(api: Api, pid: str) -> None:
 @pytest_twisted.ensureDeferred
 async def test_bad_container_name_is_400(api: Api) -> None:
     error_of(await api.get(f"/nodes/{SEED_NODE}/containers/a%20b/processes"), 400, "containername")
+
+
+@pytest_twisted.ensureDeferred
+async def test_the_later_apis_jobs_spelling_starts_a_process(api: Api) -> None:
+    """``POST .../containers/{name}/jobs`` (0-orchestrator 1.1) starts a process as ``.../processes`` does."""
+    async with container(api, SEED_NODE) as name:
+        jobs = f"/nodes/{SEED_NODE}/containers/{name}/jobs"
+        reply = expect(await api.post(jobs, json={"name": "sleep", "args": ["30"]}), 202)
+        location = reply.header("location") or ""
+        assert location.startswith(jobs + "/"), reply.headers
+        job_id = location.rsplit("/", 1)[1]
+        assert body_of(reply, "StartContainerProcess", 202) == {"id": job_id}
+        assert job_id in [j["id"] for j in (await api.get(jobs)).json()]

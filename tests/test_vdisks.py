@@ -56,6 +56,24 @@ async def test_lifecycle(api: Api, cluster: str) -> None:
 
 
 @pytest_twisted.ensureDeferred
+async def test_the_later_apis_block_storagecluster_spelling(api: Api, cluster: str) -> None:
+    """
+    The 0-orchestrator 1.1 client's ``blockStoragecluster`` names the
+    storage cluster as ``storagecluster`` does; the 201 carries the vdisk.
+    """
+    name = unique("vd")
+    body = {"id": name, "size": 20, "type": "boot", "blockStoragecluster": cluster}
+    created = body_of(await api.post("/vdisks", json=body), "CreateNewVdisk", 201)
+    try:
+        assert created["id"] == name and created["storagecluster"] == cluster
+        assert body_of(await api.get(f"/vdisks/{name}"), "GetVdiskInfo") == created
+    finally:
+        no_content(await api.delete(f"/vdisks/{name}"))
+    error_of(await api.post("/vdisks", json={**body, "blockStoragecluster": "nosuchcluster"}),
+             404, "nosuchcluster")
+
+
+@pytest_twisted.ensureDeferred
 async def test_from_a_template(api: Api, cluster: str) -> None:
     async with vdisk(api, cluster) as template, \
             vdisk(api, cluster, templatevdisk=template, blocksize=512, readOnly=True) as name:
