@@ -127,6 +127,7 @@ def makeService(options: Options) -> Service:
         metrics_enabled=sections["metrics"]["enabled"],
         metrics_public=sections["metrics"]["public"],
         worker=worker,
+        cors_origins=tuple(server["cors_origins"]),
     )
     limits = Limits(max_body=server["max_body_bytes"], max_upload=server["max_upload_bytes"])
     site = ApiSite(api.resource(), limits, access_log=server["access_log"])
