@@ -17,11 +17,11 @@ from zope.interface import implementer
 
 from plugins.ays.backend import AysBackend
 from rpoold.app import RpoolApi
+from rpoold.auth import Authenticator, Role
 from rpoold.contract import OPERATIONS
 from rpoold.errors import BadRequest
 from rpoold.interfaces import FAMILIES, IRequestBounds
 from rpoold.json_schemas import ContractSchemas
-from rpoold.auth import Authenticator, Role
 from rpoold.openapi import openapi_document, with_servers
 from rpoold.openapi_texts import SUMMARIES
 from rpoold.request_validation import RequestValidator
@@ -85,7 +85,7 @@ def test_summaries_and_descriptions(document: dict[str, Any]) -> None:
 def _examples(document: dict[str, Any]) -> list[tuple[str, Any, dict[str, Any]]]:
     """Every ``example`` of the document: where, the value, the schema it must fit."""
     found = []
-    for name, (_, method, described) in _operations(document).items():
+    for name, (_, _method, described) in _operations(document).items():
         for parameter in described.get("parameters", []):
             if "example" in parameter:
                 found.append((f"{name} {parameter['name']}", parameter["example"], parameter["schema"]))
@@ -110,7 +110,7 @@ def test_examples_are_from_the_seed_and_valid(document: dict[str, Any]) -> None:
                                          format_checker=Draft202012Validator.FORMAT_CHECKER)
         errors = [e.message for e in validator.iter_errors(value)]
         assert not errors, (what, errors)
-    mem = dict((w, v) for w, v, _ in examples)["GetMemInfo 200"]
+    mem = {w: v for w, v, _ in examples}["GetMemInfo 200"]
     assert mem["total"] == 2102710272
 
 
@@ -136,13 +136,13 @@ class _FakeRequest:
     def __init__(self) -> None:
         self.headers: dict[bytes, bytes] = {}
 
-    def getHeader(self, name: bytes) -> bytes | None:  # noqa: N802 (twisted's name)
+    def getHeader(self, name: bytes) -> bytes | None:
         return {b"Host": b"127.0.0.1:8080"}.get(name)
 
-    def isSecure(self) -> bool:  # noqa: N802
+    def isSecure(self) -> bool:
         return False
 
-    def setHeader(self, name: bytes, value: bytes) -> None:  # noqa: N802
+    def setHeader(self, name: bytes, value: bytes) -> None:
         self.headers[name] = value
 
 
