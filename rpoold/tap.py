@@ -130,7 +130,7 @@ def makeService(options: Options) -> Service:
         cors_origins=tuple(server["cors_origins"]),
     )
     limits = Limits(max_body=server["max_body_bytes"], max_upload=server["max_upload_bytes"])
-    site = ApiSite(api.resource(), limits, access_log=server["access_log"])
+    site = ApiSite(api.resource(), limits, access_log=server["access_log"], cors=api.cors)
     _check_store(settings)
     web: Service
     if options["worker-fd"] is not None:

@@ -7,13 +7,17 @@ origins nothing.
 
 from __future__ import annotations
 
+import socket
+from pathlib import Path
 from typing import Any
 
 import pytest
 import pytest_twisted
 
 from rpoold.auth import Authenticator, Role, hash_token
-from testbed.http_api import Api
+from testbed.http_api import Api, call
+from testbed.mock_pool import MOCK_CONFIG
+from testbed.twistd import start_rpoold
 from tests.support.answers import error_of, expect
 from tests.support.backends import mock_backend, serve_all
 
@@ -124,3 +128,34 @@ async def test_origins_compare_without_case_and_star_allows_any() -> None:
     reply = await anyone.request("GET", "/nodes", headers={"Origin": OTHER})
     assert reply.header("access-control-allow-origin") == OTHER
     assert (await _preflight(anyone, OTHER)).status == 204
+
+
+def test_a_live_daemon_configured_with_cors_origins(tmp_path: Path) -> None:
+    """``[server] cors_origins`` in ``twistd rpoold``: a preflight, an answer, the 413 the site writes."""
+    config = tmp_path / "rpoold.toml"
+    config.write_text(MOCK_CONFIG + f'\n[server]\ncors_origins = ["{ALLOWED}"]\nmax_body_bytes = 1024\n')
+    child, base = start_rpoold(str(config))
+    try:
+        preflight = call(base, "OPTIONS", "/nodes", headers={
+            "Origin": ALLOWED, "Access-Control-Request-Method": "GET"})
+        assert preflight.status == 204
+        assert preflight.header("access-control-allow-origin") == ALLOWED
+        answer = call(base, "GET", "/openapi.json", headers={"Origin": ALLOWED})
+        assert answer.status == 200 and answer.header("access-control-allow-origin") == ALLOWED
+        _no_cors(call(base, "GET", "/openapi.json", headers={"Origin": OTHER}))
+        for origin, expected in ((ALLOWED, ALLOWED), (OTHER, None)):
+            port = int(base.rsplit(":", 1)[1])
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+                sock.sendall(f"POST /nodes/{NODE}/bridges HTTP/1.1\r\nHost: x\r\nOrigin: {origin}\r\n"
+                             f"Content-Type: application/json\r\nContent-Length: 4096\r\n\r\n".encode())
+                head = b""
+                while b"\r\n\r\n" not in head:
+                    chunk = sock.recv(65536)
+                    assert chunk, head
+                    head += chunk
+            lines = head.split(b"\r\n\r\n")[0].decode("latin-1").split("\r\n")
+            assert lines[0].split()[1] == "413"
+            headers = {k.lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
+            assert headers.get("access-control-allow-origin") == expected, headers
+    finally:
+        child.stop()
