@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN = $(VENV)/bin
 SUDO = $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test redis-server lint wrk bench
+.PHONY: run test redis-server chromium lint wrk bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,11 @@ run: $(BIN)/python
 redis-server:
 	@command -v redis-server >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq redis-server; }
 
+# Headless Chromium and its WebDriver for the browser test of /docs
+# (Debian's packages; selenium is told where they are and fetches nothing).
+chromium:
+	@{ command -v chromium && command -v chromedriver; } >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium chromium-driver; }
+
 # wrk, the load generator of the benchmarks in bench/ (Debian/Ubuntu package).
 wrk:
 	@command -v wrk >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq wrk; }
@@ -33,7 +38,7 @@ lint: $(BIN)/python
 	$(BIN)/ruff check rpoold rpool plugins twisted tests bench testbed
 	$(BIN)/mypy
 
-test: redis-server $(BIN)/python
+test: redis-server chromium $(BIN)/python
 	$(BIN)/pip install --quiet '.[test]'
 	$(MAKE) lint
 	$(BIN)/python -m pytest

@@ -29,13 +29,15 @@ import rpoold.contract
 from rpoold import errors, metrics
 from rpoold.auth import ANONYMOUS, DISABLED, REQUIRED_ROLE, Authenticator, Role, Unauthenticated
 from rpoold.contract import Operation
+from rpoold.cors import CorsPolicy
 from rpoold.deadlines import Deadlines
+from rpoold.docs_page import PAGE, POLICY, DocsAssets
 from rpoold.errors import TIMEOUTS
 from rpoold.health import HealthReport
 from rpoold.interfaces import FAMILIES_BY_NAME, IFileReader, IRequestBounds
 from rpoold.json_schemas import NARROWABLE, ContractSchemas, narrowed
 from rpoold.logs import REQUEST_ID, Audit, new_request_id
-from rpoold.openapi import openapi_document
+from rpoold.openapi import openapi_document, with_servers
 from rpoold.request_validation import RequestValidator
 from rpoold.response_shaping import ResponseShaper
 from rpoold.routing import CompiledRoutes, RoutedResource
@@ -44,6 +46,9 @@ log = Logger()
 
 JSON = b"application/json"
 UPLOAD_BLOCK = 512 * 1024
+
+#: A ``Host`` header that may name the server in ``/openapi.json``.
+_HOST = re.compile(r"^([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?$")
 
 
 def _klein_path(path: str) -> str:
@@ -73,6 +78,8 @@ class RpoolApi:
         (``IRequestBounds``) on the families they serve.
     :param worker: ``"INDEX/COUNT"`` when this process is one of
         ``server.workers`` (``/health`` says which).
+    :param cors_origins: the origins whose pages may call the API from a
+        browser (``rpoold.cors``); empty: none (no CORS header at all).
     """
 
     app = Klein()
@@ -90,6 +97,7 @@ class RpoolApi:
         metrics_public: bool = True,
         schemas: ContractSchemas | None = None,
         worker: str | None = None,
+        cors_origins: tuple[str, ...] = (),
     ) -> None:
         from twisted.internet import reactor
 
@@ -112,6 +120,8 @@ class RpoolApi:
         self.metrics_enabled = metrics_enabled
         self.metrics_public = metrics_public
         self._openapi: bytes | None = None
+        self.docs_assets = DocsAssets()
+        self.cors = CorsPolicy(cors_origins) if cors_origins else None
 
     def resource(self) -> Any:
         """The web resource: Klein's, with the contract's routes compiled (``rpoold.routing``)."""
@@ -128,17 +138,51 @@ class RpoolApi:
 
             return handle
 
-        return _DecodedUrls(app, CompiledRoutes(app, handler_of))
+        return _DecodedUrls(app, CompiledRoutes(app, handler_of), self.cors)
 
     # Service routes ------------------------------------------------------
+
+    @app.route("/", methods=["GET"])
+    def index(self, request: IRequest) -> bytes:
+        """What the daemon serves besides the operations: a small JSON index."""
+        _set_route(request, "/")
+        index = {
+            "name": "G8OS Resource Pool API (rpoold)",
+            "openapi": "/openapi.json",
+            "docs": "/docs",
+            "health": "/health",
+        }
+        if self.metrics_enabled:
+            index["metrics"] = "/metrics"
+        return _json_answer(request, json.dumps(index).encode())
 
     @app.route("/openapi.json", methods=["GET"])
     def openapi(self, request: IRequest) -> bytes:
         _set_route(request, "/openapi.json")
         if self._openapi is None:
-            document = openapi_document(self.schemas, secured=self.auth.enabled)
+            credentials = (("static tokens",) if self.auth.tokens else ()) + (
+                ("JWTs",) if self.auth.jwt is not None else ())
+            document = openapi_document(self.schemas, secured=self.auth.enabled, credentials=credentials)
             self._openapi = json.dumps(document).encode()
-        return _json_answer(request, self._openapi)
+        return _json_answer(request, with_servers(self._openapi, _server_url(request)))
+
+    @app.route("/docs", methods=["GET"])
+    def docs(self, request: IRequest) -> bytes:
+        """Swagger UI on ``/openapi.json`` (``rpoold.docs_page``): public, as the document."""
+        _set_route(request, "/docs")
+        request.setHeader(b"Content-Security-Policy", POLICY)
+        request.setHeader(b"X-Content-Type-Options", b"nosniff")
+        return _answer(request, PAGE, b"text/html; charset=utf-8")
+
+    @app.route("/docs/assets/<name>", methods=["GET"])
+    def docs_asset(self, request: IRequest, name: str) -> bytes:
+        _set_route(request, "/docs/assets/{name}")
+        asset = self.docs_assets.get(name)
+        if asset is None:
+            return self._answer_error(request, 404, "no such resource")
+        request.setHeader(b"Cache-Control", b"public, max-age=3600")
+        request.setHeader(b"X-Content-Type-Options", b"nosniff")
+        return _answer(request, asset.body, asset.media_type)
 
     @app.route("/health", methods=["GET"])
     async def health(self, request: IRequest) -> bytes:
@@ -406,8 +450,21 @@ class _DecodedUrls(RoutedResource):
     """
     The compiled routes, and before Klein's routing of the rest a check
     that the URL decodes as UTF-8 (Klein answers a bare text 400 otherwise,
-    and logs a traceback).
+    and logs a traceback).  Before any routing, the CORS headers
+    (``cors``, when configured) and the answer to a preflight.
     """
+
+    def __init__(self, app: Any, routes: CompiledRoutes, cors: CorsPolicy | None = None) -> None:
+        super().__init__(app, routes)
+        self.cors = cors
+
+    def render(self, request: IRequest) -> Any:
+        if self.cors is not None and self.cors.apply(request):
+            _set_route(request, "preflight")
+            request.responseHeaders.removeHeader(b"Content-Type")
+            setattr(request, "defaultContentType", None)  # noqa: B010 (no text/html label on the 204)
+            return b""
+        return super().render(request)
 
     def render_unrouted(self, request: IRequest) -> Any:
         path = b"/".join([*request.prepath, *request.postpath])
@@ -424,9 +481,25 @@ class _DecodedUrls(RoutedResource):
 
 def _json_answer(request: IRequest, body: bytes) -> bytes:
     """Label ``body`` as JSON and give its length (so it is not sent chunked)."""
-    request.setHeader(b"Content-Type", JSON)
+    return _answer(request, body, JSON)
+
+
+def _answer(request: IRequest, body: bytes, media_type: bytes) -> bytes:
+    request.setHeader(b"Content-Type", media_type)
     request.setHeader(b"Content-Length", b"%d" % len(body))
     return body
+
+
+def _server_url(request: IRequest) -> str:
+    """
+    :returns: the base URL ``request`` reached the daemon at (its scheme and
+        ``Host`` header), for ``servers``; ``/`` (the document's own server)
+        when the ``Host`` header is missing or not a host name.
+    """
+    host = (request.getHeader(b"Host") or b"").decode("latin-1")
+    if not _HOST.match(host):
+        return "/"
+    return f"{'https' if request.isSecure() else 'http'}://{host}"
 
 
 def _location(template: str, params: dict[str, str], body: Any, result: Any) -> str:

@@ -29,6 +29,7 @@ from zope.interface.verify import verifyObject
 
 from rpoold import auth, method_signatures
 from rpoold.auth import AUTH_SCHEMA, DISABLED, Authenticator
+from rpoold.cors import origin_problem
 from rpoold.interfaces import FAMILIES, IBackendContext, IBackendPlugin
 from rpoold.records import IRecords, MemoryRecords, OpenedRecords, ScopedRecords
 from rpoold.stores import open_store
@@ -57,6 +58,8 @@ SERVER_SCHEMA: dict[str, Any] = {
         # Processes serving the port (rpoold.workers); "auto": one per CPU.
         "workers": {"anyOf": [{"type": "integer", "minimum": 1, "maximum": 1024}, {"const": "auto"}],
                     "default": 1, "description": "an integer from 1 to 1024, or 'auto'"},
+        # Origins whose pages may call the API from a browser (rpoold.cors); checked in build.
+        "cors_origins": {"type": "array", "items": {"type": "string"}, "default": []},
     },
 }
 
@@ -411,6 +414,20 @@ def _audit_file(given: str, where: str, config_dir: str) -> tuple[str, list[str]
     return path, []
 
 
+def _origin_problems(origins: list[str], where: str) -> list[str]:
+    """:returns: one line per entry of ``server.cors_origins`` that is not an origin, or is listed twice."""
+    problems = []
+    seen: set[str] = set()
+    for index, origin in enumerate(origins):
+        what = origin_problem(origin)
+        if what is None and origin.lower() in seen:
+            what = f"{origin!r} is listed twice"
+        if what is not None:
+            problems.append(f"{where} at 'server.cors_origins[{index}]': {what}")
+        seen.add(origin.lower())
+    return problems
+
+
 def _shared_by_workers(settings: Settings, tables: dict[str, Any], available: dict[str, Any],
                        where: str) -> list[str]:
     """
@@ -483,6 +500,8 @@ def build(raw: dict[str, Any], where: str, config_dir: str, port: str | None = N
         problems += audit_problems
     endpoint, port_problems = _endpoint(sections["server"].get("port"), where, port is not None)
     problems += port_problems
+    if usable["server"]:
+        problems += _origin_problems(sections["server"]["cors_origins"], where)
 
     authenticator = DISABLED
     if usable["auth"]:

@@ -14,6 +14,7 @@ from rpoold.contract import Operation
 from rpoold.interfaces import FAMILY_OF_OPERATION
 from rpoold.json_schemas import ContractSchemas
 from rpoold.names import DOT_NAMES, MAX_LENGTHS, PATH_PARAMETERS, PROCESS_IDS
+from rpoold.openapi_texts import PARAMETER_EXAMPLES, REQUEST_EXAMPLES, RESPONSE_EXAMPLES, SUMMARIES
 from rpoold.request_validation import MAX_PATH
 
 #: Suffix of the component schemas that describe request bodies; request
@@ -21,6 +22,9 @@ from rpoold.request_validation import MAX_PATH
 REQUEST_SUFFIX = "Input"
 
 _ERROR_REF = {"$ref": "#/components/schemas/Error"}
+
+#: The security scheme every operation needs when authentication is on.
+SCHEME = "bearer"
 
 
 def _relink(schema: Any, suffix: str) -> Any:
@@ -38,7 +42,7 @@ def _suffix_refs(text: str, suffix: str) -> str:
     )
 
 
-def _parameter(name: str) -> dict[str, Any]:
+def _parameter(name: str, with_example: bool = False) -> dict[str, Any]:
     if name == "processid":
         schema: dict[str, Any] = {
             "type": "integer",
@@ -48,7 +52,18 @@ def _parameter(name: str) -> dict[str, Any]:
     else:
         schema = {"type": "string", "pattern": PATH_PARAMETERS[name], "maxLength": MAX_LENGTHS[name],
                   "not": {"enum": list(DOT_NAMES)}}
-    return {"name": name, "in": "path", "required": True, "schema": schema}
+    parameter: dict[str, Any] = {"name": name, "in": "path", "required": True, "schema": schema}
+    if with_example and name in PARAMETER_EXAMPLES:
+        parameter["example"] = PARAMETER_EXAMPLES[name]
+    return parameter
+
+
+def _description(op: Operation, secured: bool) -> str:
+    """The contract's notes on ``op``, and the role it needs when authentication is on."""
+    parts = list(op.notes)
+    if secured:
+        parts.append(f"Needs a token of role `{op.role}` or higher (roles: read < operate < admin).")
+    return "\n\n".join(parts)
 
 
 def _query_parameter(schemas: ContractSchemas, name: str, spec: dict[str, Any]) -> dict[str, Any]:
@@ -70,11 +85,15 @@ def _operation(schemas: ContractSchemas, op: Operation, secured: bool) -> dict[s
     doc: dict[str, Any] = {
         "operationId": op.name,
         "tags": [family.name],
-        "summary": op.name,
+        "summary": SUMMARIES[op.name],
     }
-    if op.notes:
-        doc["description"] = "\n\n".join(op.notes)
-    parameters = [_parameter(p) for p in op.path_parameters]
+    description = _description(op, secured)
+    if description:
+        doc["description"] = description
+    if secured:
+        doc["security"] = [{SCHEME: []}]
+    reads = op.method == "GET"
+    parameters = [_parameter(p, with_example=reads) for p in op.path_parameters]
     parameters += [_query_parameter(schemas, name, spec) for name, spec in op.query.items()]
     if parameters:
         doc["parameters"] = parameters
@@ -93,10 +112,10 @@ def _operation(schemas: ContractSchemas, op: Operation, secured: bool) -> dict[s
         }
     elif op.request is not None:
         schema = _relink(schemas.request_body_schema(op.name), REQUEST_SUFFIX)
-        doc["requestBody"] = {
-            "required": True,
-            "content": {"application/json": {"schema": schema}},
-        }
+        media: dict[str, Any] = {"schema": schema}
+        if op.name in REQUEST_EXAMPLES:
+            media["example"] = REQUEST_EXAMPLES[op.name]
+        doc["requestBody"] = {"required": True, "content": {"application/json": media}}
     success: dict[str, Any] = {"description": "success"}
     if op.response is not None:
         if op.response_media_type == "application/octet-stream":
@@ -106,11 +125,10 @@ def _operation(schemas: ContractSchemas, op: Operation, secured: bool) -> dict[s
                 }
             }
         else:
-            success["content"] = {
-                "application/json": {
-                    "schema": _relink(schemas.body_schema(op.response), "")
-                }
-            }
+            answer: dict[str, Any] = {"schema": _relink(schemas.body_schema(op.response), "")}
+            if op.name in RESPONSE_EXAMPLES:
+                answer["example"] = RESPONSE_EXAMPLES[op.name]
+            success["content"] = {"application/json": answer}
     if op.location is not None:
         success["headers"] = {
             "Location": {
@@ -138,11 +156,15 @@ def _operation(schemas: ContractSchemas, op: Operation, secured: bool) -> dict[s
     return doc
 
 
-def openapi_document(schemas: ContractSchemas, secured: bool = False) -> dict[str, Any]:
+def openapi_document(schemas: ContractSchemas, secured: bool = False,
+                     credentials: tuple[str, ...] = ("static tokens", "JWTs")) -> dict[str, Any]:
     """
-    :param secured: authentication is on: declare the bearer scheme and
-        the 401 and 403 answers.
-    :returns: the OpenAPI 3.1 document of every contract operation.
+    :param secured: authentication is on: declare the bearer scheme, on
+        every operation, and the 401 and 403 answers.
+    :param credentials: what the bearer scheme takes (``"static tokens"``,
+        ``"JWTs"``): the configured kinds, for the scheme's description.
+    :returns: the OpenAPI 3.1 document of every contract operation, without
+        ``servers`` (which :func:`with_servers` adds per request).
     """
     paths: dict[str, dict[str, Any]] = {}
     for op in schemas.operations:
@@ -168,12 +190,29 @@ def openapi_document(schemas: ContractSchemas, secured: bool = False) -> dict[st
         "components": {"schemas": components},
     }
     if secured:
+        kinds = " or ".join(credentials) or "tokens"
         document["components"]["securitySchemes"] = {
-            "bearer": {
+            SCHEME: {
                 "type": "http",
                 "scheme": "bearer",
-                "description": "A static token, or a JWT from the configured identity provider.",
+                "bearerFormat": "JWT or static token",
+                "description": (
+                    f"`Authorization: Bearer <token>`, where the token is one of the {kinds} the daemon's "
+                    "`[auth]` section accepts (a static token by its SHA-256 digest, a JWT by its "
+                    "signature, issuer, audience and expiry). Each operation needs a role: read, "
+                    "operate or admin."
+                ),
             }
         }
-        document["security"] = [{"bearer": []}]
+        document["security"] = [{SCHEME: []}]
     return document
+
+
+def with_servers(document: bytes, server_url: str) -> bytes:
+    """
+    :param document: a serialised :func:`openapi_document` (a JSON object).
+    :param server_url: the base URL the API is served at.
+    :returns: ``document`` with ``servers`` naming ``server_url`` first.
+    """
+    servers = json.dumps([{"url": server_url, "description": "this daemon"}]).encode()
+    return b'{"servers": ' + servers + b", " + document[1:]

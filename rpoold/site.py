@@ -42,6 +42,7 @@ from twisted.web.http import HTTPChannel
 from twisted.web.server import Request, Site
 
 from rpoold import metrics
+from rpoold.cors import CorsPolicy
 from rpoold.logs import Audit, new_request_id
 
 log = Logger()
@@ -70,14 +71,18 @@ REASONS = {
 }
 
 
-def error_answer(status: int, message: str, request_id: str) -> bytes:
+def error_answer(status: int, message: str, request_id: str, origin: bytes | None = None) -> bytes:
     """
+    :param origin: an allowed ``Origin`` (``rpoold.cors``): the answer lets
+        its page read it.
     :returns: a whole HTTP answer with ``{"error": message}``, that closes
         the connection: what the site writes itself, before any route.
     """
     body = json.dumps({"error": message}).encode()
+    cors = b"" if origin is None else b"Access-Control-Allow-Origin: " + origin + b"\r\nVary: Origin\r\n"
     return (
         b"HTTP/1.1 %d %s\r\n" % (status, REASONS.get(status, b"Error"))
+        + cors
         + b"Content-Type: application/json\r\n"
         + b"Content-Length: %d\r\n" % len(body)
         + b"Connection: close\r\n"
@@ -246,7 +251,7 @@ class ApiRequest(Request):
         self._refused = True
         transport: Any = self.channel.transport
         message = f"request body is larger than {self._limit} bytes"
-        transport.write(error_answer(413, message, self.request_id))
+        transport.write(error_answer(413, message, self.request_id, self._allowed_origin()))
         self.code = 413
         method = getattr(self.channel, "_command", b"") or b""
         self._end(answered=True, method=method.decode("latin-1"))
@@ -258,6 +263,14 @@ class ApiRequest(Request):
         from twisted.internet import reactor
 
         self._linger = reactor.callLater(LINGER, self._close)
+
+    def _allowed_origin(self) -> bytes | None:
+        """:returns: the request's ``Origin`` when the site's CORS policy allows it."""
+        origin = self.getHeader(b"Origin")
+        cors: CorsPolicy | None = getattr(getattr(self.channel, "site", None), "cors", None)
+        if origin is None or cors is None or not cors.allows(origin.decode("latin-1")):
+            return None
+        return origin
 
     def _close(self) -> None:
         if self._linger is not None and self._linger.active():
@@ -392,8 +405,11 @@ class ApiSite(Site):
     displayTracebacks = False
 
     def __init__(self, resource: Any, limits: Limits | None = None, access_log: bool = True,
-                 audit: Callable[[dict[str, Any]], None] | None = None) -> None:
+                 audit: Callable[[dict[str, Any]], None] | None = None,
+                 cors: CorsPolicy | None = None) -> None:
         super().__init__(resource)
+        #: The allowed origins, for the 413 written before any route.
+        self.cors = cors
         self.limits = limits or Limits()
         self.tracker = RequestTracker()
         self.access_log = access_log

@@ -127,11 +127,12 @@ def makeService(options: Options) -> Service:
         metrics_enabled=sections["metrics"]["enabled"],
         metrics_public=sections["metrics"]["public"],
         worker=worker,
+        cors_origins=tuple(server["cors_origins"]),
     )
     limits = Limits(max_body=server["max_body_bytes"], max_upload=server["max_upload_bytes"])
     audit = sections["log"].get("audit")
     site = ApiSite(api.resource(), limits, access_log=server["access_log"],
-                   audit=None if audit is None else json_observer_for(audit))
+                   audit=None if audit is None else json_observer_for(audit), cors=api.cors)
     _check_store(settings)
     web: Service
     if options["worker-fd"] is not None:

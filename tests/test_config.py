@@ -203,6 +203,29 @@ def test_invalid_toml(tmp_path: Path) -> None:
     one_problem(write(tmp_path, "[backends.m\nplugin = mock\n"), "not valid TOML")
 
 
+def test_cors_origins(tmp_path: Path) -> None:
+    """Off by default; origins as browsers send them, or ``*``."""
+    assert load(write(tmp_path, GOOD)).server["cors_origins"] == []
+    text = GOOD.replace("request_timeout = 5", 'request_timeout = 5\ncors_origins = ["https://ui.example.org",'
+                        ' "http://127.0.0.1:3000", "http://[::1]:8000", "*"]')
+    assert load(write(tmp_path, text)).server["cors_origins"] == [
+        "https://ui.example.org", "http://127.0.0.1:3000", "http://[::1]:8000", "*"]
+
+
+@pytest.mark.parametrize(("value", "key", "what"), [
+    ('["https://ui.example.org/"]', "'server.cors_origins[0]'", "is not an origin"),
+    ('["https://a.example", "ui.example.org"]', "'server.cors_origins[1]'",
+     "'ui.example.org' is not an origin"),
+    ('["ftp://ui.example.org"]', "'server.cors_origins[0]'", "is not an origin"),
+    ('["https://a.example", "https://A.example"]', "'server.cors_origins[1]'", "listed twice"),
+    ('"https://ui.example.org"', "'server.cors_origins'", "expected array"),
+    ("[1]", "'server.cors_origins[0]'", "expected string"),
+], ids=["path", "no-scheme", "scheme", "twice", "not-a-list", "not-a-string"])
+def test_a_bad_cors_origin_is_one_line(tmp_path: Path, value: str, key: str, what: str) -> None:
+    text = GOOD.replace("request_timeout = 5", f"request_timeout = 5\ncors_origins = {value}")
+    one_problem(write(tmp_path, text), key, what)
+
+
 # Plugins that do not serve what they are given -----------------------------------------
 
 

@@ -17,11 +17,13 @@ from zope.interface import implementer
 
 from plugins.ays.backend import AysBackend
 from rpoold.app import RpoolApi
+from rpoold.auth import Authenticator, Role
 from rpoold.contract import OPERATIONS
 from rpoold.errors import BadRequest
 from rpoold.interfaces import FAMILIES, IRequestBounds
 from rpoold.json_schemas import ContractSchemas
-from rpoold.openapi import openapi_document
+from rpoold.openapi import openapi_document, with_servers
+from rpoold.openapi_texts import SUMMARIES
 from rpoold.request_validation import RequestValidator
 from testbed.http_api import Api
 from tests.support.answers import expect
@@ -42,12 +44,106 @@ async def test_served(document: dict[str, Any]) -> None:
     api = Api.in_memory(serve_all(mock_backend()).resource())
     reply = expect(await api.get("/openapi.json"), 200)
     assert reply.header("content-type") == "application/json"
-    assert reply.json() == document
+    served = reply.json()
+    # The in-memory client's Host header: the server the document names.
+    assert served.pop("servers") == [{"url": "http://rpoold.test", "description": "this daemon"}]
+    assert served == document
 
 
 def test_validates_as_openapi_3(document: dict[str, Any]) -> None:
     assert document["openapi"].startswith("3.")
     validate(document)
+    validate(json.loads(with_servers(json.dumps(document).encode(), "http://127.0.0.1:8080")))
+
+
+@pytest_twisted.ensureDeferred
+async def test_servers_name_the_host_asked() -> None:
+    """``servers`` is the scheme and ``Host`` of the request; a Host that is no host name gives ``/``."""
+    api = Api.in_memory(serve_all(mock_backend()).resource())
+    for host, url in [("10.1.2.3:8443", "http://10.1.2.3:8443"), ("[::1]:80", "http://[::1]:80"),
+                      ("pool.example.org", "http://pool.example.org"),
+                      ("a b/c", "/"), ("evil.example\"/x", "/")]:
+        reply = expect(await api.request("GET", "/openapi.json", headers={"Host": host}), 200)
+        assert reply.json()["servers"][0]["url"] == url, host
+
+
+def test_summaries_and_descriptions(document: dict[str, Any]) -> None:
+    """Each operation has a summary of its own (not its id, not another's) and its contract notes."""
+    found = _operations(document)
+    summaries = [found[op.name][2]["summary"] for op in OPERATIONS]
+    assert set(SUMMARIES) == {op.name for op in OPERATIONS}
+    assert len(set(summaries)) == len(OPERATIONS)
+    for op in OPERATIONS:
+        described = found[op.name][2]
+        assert described["summary"] not in (op.name, ""), op.name
+        assert " " in described["summary"], op.name
+        for note in op.notes:
+            assert note in described["description"], op.name
+        assert "security" not in described
+
+
+def _examples(document: dict[str, Any]) -> list[tuple[str, Any, dict[str, Any]]]:
+    """Every ``example`` of the document: where, the value, the schema it must fit."""
+    found = []
+    for name, (_, _method, described) in _operations(document).items():
+        for parameter in described.get("parameters", []):
+            if "example" in parameter:
+                found.append((f"{name} {parameter['name']}", parameter["example"], parameter["schema"]))
+        for media in described.get("requestBody", {}).get("content", {}).values():
+            if "example" in media:
+                found.append((f"{name} body", media["example"], media["schema"]))
+        for code, answer in described["responses"].items():
+            for media in answer.get("content", {}).values():
+                if "example" in media:
+                    found.append((f"{name} {code}", media["example"], media["schema"]))
+    return found
+
+
+def test_examples_are_from_the_seed_and_valid(document: dict[str, Any]) -> None:
+    """The seed's examples fit their schemas; only reading operations get example path parameters."""
+    examples = _examples(document)
+    where = {w for w, _, _ in examples}
+    assert {"GetMemInfo 200", "CreateContainer body", "GetNode nodeid", "GetContainerJob jobid"} <= where
+    assert not any(w.startswith(("DeleteNode ", "RebootNode ", "DeleteContainer ")) for w in where)
+    for what, value, schema in examples:
+        validator = Draft202012Validator({**schema, "components": document["components"]},
+                                         format_checker=Draft202012Validator.FORMAT_CHECKER)
+        errors = [e.message for e in validator.iter_errors(value)]
+        assert not errors, (what, errors)
+    mem = {w: v for w, v, _ in examples}["GetMemInfo 200"]
+    assert mem["total"] == 2102710272
+
+
+def test_secured_document_declares_its_security() -> None:
+    """With authentication on: the bearer scheme, on every operation, with the role each needs."""
+    auth = Authenticator(enabled=True, tokens={"0" * 64: ("ci", Role.read)})
+    api = RpoolApi({f.name: object() for f in FAMILIES}, auth=auth)
+    document = json.loads(api.openapi(_FakeRequest()))
+    validate(document)
+    scheme = document["components"]["securitySchemes"]["bearer"]
+    assert (scheme["type"], scheme["scheme"]) == ("http", "bearer")
+    assert "static tokens" in scheme["description"] and "JWTs" not in scheme["description"]
+    for op in OPERATIONS:
+        described = _operations(document)[op.name][2]
+        assert described["security"] == [{"bearer": []}], op.name
+        assert f"role `{op.role}`" in described["description"], op.name
+        assert {"401", "403"} <= set(described["responses"]), op.name
+
+
+class _FakeRequest:
+    """Just what the ``/openapi.json`` route reads and writes."""
+
+    def __init__(self) -> None:
+        self.headers: dict[bytes, bytes] = {}
+
+    def getHeader(self, name: bytes) -> bytes | None:
+        return {b"Host": b"127.0.0.1:8080"}.get(name)
+
+    def isSecure(self) -> bool:
+        return False
+
+    def setHeader(self, name: bytes, value: bytes) -> None:
+        self.headers[name] = value
 
 
 def _operations(document: dict[str, Any]) -> dict[str, tuple[str, str, dict[str, Any]]]:

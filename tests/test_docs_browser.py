@@ -1,0 +1,119 @@
+"""
+``/docs`` in a real browser: Debian's headless Chromium, driven by
+selenium through Debian's chromedriver (both installed by ``make test``;
+selenium is told where they are and downloads nothing), against a live
+``twistd rpoold`` on the mock pool.  The page lists the operations and
+"Try it out" -> "Execute" on one of them answers 200 with the node's
+memory, every file the page loaded coming from the daemon itself.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rpoold.contract import OPERATIONS
+from testbed.processes import Child
+from testbed.twistd import start_rpoold
+
+#: Seconds the page has to show what each step waits for (a deadline, not a pause).
+WAIT = 60
+
+NODE = "525400123456"
+#: The operation tried: Swagger UI's element of GetMemInfo (tag ``node_info``).
+MEM = "#operations-node_info-GetMemInfo"
+
+
+def _browser_paths() -> tuple[str, str]:
+    chromium = shutil.which("chromium")
+    driver = shutil.which("chromedriver")
+    if chromium is None or driver is None:
+        message = "Debian's chromium and chromium-driver are not installed (make test installs them)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return chromium, driver
+
+
+@pytest.fixture(scope="module")
+def daemon() -> Iterator[str]:
+    child: Child
+    child, url = start_rpoold()
+    try:
+        yield url
+    finally:
+        child.stop()
+
+
+@pytest.fixture
+def browser(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    chromium, driver_path = _browser_paths()
+    from selenium import webdriver
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+
+    # Selenium Manager would look for (and could fetch) a browser or driver: never.
+    monkeypatch.setenv("SE_OFFLINE", "true")
+    options = Options()
+    options.binary_location = chromium
+    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+                     "--no-first-run", "--disable-extensions", "--disable-background-networking",
+                     f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1400,1000"):
+        options.add_argument(argument)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(executable_path=driver_path), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def test_the_docs_page_lists_the_operations_and_runs_one(daemon: str, browser: Any) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as shown
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    wait = WebDriverWait(browser, WAIT)
+    browser.get(f"{daemon}/docs")
+    assert "rpoold" in browser.title
+
+    # The operation list: every contract operation (and the mems alias), with its summary.
+    wait.until(lambda b: len(b.find_elements(By.CSS_SELECTOR, ".opblock")) > len(OPERATIONS))
+    blocks = browser.find_elements(By.CSS_SELECTOR, ".opblock")
+    ids = {b.get_attribute("id") for b in blocks}
+    assert "operations-nodes-ListNodes" in ids and "operations-vdisks-RollbackVdisk" in ids
+    assert len(blocks) == len(OPERATIONS) + 1
+    operation = browser.find_element(By.CSS_SELECTOR, MEM)
+    assert "Get a node's memory figures" in operation.text
+
+    # Try it out -> Execute on GET /nodes/{nodeid}/mem (the seed's node is the example).
+    operation.find_element(By.CSS_SELECTOR, ".opblock-summary-control").click()
+    wait.until(shown.element_to_be_clickable((By.CSS_SELECTOR, f"{MEM} .try-out__btn")))
+    operation.find_element(By.CSS_SELECTOR, ".try-out__btn").click()
+    field = wait.until(shown.visibility_of_element_located(
+        (By.CSS_SELECTOR, f"{MEM} input[placeholder='nodeid']")))
+    if field.get_attribute("value") != NODE:
+        field.clear()
+        field.send_keys(NODE)
+    operation.find_element(By.CSS_SELECTOR, ".execute").click()
+    answered = f"{MEM} .live-responses-table tr.response"
+    status = wait.until(shown.visibility_of_element_located(
+        (By.CSS_SELECTOR, f"{answered} .response-col_status")))
+    assert status.text.strip() == "200"
+    body = browser.find_element(By.CSS_SELECTOR, f"{answered} .response-col_description")
+    assert "usedPercent" in body.text and "2102710272" in body.text
+
+    # Everything the page loaded came from the daemon.
+    loaded = browser.execute_script(
+        "return performance.getEntriesByType('resource').map(function (e) { return e.name; });")
+    assert f"{daemon}/openapi.json" in loaded
+    assert f"{daemon}/nodes/{NODE}/mem" in loaded
+    assert all(name.startswith(f"{daemon}/") for name in loaded), loaded
+    # Nothing refused by the page's Content-Security-Policy, no script error.
+    errors = [entry["message"] for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
+    assert not errors, errors
