@@ -440,3 +440,22 @@ class SnapshotCreate(TypedDict, total=False):
 
 class Error(TypedDict, total=False):
     error: str
+
+
+class PoolContainerListItem(TypedDict, total=False):
+    """rpoold: a ContainerListItem of the pool-wide list, with the node it is on."""
+
+    node: str
+    name: str
+    id: str
+    hostname: str
+    flist: str
+    status: str
+
+
+class PoolVMListItem(TypedDict, total=False):
+    """rpoold: a VMListItem of the pool-wide list, with the node it is on."""
+
+    node: str
+    id: str
+    status: str
