@@ -82,7 +82,8 @@ def sort_key(spec: ListSpec, item: Any) -> tuple[KeyPart, ...]:
     """
     :returns: ``item``'s key in its list: its ``spec.key`` fields; a
         string item itself; another item without key fields, a digest of
-        its JSON.
+        its JSON.  (``page`` adds the item's rank among the items of the
+        same key.)
     """
     if spec.key:
         return tuple(_part(item.get(name)) for name in spec.key)
@@ -113,7 +114,7 @@ def decode_cursor(spec: ListSpec, text: str) -> tuple[KeyPart, ...] | None:
         values = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode("utf-8"))
     except (binascii.Error, ValueError):
         raise refused from None
-    if (not isinstance(values, list) or len(values) != max(len(spec.key), 1)
+    if (not isinstance(values, list) or len(values) != max(len(spec.key), 1) + 1
             or not all(isinstance(v, (str, int)) and not isinstance(v, bool) for v in values)):
         raise refused
     return tuple(_part(v) for v in values)
@@ -139,6 +140,12 @@ def page(spec: ListSpec, query: ListQuery, items: Iterable[Any]) -> tuple[list[A
     """
     keyed = sorted(((sort_key(spec, item), item) for item in items
                     if _matches(spec, item, query.filters)), key=lambda pair: pair[0])
+    # Items that share a key (identical CPUs) are told apart by their rank among them.
+    seen: dict[tuple[KeyPart, ...], int] = {}
+    for index, (key, item) in enumerate(keyed):
+        rank = seen.get(key, 0)
+        seen[key] = rank + 1
+        keyed[index] = ((*key, _part(rank)), item)
     if query.after is not None:
         after = query.after
         keyed = [pair for pair in keyed if pair[0] > after]
