@@ -16,6 +16,7 @@ import json
 import re
 from collections.abc import Iterator, Mapping
 from typing import Any, BinaryIO
+from urllib.parse import urlencode
 
 from klein import Klein
 from twisted.internet.defer import CancelledError, Deferred, ensureDeferred
@@ -36,6 +37,7 @@ from rpoold.errors import TIMEOUTS
 from rpoold.health import HealthReport
 from rpoold.interfaces import FAMILIES_BY_NAME, IFileReader, IRequestBounds
 from rpoold.json_schemas import NARROWABLE, ContractSchemas, narrowed
+from rpoold.listing import ListQuery, PoolListing, page
 from rpoold.logs import REQUEST_ID, Audit, new_request_id
 from rpoold.openapi import openapi_document, with_servers
 from rpoold.request_validation import RequestValidator
@@ -263,7 +265,7 @@ class RpoolApi:
         :raises errors.RpoolError: the request is refused before the call.
         """
         backend = self.backends.get(op.family)
-        args = self._arguments(request, op, params)
+        args, listing = self._arguments(request, op, params)
         if backend is None:
             raise errors.NotServed(
                 f"no backend serves the '{op.family}' resources in this configuration"
@@ -272,22 +274,27 @@ class RpoolApi:
         d = self._call(method, args)
         if op.response_media_type == "application/octet-stream":
             return d.addCallback(lambda reader: Deferred.fromCoroutine(self._stream_file(request, reader)))
-        return d.addCallback(lambda result: self._answer(request, op, params, args.get("body"), result))
+        body = args.get("body")
+        return d.addCallback(lambda result: self._answer(request, op, params, body, result, listing))
 
-    def _arguments(self, request: IRequest, op: Operation, params: dict[str, str]) -> dict[str, Any]:
+    def _arguments(
+        self, request: IRequest, op: Operation, params: dict[str, str]
+    ) -> tuple[dict[str, Any], ListQuery | None]:
         """
         :returns: the interface method's keyword arguments (``op.arguments``),
-            validated.
+            validated, and a list's paging and filters (``None``: not a list).
         :raises errors.RpoolError: the request is refused (400, 413, 415).
         """
         args = self.requests.path_arguments(params)
+        query, listing = self.requests.query(op, request.args)
+        args.update(query)
         if "path" in op.query:
             args["path"] = self.requests.container_path(request.args.get(b"path", [b""])[0])
         if op.multipart:
             args["blocks"] = self._upload_blocks(request)
         elif op.request is not None:
             args["body"] = self._json_body(request, op)
-        return args
+        return args, listing
 
     def _call(self, method: Any, args: dict[str, Any]) -> Deferred[Any]:
         """:returns: the backend call's Deferred, within the request's deadline."""
@@ -345,6 +352,7 @@ class RpoolApi:
         params: dict[str, str],
         body: Any,
         result: Any,
+        listing: ListQuery | None = None,
     ) -> bytes | Deferred[bytes | None] | None:
         """
         Answer a backend call's result: the status, the ``Location``, and
@@ -362,7 +370,16 @@ class RpoolApi:
             return None
         if op.response == "JobReference":
             result = {"id": str(result)}
-        return _json_answer(request, json.dumps(self.responses.shape(op.response, result)).encode())
+        if isinstance(result, PoolListing):
+            if op.fan_out is not None and result.unreachable:
+                request.setHeader(op.fan_out.encode(), ", ".join(sorted(result.unreachable)).encode())
+            result = result.items
+        shaped = self.responses.shape(op.response, result)
+        if op.listing is not None and listing is not None:
+            shaped, cursor = page(op.listing, listing, shaped)
+            if cursor is not None:
+                request.setHeader(b"Link", _next_link(request, cursor).encode())
+        return _json_answer(request, json.dumps(shaped).encode())
 
     def _created(
         self, request: IRequest, op: Operation, location: str | None, params: dict[str, str]
@@ -500,6 +517,14 @@ def _server_url(request: IRequest) -> str:
     if not _HOST.match(host):
         return "/"
     return f"{'https' if request.isSecure() else 'http'}://{host}"
+
+
+def _next_link(request: IRequest, cursor: str) -> str:
+    """The ``Link`` header of a list's next page: the request's URL with ``cursor`` set."""
+    kept = [(name.decode("utf-8"), value.decode("utf-8"))
+            for name, values in request.args.items() if name != b"cursor" for value in values]
+    query = urlencode([*kept, ("cursor", cursor)])
+    return f'<{request.path.decode("ascii", "replace")}?{query}>; rel="next"'
 
 
 def _location(template: str, params: dict[str, str], body: Any, result: Any) -> str:

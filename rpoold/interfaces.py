@@ -64,6 +64,8 @@ from rpoold.contract.wire import (
     NicInfo,
     Node,
     OSInfo,
+    PoolContainerListItem,
+    PoolVMListItem,
     Process,
     ProcessSignal,
     Snapshot,
@@ -86,6 +88,7 @@ from rpoold.contract.wire import (
     ZerotierJoin,
     ZerotierListItem,
 )
+from rpoold.listing import PoolListing
 
 
 class INodes(Interface):
@@ -459,6 +462,19 @@ class IContainers(Interface):
         :raises NotFound: unknown node.
         """
 
+    def list_pool_containers(node: str) -> Awaitable[PoolListing[PoolContainerListItem]]:
+        """
+        The containers of every node of the pool, each node asked within a
+        per-node timeout: a node that cannot be reached or does not answer
+        in time is named in ``unreachable`` instead of failing the list.
+
+        :param node: only this node's containers; ``""``: every node's.
+        :returns: Deferred firing with a ``PoolListing`` of
+            ``PoolContainerListItem`` dicts (a ``ContainerListItem`` with
+            ``node``, the id of its node).
+        :raises NotFound: ``node`` is not a node of the pool.
+        """
+
     def create_container(nodeid: str, body: CreateContainer) -> Awaitable[None]:
         """
         :param body: a ``CreateContainer`` dict.
@@ -696,6 +712,16 @@ class IVMs(Interface):
         """
         :returns: Deferred firing with a list of ``VMListItem`` dicts.
         :raises NotFound: unknown node.
+        """
+
+    def list_pool_vms(node: str) -> Awaitable[PoolListing[PoolVMListItem]]:
+        """
+        The VMs of every node of the pool, as ``IContainers.list_pool_containers``.
+
+        :param node: only this node's VMs; ``""``: every node's.
+        :returns: Deferred firing with a ``PoolListing`` of ``PoolVMListItem``
+            dicts (a ``VMListItem`` with ``node``).
+        :raises NotFound: ``node`` is not a node of the pool.
         """
 
     def create_vm(nodeid: str, body: VMCreate) -> Awaitable[None]:

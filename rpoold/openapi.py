@@ -10,12 +10,13 @@ import json
 import re
 from typing import Any
 
-from rpoold.contract import Operation
+from rpoold.contract import Operation, element_type
 from rpoold.interfaces import FAMILY_OF_OPERATION
 from rpoold.json_schemas import ContractSchemas
+from rpoold.listing import CURSOR_PATTERN, MAX_CURSOR, MAX_LIMIT
 from rpoold.names import DOT_NAMES, MAX_LENGTHS, PATH_PARAMETERS, PROCESS_IDS
 from rpoold.openapi_texts import PARAMETER_EXAMPLES, REQUEST_EXAMPLES, RESPONSE_EXAMPLES, SUMMARIES
-from rpoold.request_validation import MAX_PATH
+from rpoold.request_validation import MAX_FILTER, MAX_PATH
 
 #: Suffix of the component schemas that describe request bodies; request
 #: and response schemas of one type differ (required fields, rules).
@@ -70,7 +71,40 @@ def _query_parameter(schemas: ContractSchemas, name: str, spec: dict[str, Any]) 
     schema: dict[str, Any] = {"type": spec.get("type", "string")}
     if name == "path":  # a container path, as ``DeleteFile.path``
         schema.update(pattern=schemas.rules["container_path"]["pattern"], maxLength=MAX_PATH)
+    if "pattern_of" in spec:  # a node id, as in a path
+        of = spec["pattern_of"]
+        schema.update({"pattern": PATH_PARAMETERS[of], "maxLength": MAX_LENGTHS[of],
+                       "not": {"enum": list(DOT_NAMES)}})
     return {"name": name, "in": "query", "required": bool(spec.get("required")), "schema": schema}
+
+
+def _list_parameters(schemas: ContractSchemas, op: Operation) -> list[dict[str, Any]]:
+    """The query parameters of a list operation: ``limit``, ``cursor`` and its filters."""
+    assert op.listing is not None
+    parameters: list[dict[str, Any]] = [
+        {"name": "limit", "in": "query", "required": False,
+         "description": "most items of the page (without it: every item)",
+         "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT}},
+        {"name": "cursor", "in": "query", "required": False,
+         "description": "where the page starts: the cursor of the `Link: <...>; rel=\"next\"` header "
+                        "of the page before (opaque)",
+         "schema": {"type": "string", "pattern": CURSOR_PATTERN, "maxLength": MAX_CURSOR}},
+    ]
+    item_type = element_type(op.response or "")[0]
+    fields = {f["name"]: f for f in schemas.types.get(item_type, {}).get("fields", [])}
+    for name, rule in op.listing.filters.items():
+        schema: dict[str, Any] = {"type": "string"}
+        choices = fields.get(rule.field or "", {}).get("enum")
+        if rule.match == "exact" and choices:
+            schema["enum"] = list(choices)
+        else:
+            schema["maxLength"] = MAX_FILTER
+        what = f"`{rule.field}`" if rule.field else "the item"
+        description = (f"only the items whose {what} is this" if rule.match == "exact"
+                       else f"only the items whose {what} starts with this")
+        parameters.append({"name": name, "in": "query", "required": False, "description": description,
+                           "schema": schema})
+    return parameters
 
 
 def _error(description: str) -> dict[str, Any]:
@@ -95,6 +129,8 @@ def _operation(schemas: ContractSchemas, op: Operation, secured: bool) -> dict[s
     reads = op.method == "GET"
     parameters = [_parameter(p, with_example=reads) for p in op.path_parameters]
     parameters += [_query_parameter(schemas, name, spec) for name, spec in op.query.items()]
+    if op.listing is not None:
+        parameters += _list_parameters(schemas, op)
     if parameters:
         doc["parameters"] = parameters
     if op.name == "FileUpload":
@@ -136,6 +172,16 @@ def _operation(schemas: ContractSchemas, op: Operation, secured: bool) -> dict[s
                 "schema": {"type": "string"},
             }
         }
+    if op.listing is not None:
+        success.setdefault("headers", {})["Link"] = {
+            "description": 'the next page, `<URL>; rel="next"` (absent on the last page)',
+            "schema": {"type": "string"},
+        }
+    if op.fan_out is not None:
+        success.setdefault("headers", {})[op.fan_out] = {
+            "description": "the nodes that did not answer in time, comma-separated (absent when all did)",
+            "schema": {"type": "string"},
+        }
     responses: dict[str, Any] = {str(op.success): success}
     if op.request is not None or parameters:
         responses["400"] = _error("invalid request")
@@ -145,7 +191,7 @@ def _operation(schemas: ContractSchemas, op: Operation, secured: bool) -> dict[s
     if op.request is not None or op.name == "FileUpload":
         responses["413"] = _error("request body too large")
         responses["415"] = _error("request body of the wrong content type")
-    if op.path_parameters:
+    if op.path_parameters or "node" in op.query:
         responses["404"] = _error("no such resource")
     if op.method == "POST" and op.location is not None:
         responses["409"] = _error("already exists")

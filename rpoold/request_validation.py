@@ -24,8 +24,10 @@ from jsonschema import Draft202012Validator, ValidationError, validators
 
 import rpoold.contract
 from rpoold import json_bodies
+from rpoold.contract import Operation
 from rpoold.errors import BadRequest
 from rpoold.json_schemas import ContractSchemas
+from rpoold.listing import MAX_LIMIT, ListQuery, decode_cursor
 from rpoold.names import DOT_NAMES, MAX_LENGTHS, PATH_PARAMETERS, PROCESS_IDS
 from rpoold.validation_messages import (
     CROSS_FIELD,
@@ -72,6 +74,9 @@ def _ecma_pattern(validator: Any, pattern: str, instance: Any, schema: Any) -> I
 
 #: Draft 2020-12 with ECMA-262 patterns, as the published schemas mean them.
 RequestSchemaValidator = validators.extend(Draft202012Validator, {"pattern": _ecma_pattern})
+
+#: The longest value of a ``prefix`` list filter (``?name=``), in characters.
+MAX_FILTER = 255
 
 #: The longest container path (characters; at most PATH_MAX bytes in UTF-8),
 #: as ``DeleteFile.path`` in the contract.
@@ -139,6 +144,66 @@ class RequestValidator:
             raise BadRequest("query parameter 'path' is required")
         check_container_path(path, "query parameter 'path'")
         return path
+
+    def query(self, op: Operation, args: dict[bytes, list[bytes]]) -> tuple[dict[str, Any], ListQuery | None]:
+        """
+        Check a request's query parameters against the operation's.
+
+        :param args: the query parameters as parsed (``request.args``).
+        :returns: the interface method's query arguments other than
+            ``path`` (``node`` of a pool-wide list: ``""`` when absent), and
+            a list operation's paging and filters (``None`` for another).
+        :raises BadRequest: a parameter the operation does not take (all
+            of them named), one given twice, or a value out of its bounds.
+        """
+        accepted = op.query_parameters
+        given: dict[str, bytes] = {}
+        unknown: list[str] = []
+        for raw_name, values in args.items():
+            name = raw_name.decode("utf-8", "replace")
+            if name not in accepted:
+                unknown.append(name)
+            elif name != "path":  # the file operations take the first (as they always did)
+                if len(values) > 1:
+                    raise BadRequest(f"query parameter '{name}' is given more than once")
+                given[name] = values[0]
+        if unknown:
+            listed = ", ".join(f"'{n}'" for n in sorted(unknown))
+            takes = ", ".join(accepted) if accepted else "none"
+            raise BadRequest(f"unknown query parameter(s) {listed} (this operation takes: {takes})")
+        text = {name: _query_text(name, raw) for name, raw in given.items()}
+        arguments: dict[str, Any] = {}
+        if "node" in op.query:
+            node = text.get("node", "")
+            if node and (len(node) > MAX_LENGTHS["nodeid"] or not _PATH_PATTERNS["nodeid"].fullmatch(node)
+                         or node in DOT_NAMES):
+                raise BadRequest(f"query parameter 'node' must be a node id: "
+                                 f"{expected(PATH_PARAMETERS['nodeid'])}, "
+                                 f"at most {MAX_LENGTHS['nodeid']} character(s)")
+            arguments["node"] = node
+        if op.listing is None:
+            return arguments, None
+        limit: int | None = None
+        if "limit" in text:
+            value = text["limit"]
+            if not (value.isascii() and value.isdigit() and 1 <= int(value) <= MAX_LIMIT):
+                raise BadRequest(f"query parameter 'limit' must be an integer from 1 to {MAX_LIMIT}")
+            limit = int(value)
+        after = decode_cursor(op.listing, text["cursor"]) if "cursor" in text else None
+        filters: dict[str, str] = {}
+        item_type = rpoold.contract.element_type(op.response or "")[0]
+        fields = {f["name"]: f for f in self.types.get(item_type, {}).get("fields", [])}
+        for name, rule in op.listing.filters.items():
+            if name not in text:
+                continue
+            value = text[name]
+            choices = fields.get(rule.field or "", {}).get("enum")
+            if rule.match == "exact" and choices and value not in choices:
+                raise BadRequest(f"query parameter '{name}' must be one of: {', '.join(choices)}")
+            if len(value) > MAX_FILTER:
+                raise BadRequest(f"query parameter '{name}' must have at most {MAX_FILTER} character(s)")
+            filters[name] = value
+        return arguments, ListQuery(limit=limit, after=after, filters=filters)
 
     def validator(self, operation: str) -> Any:
         """:returns: the validator of an operation's JSON body (compiled on first use)."""
@@ -229,6 +294,14 @@ def _between_fields(error: Any) -> bool:
     """Whether a schema violation is of a rule that involves several fields."""
     return "then" in error.schema_path or (
         isinstance(error.schema, dict) and error.schema.get("$comment") in CROSS_FIELD)
+
+
+def _query_text(name: str, raw: bytes) -> str:
+    """:raises BadRequest: a query parameter's value is not UTF-8."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadRequest(f"query parameter '{name}' is not UTF-8") from None
 
 
 def _process_id(value: str) -> int:

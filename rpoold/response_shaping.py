@@ -21,6 +21,7 @@ from rpoold.zero_values import ZERO_BY_TYPE, ZeroValues
 #: (reconciliation R1 and R8).
 EXTENSION_SOURCES: dict[tuple[str, str], str] = {
     ("ContainerListItem", "id"): "name",
+    ("PoolContainerListItem", "id"): "name",
     ("VdiskListItem", "storagecluster"): "storageCluster",
 }
 

@@ -2,7 +2,7 @@
 Authentication and roles.
 
 The role matrix runs against a real ``twistd rpoold`` over loopback HTTP:
-every one of the 91 operations answers 401 without credentials, 403 with
+every one of the 93 operations answers 401 without credentials, 403 with
 each role below the one it needs, and its documented success status with
 exactly the role it needs.  Static tokens and JWTs are also checked on
 their own (``Authenticator``), for every way a JWT can be wrong.
@@ -104,7 +104,7 @@ def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def test_every_operation_has_a_role() -> None:
     names = {op.name for op in OPERATIONS}
     assert set(REQUIRED_ROLE) == names
-    assert len(names) == 91
+    assert len(names) == 93
 
 
 def test_read_role_is_get_and_ping_only() -> None:

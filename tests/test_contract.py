@@ -152,11 +152,14 @@ async def call(op: Operation, world: World, path_template: str | None = None) ->
 
 
 def test_the_operation_list_is_complete() -> None:
-    """91 operations (GET 44, POST 28, PUT 1, DELETE 18), each with a sample body if it takes one."""
-    assert len(OPERATIONS) == 91
-    assert len({op.name for op in OPERATIONS}) == 91
+    """
+    93 operations (GET 46, POST 28, PUT 1, DELETE 18): the original's 91
+    and the two pool-wide lists; each with a sample body if it takes one.
+    """
+    assert len(OPERATIONS) == 93
+    assert len({op.name for op in OPERATIONS}) == 93
     methods = [op.method for op in OPERATIONS]
-    assert {m: methods.count(m) for m in set(methods)} == {"GET": 44, "POST": 28, "PUT": 1, "DELETE": 18}
+    assert {m: methods.count(m) for m in set(methods)} == {"GET": 46, "POST": 28, "PUT": 1, "DELETE": 18}
     json_bodies = {op.name for op in OPERATIONS if op.request is not None}
     assert set(BODIES) == json_bodies
 

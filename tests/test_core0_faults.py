@@ -153,3 +153,27 @@ async def test_burst_stays_within_the_pool(env: Env) -> None:
     clients = redis.Redis(port=env.servers[NODE_A].port).client_list()
     ours = [c for c in clients if c.get("name") == CLIENT_NAME]
     assert 1 <= len(ours) <= 4
+
+
+@pytest_twisted.ensureDeferred
+async def test_pool_wide_lists_name_the_nodes_that_do_not_answer(env: Env) -> None:
+    """
+    ``GET /containers`` and ``GET /vms`` answer with the nodes that do: a
+    node whose Redis is stopped and one that never answers are named in
+    ``X-Unreachable-Nodes`` instead of failing the list, each asked within
+    its own timeout.
+    """
+    await env.agents[NODE_B].stop()
+    env.servers[NODE_B].stop()
+    for path in ("/containers", "/vms"):
+        response = await treq.get(env.url + path, timeout=20)
+        assert response.code == 200
+        items = json.loads(await response.content())
+        assert response.headers.getRawHeaders("X-Unreachable-Nodes") == [f"{NODE_B}, {SILENT}"]
+        assert {item["node"] for item in items} <= {NODE_A}
+        if path == "/containers":
+            assert "vfw_21" in {item["name"] for item in items}
+    response = await treq.get(env.url + "/containers", params={"node": NODE_A}, timeout=20)
+    assert response.code == 200 and response.headers.getRawHeaders("X-Unreachable-Nodes") is None
+    status, answer = await env.get(f"/containers?node={NODE_B}")
+    assert status == 200 and answer == []

@@ -9,7 +9,7 @@ HTTP) and sends them, on each deployment in turn:
 - ``ays``: the original's split, rpoold on AYS (``twistd ayssim``) and
   core0 (``twistd core0sim``).
 
-Per route (93: the 91 operations and two path aliases) a bounded number of
+Per route (95: the 93 operations and two path aliases) a bounded number of
 cases, in three campaigns: valid, invalid, and valid with the path's ids
 held at the seed (a node, its container, a job, a process that exist, so
 that requests reach deep into the backend).  Then the stateful campaign:

@@ -260,7 +260,7 @@ def test_every_contract_operation_is_reachable(deployment: Deployment) -> None:
     listed = deployment.rpool.ok("operations", "--json").json()
     by_id = {row["operation"]: row for row in listed}
     assert {op.name for op in OPERATIONS} <= set(by_id)
-    assert len(OPERATIONS) == 91
+    assert len(OPERATIONS) == 93
     for op in OPERATIONS:
         assert (by_id[op.name]["method"], by_id[op.name]["path"]) == (op.method, op.path)
     described = deployment.rpool.ok("operations", "CreateContainer")

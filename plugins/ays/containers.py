@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import TypeVar
 
+from twisted.internet.defer import FirstError, ensureDeferred, gatherResults
 from zope.interface import implementer
 
 from plugins.ays import blueprints, views
@@ -15,9 +16,10 @@ from plugins.ays.changes import Changes
 from plugins.ays.lookups import Lookups, is_child
 from plugins.ays.node_facts import NodeFacts
 from plugins.ays.readiness import Guard, operation
-from rpoold.contract.wire import Container, ContainerListItem, CreateContainer
-from rpoold.errors import BadRequest
+from rpoold.contract.wire import Container, ContainerListItem, CreateContainer, PoolContainerListItem
+from rpoold.errors import BadRequest, NotFound
 from rpoold.interfaces import IContainers
+from rpoold.listing import PoolListing
 
 #: A container's view or list item.
 View = TypeVar("View", Container, ContainerListItem)
@@ -56,6 +58,40 @@ class Containers:
         running = await self.facts.running(nodeid, node) if items else None
         return [live(views.container_item(str(i["name"]), i.get("data") or {}),
                      str(i["name"]), running) for i in items]
+
+    @operation
+    async def list_pool_containers(self, node: str) -> PoolListing[PoolContainerListItem]:
+        nodes = [node] if node else await self.lookups.node_ids()
+        try:
+            parts = await gatherResults([ensureDeferred(self._of_node(nodeid, bool(node)))
+                                         for nodeid in nodes], consumeErrors=True)
+        except FirstError as e:
+            e.subFailure.raiseException()
+        listing: PoolListing[PoolContainerListItem] = PoolListing([])
+        for nodeid, (items, silent) in zip(nodes, parts, strict=True):
+            listing.items.extend(items)
+            if silent:
+                listing.unreachable.append(nodeid)
+        return listing
+
+    async def _of_node(self, nodeid: str, named: bool) -> tuple[list[PoolContainerListItem], bool]:
+        """
+        A node's part of the pool-wide list (AYS's items, with the status
+        the node reports when it answers in time), and whether it did not.
+
+        :param named: the node was named by the request (404 when AYS does
+            not know it; else one that went meanwhile has no containers).
+        """
+        try:
+            node = await self.lookups.node(nodeid)
+        except NotFound:
+            if named:
+                raise
+            return [], False
+        items = await self.lookups.children("container", NODE, nodeid, ("flist", "hostname", "status"))
+        running, silent = await self.facts.running_or_silent(nodeid, node) if items else (None, False)
+        return [{"node": nodeid, **live(views.container_item(str(i["name"]), i.get("data") or {}),
+                                       str(i["name"]), running)} for i in items], silent
 
     async def _check_filesystems(self, nodeid: str, entries: list[str]) -> None:
         for entry in entries:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from plugins.ays import views
+from plugins.ays.blueprints import NODE as NODE_ACTOR
 from plugins.ays.blueprints import NODE_ROLE
 from plugins.ays.client import AysClient
 from rpoold.errors import Conflict, NotFound
@@ -57,6 +58,10 @@ class Lookups:
         :raises NotFound: no such node.
         """
         return await self.existing(NODE_ROLE, nodeid, "node")
+
+    async def node_ids(self) -> list[str]:
+        """The ids of every node AYS has, in order."""
+        return sorted(str(i.get("name", "")) for i in await self.client.list_services(NODE_ACTOR))
 
     async def child(self, role: str, name: str, parent_role: str, parent: str,
                     what: str, where: str) -> dict[str, Any]:

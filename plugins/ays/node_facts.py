@@ -64,17 +64,25 @@ class NodeFacts:
         :param node: the node's service, when already fetched.
         :raises NotFound: no such node (when ``node`` is not given).
         """
+        return (await self.running_or_silent(nodeid, node))[0]
+
+    async def running_or_silent(self, nodeid: str,
+                                node: dict[str, Any] | None = None) -> tuple[set[str] | None, bool]:
+        """
+        As ``running``, and whether the node was asked and did not answer
+        within ``live_status_timeout`` (``False`` when it was not asked).
+        """
         if self.agents is None or self.live_status_timeout <= 0:
-            return None
+            return None, False
         if node is None:
             node = await self.lookups.node(nodeid)
         try:
             return set(await self.agents.running_containers(
-                address_of(nodeid, node.get("data") or {}), self.live_status_timeout))
+                address_of(nodeid, node.get("data") or {}), self.live_status_timeout)), False
         except (BackendUnavailable, BackendTimeout) as e:
             log.debug("node {node} did not list its containers: {error}", node=nodeid,
                       error=e.message)
-            return None
+            return None, True
 
     async def check_devices(self, node: dict[str, Any], nodeid: str, devices: list[str]) -> None:
         """

@@ -15,9 +15,10 @@ from plugins.ays.changes import Changes
 from plugins.ays.lookups import Lookups, is_child
 from plugins.ays.readiness import Guard, operation
 from plugins.ays.runs import Write, Writer
-from rpoold.contract.wire import VM, VMCreate, VMListItem, VMMigrate, VMUpdate
+from rpoold.contract.wire import VM, PoolVMListItem, VMCreate, VMListItem, VMMigrate, VMUpdate
 from rpoold.errors import BadRequest
 from rpoold.interfaces import IVMs
+from rpoold.listing import PoolListing
 
 #: Largest value of the VM template's UInt16 ``memory`` and ``cpu``.
 UINT16_MAX = 65535
@@ -64,6 +65,18 @@ class VMs:
         await self.lookups.node(nodeid)
         items = await self.lookups.children("vm", NODE, nodeid, ("status",))
         return [views.vm_item(str(i["name"]), i.get("data") or {}) for i in items]
+
+    @operation
+    async def list_pool_vms(self, node: str) -> PoolListing[PoolVMListItem]:
+        # AYS holds every VM's status: no node is asked, none is unreachable.
+        nodes = [node] if node else await self.lookups.node_ids()
+        listing: PoolListing[PoolVMListItem] = PoolListing([])
+        for nodeid in nodes:
+            if node:
+                await self.lookups.node(nodeid)
+            for i in await self.lookups.children("vm", NODE, nodeid, ("status",)):
+                listing.items.append({"node": nodeid, **views.vm_item(str(i["name"]), i.get("data") or {})})
+        return listing
 
     @operation
     async def create_vm(self, nodeid: str, body: VMCreate) -> None:

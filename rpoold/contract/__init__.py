@@ -42,6 +42,36 @@ def element_type(type_ref: str) -> tuple[str, bool]:
     return type_ref, False
 
 
+#: The query parameters of every list operation: a page's size, and where it starts.
+LIST_PARAMETERS = ("limit", "cursor")
+
+
+@dataclass(frozen=True)
+class ListFilter:
+    """A query parameter that keeps the items whose ``field`` matches it."""
+
+    #: The item field compared (``None``: the item itself, a string).
+    field: str | None
+    #: ``exact`` or ``prefix``.
+    match: str
+
+
+@dataclass(frozen=True)
+class ListSpec:
+    """How a list operation's array is sorted (``key``), paged and filtered."""
+
+    #: The item fields the list is sorted by; empty: by the item itself.
+    key: tuple[str, ...]
+    filters: dict[str, ListFilter]
+
+
+def _list_spec(spec: dict[str, Any] | None) -> ListSpec | None:
+    if spec is None:
+        return None
+    return ListSpec(key=tuple(spec["key"]),
+                    filters={name: ListFilter(f["field"], f["match"]) for name, f in spec["filters"].items()})
+
+
 @dataclass(frozen=True)
 class Operation:
     """One operation of the contract, as ``types.json`` lists it."""
@@ -70,6 +100,19 @@ class Operation:
     #: For a 201: the GET operation whose answer it carries (the created
     #: resource, read back once the write is done); ``None`` otherwise.
     created: str | None = None
+    #: How a list operation's array is sorted, paged and filtered
+    #: (``types.json``'s ``list``: ``key``, ``filters``); ``None``: not a list.
+    listing: ListSpec | None = None
+    #: The response header naming the nodes a pool-wide list could not ask.
+    fan_out: str | None = None
+
+    @property
+    def query_parameters(self) -> tuple[str, ...]:
+        """Every query parameter the operation accepts (any other is a 400)."""
+        names = list(self.query)
+        if self.listing is not None:
+            names += [*LIST_PARAMETERS, *self.listing.filters]
+        return tuple(names)
 
     @property
     def path_parameters(self) -> list[str]:
@@ -114,6 +157,8 @@ def operations(document: dict[str, Any]) -> tuple[Operation, ...]:
             multipart=op.get("multipart", {}),
             notes=tuple(op.get("notes", ())),
             created=op.get("created"),
+            listing=_list_spec(op.get("list")),
+            fan_out=op.get("fan_out"),
         )
         for op in document["operations"]
     )

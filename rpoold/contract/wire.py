@@ -446,3 +446,22 @@ class JobReference(TypedDict, total=False):
     """The job a 202 started: its id, the last segment of the Location."""
 
     id: str
+
+
+class PoolContainerListItem(TypedDict, total=False):
+    """rpoold: a ContainerListItem of the pool-wide list, with the node it is on."""
+
+    node: str
+    name: str
+    id: str
+    hostname: str
+    flist: str
+    status: str
+
+
+class PoolVMListItem(TypedDict, total=False):
+    """rpoold: a VMListItem of the pool-wide list, with the node it is on."""
+
+    node: str
+    id: str
+    status: str

@@ -114,6 +114,7 @@ STEPS: list[Step] = [
     Step("CreateContainer", "POST", "/nodes/{N}/containers",
          json={"name": "c1", "hostname": "c1", "flist": "https://hub.example/ubuntu.flist"}),
     Step("ListContainers", "GET", "/nodes/{N}/containers"),
+    Step("ListPoolContainers", "GET", "/containers"),
     Step("GetContainer", "GET", C1),
     Step("StopContainer", "POST", C1 + "/stop"),
     Step("StartContainer", "POST", C1 + "/start"),
@@ -148,6 +149,7 @@ STEPS: list[Step] = [
     # VMs
     Step("CreateVM", "POST", "/nodes/{N}/vms", json={"id": "vm1", "memory": 256, "cpu": 1}),
     Step("ListVMs", "GET", "/nodes/{N}/vms"),
+    Step("ListPoolVMs", "GET", "/vms", query={"node": N}),
     Step("GetVM", "GET", "/nodes/{N}/vms/vm1"),
     Step("GetVMInfo", "GET", "/nodes/{N}/vms/vm1/info"),
     Step("PauseVM", "POST", "/nodes/{N}/vms/vm1/pause"),

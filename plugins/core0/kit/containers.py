@@ -24,9 +24,10 @@ from plugins.core0.kit import node_records
 from plugins.core0.kit.directory import NodeDirectory
 from plugins.core0.kit.storage import check_filesystems
 from plugins.core0.protocol import ERROR, CommandFailed, Result, check
-from rpoold.contract.wire import Container, ContainerListItem, CreateContainer
+from rpoold.contract.wire import Container, ContainerListItem, CreateContainer, PoolContainerListItem
 from rpoold.errors import BadRequest, Conflict, NotFound
 from rpoold.interfaces import IContainers
+from rpoold.listing import PoolListing
 from rpoold.nodes import ICommandClient
 from rpoold.records import IRecords, StoreUnavailable
 
@@ -199,12 +200,16 @@ class Containers:
 
     :param nodes: the nodes and their clients.
     :param index: the containers by name.
+    :param node_timeout: seconds each node has to answer its part of the
+        pool-wide list.
     """
 
-    def __init__(self, nodes: NodeDirectory[Any], index: ContainerIndex) -> None:
+    def __init__(self, nodes: NodeDirectory[Any], index: ContainerIndex,
+                 node_timeout: float = float("inf")) -> None:
         self.nodes = nodes
         self.index = index
         self.records = index.records
+        self.node_timeout = node_timeout
 
     async def _start(self, client: ICommandClient, record: Mapping[str, Any]) -> None:
         mounts = shapes.container_mounts(record["filesystems"])
@@ -244,6 +249,12 @@ class Containers:
         listing = await self.index.listing(client)
         return [shapes.container_list_item(name, await self.index.view(nodeid, listing, name))
                 for name in await self.index.names(nodeid, listing)]
+
+    async def list_pool_containers(self, node: str) -> PoolListing[PoolContainerListItem]:
+        async def of_node(nodeid: str) -> list[PoolContainerListItem]:
+            return [{"node": nodeid, **item} for item in await self.list_containers(nodeid)]
+
+        return await self.nodes.fan_out(node, of_node, self.index.clock, self.node_timeout)
 
     async def create_container(self, nodeid: str, body: CreateContainer) -> None:
         client = await self.nodes.client(nodeid)

@@ -7,18 +7,24 @@ address).
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, Generic, TypeVar
 
 from twisted.internet.defer import Deferred, DeferredList, FirstError, ensureDeferred, fail, gatherResults
 from twisted.python.failure import Failure
 
 from plugins.core0 import shapes
-from rpoold.errors import NotFound, RpoolError
+from rpoold.errors import TIMEOUTS, BackendError, BackendTimeout, BackendUnavailable, NotFound, RpoolError
+from rpoold.listing import PoolListing
 from rpoold.nodes import ICommandClient, INodeRegistry, NodeAddress
 
 #: The kind of command client a directory holds.
 C = TypeVar("C", bound=ICommandClient)
+#: An item of a pool-wide list.
+T = TypeVar("T")
+
+#: What a node that cannot tell its part of a pool-wide list fails with.
+UNANSWERED: tuple[type[Exception], ...] = (BackendUnavailable, BackendTimeout, BackendError, *TIMEOUTS)
 
 
 def gather(*ds: Deferred[Any]) -> Deferred[list[Any]]:
@@ -28,6 +34,10 @@ def gather(*ds: Deferred[Any]) -> Deferred[list[Any]]:
         return error.subFailure if isinstance(error, FirstError) else failure
 
     return gatherResults(list(ds), consumeErrors=True).addErrback(first)
+
+
+async def _awaited(value: Awaitable[T]) -> T:
+    return await value
 
 
 def is_loopback(host: str) -> bool:
@@ -118,6 +128,47 @@ class NodeDirectory(Generic[C]):
         for gone in [nodeid for nodeid in self._clients if nodeid not in known]:
             self.drop(gone)
         return list(nodes)
+
+    async def fan_out(self, node: str, ask: Callable[[str], Awaitable[list[T]]], clock: Any,
+                      timeout: float) -> PoolListing[T]:
+        """
+        Ask every node (or ``node``) for its part of a pool-wide list, side
+        by side: a node that does not answer a ping within ``ping_timeout``
+        is not asked, and each node's part must come within ``timeout``
+        seconds.
+
+        :param ask: a node id -> its items.
+        :returns: the items of the nodes that answered, in the registry's
+            order; the ids of those that could not be reached, did not
+            answer in time or failed (their items are left out).  A node
+            that left the pool meanwhile is left out.
+        :raises NotFound: ``node`` is not a node of the registry.
+        """
+        if node:
+            clients = [await self.client(node)]
+        else:
+            clients = [self.client_of(address) for address in await self.addresses()]
+
+        async def part(client: C) -> list[T]:
+            if not await client.ping(self.ping_timeout):
+                raise BackendUnavailable(f"node '{client.node}' does not answer")
+            asked: Deferred[list[T]] = ensureDeferred(_awaited(ask(client.node)))
+            if timeout != float("inf"):
+                asked.addTimeout(timeout, clock)
+            return await asked
+
+        answers = await DeferredList([ensureDeferred(part(c)) for c in clients], consumeErrors=True)
+        listing: PoolListing[T] = PoolListing([])
+        for client, (ok, value) in zip(clients, answers, strict=True):
+            if ok:
+                listing.items.extend(value)
+                continue
+            failure: Failure = value  # type: ignore[assignment]  # DeferredList: (False, Failure)
+            if failure.check(*UNANSWERED):
+                listing.unreachable.append(client.node)
+            elif not failure.check(NotFound):
+                failure.raiseException()
+        return listing
 
     async def forget(self, nodeid: str) -> None:
         """

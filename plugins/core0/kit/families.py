@@ -24,7 +24,8 @@ class CommandFamilies:
     :param directory: the nodes and their command clients.
     :param records: what the nodes cannot tell.
     :param clock: an ``IReactorTime``.
-    :param timeout: seconds ``ping_node`` waits for the agent.
+    :param timeout: seconds ``ping_node`` waits for the agent, and each node
+        has to answer its part of a pool-wide list.
     :param ping_timeout: seconds a node has to answer the ping behind its status.
     :param transition_seconds: how long a VM stays in a passing state.
     :param container_cache_seconds: how long a container name -> id
@@ -43,10 +44,10 @@ class CommandFamilies:
         self.zerotiers = Zerotiers(directory)
         self.storage_pools = StoragePools(directory, records)
         self.filesystems = Filesystems(directory, records, clock)
-        self.containers = Containers(directory, self.index)
+        self.containers = Containers(directory, self.index, node_timeout=timeout)
         self.container_work = ContainerWork(directory, self.index, clock)
         self.container_files = ContainerFiles(directory, self.index)
-        self.vms = VMs(directory, records, clock, transition_seconds)
+        self.vms = VMs(directory, records, clock, transition_seconds, node_timeout=timeout)
 
     async def resume(self) -> None:
         """At start: what the records say was under way goes on (``VMs.resume``)."""

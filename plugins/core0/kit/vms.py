@@ -19,9 +19,10 @@ from plugins.core0 import shapes
 from plugins.core0.kit import node_records
 from plugins.core0.kit.directory import NodeDirectory
 from plugins.core0.protocol import CommandFailed, refused_as_bad_request
-from rpoold.contract.wire import VM, VMCreate, VMInfo, VMListItem, VMMigrate, VMUpdate
+from rpoold.contract.wire import VM, PoolVMListItem, VMCreate, VMInfo, VMListItem, VMMigrate, VMUpdate
 from rpoold.errors import BadRequest, Conflict, NotFound
 from rpoold.interfaces import IVMInfo, IVMs
+from rpoold.listing import PoolListing
 from rpoold.nodes import ICommandClient
 from rpoold.records import IRecords
 
@@ -41,14 +42,17 @@ class VMs:
     :param clock: an ``IReactorTime``.
     :param transition_seconds: how long a VM stays in a passing state
         such as ``halting``.
+    :param node_timeout: seconds each node has to answer its part of the
+        pool-wide list.
     """
 
     def __init__(self, nodes: NodeDirectory[Any], records: IRecords, clock: Any,
-                 transition_seconds: float) -> None:
+                 transition_seconds: float, node_timeout: float = float("inf")) -> None:
         self.nodes = nodes
         self.records = records
         self.clock = clock
         self.transition_seconds = transition_seconds
+        self.node_timeout = node_timeout
 
     # Records -------------------------------------------------------------------------------
 
@@ -145,6 +149,12 @@ class VMs:
         await self.nodes.client(nodeid)
         return [{"id": vm["id"], "status": vm["status"]}
                 for _, vm in await node_records.on_node(self.records, node_records.VM, nodeid)]
+
+    async def list_pool_vms(self, node: str) -> PoolListing[PoolVMListItem]:
+        async def of_node(nodeid: str) -> list[PoolVMListItem]:
+            return [{"node": nodeid, **item} for item in await self.list_vms(nodeid)]
+
+        return await self.nodes.fan_out(node, of_node, self.clock, self.node_timeout)
 
     async def create_vm(self, nodeid: str, body: VMCreate) -> None:
         client = await self.nodes.client(nodeid)
