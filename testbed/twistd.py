@@ -6,6 +6,8 @@ waited for until its port answers, and ``twistd rpoold`` on a free port.
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from testbed.ports import free_port, port_open
@@ -51,3 +53,13 @@ def start_rpoold(config: str | None = None, port: int | None = None,
     if config:
         args += ["--config", config]
     return start_twistd("rpoold", port, *args, *extra, timeout=timeout), f"http://127.0.0.1:{port}"
+
+
+@contextmanager
+def running_rpoold(config: str | None = None) -> Iterator[str]:
+    """``twistd rpoold`` (by default on the embedded mock pool) while the block runs: its base URL."""
+    child, url = start_rpoold(config)
+    try:
+        yield url
+    finally:
+        child.stop()

@@ -18,8 +18,7 @@ from typing import Any
 import pytest
 
 from rpoold.contract import OPERATIONS
-from testbed.processes import Child
-from testbed.twistd import start_rpoold
+from testbed.twistd import running_rpoold
 
 #: Seconds the page has to show what each step waits for (a deadline, not a pause).
 WAIT = 60
@@ -42,12 +41,8 @@ def _browser_paths() -> tuple[str, str]:
 
 @pytest.fixture(scope="module")
 def daemon() -> Iterator[str]:
-    child: Child
-    child, url = start_rpoold()
-    try:
+    with running_rpoold() as url:
         yield url
-    finally:
-        child.stop()
 
 
 @pytest.fixture

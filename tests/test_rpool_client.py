@@ -28,8 +28,7 @@ from rpool.settings import Settings
 from rpool.spec_cache import cache_file
 from rpool.waiting import operation_state
 from testbed.ports import free_port
-from testbed.processes import Child
-from testbed.twistd import start_rpoold
+from testbed.twistd import running_rpoold
 from tests.support.rpool_cli import Rpool
 from tests.support.rpool_stub import StubServer
 
@@ -37,12 +36,8 @@ from tests.support.rpool_stub import StubServer
 @pytest.fixture(scope="module")
 def daemon() -> Iterator[str]:
     """``twistd rpoold`` on the mock pool (embedded configuration)."""
-    child: Child
-    child, url = start_rpoold()
-    try:
+    with running_rpoold() as url:
         yield url
-    finally:
-        child.stop()
 
 
 @pytest.fixture
