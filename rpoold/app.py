@@ -7,6 +7,10 @@ parameters, query and body (``rpoold.request_validation``), call one method
 of the family's interface with them, shape the answer as the contract says
 (``rpoold.response_shaping``).  Every error is turned into ``{"error": ...}``
 in ``_answer_error``; nothing else writes error bodies.
+
+Writes run as operations, and rpoold's own endpoints (``/operations``,
+``/events``, the streamed output of jobs) are served, by
+``rpoold.operations_api``.
 """
 
 from __future__ import annotations
@@ -27,15 +31,18 @@ from werkzeug.exceptions import NotFound as WerkzeugNotFound
 
 import rpoold.contract
 from rpoold import errors, metrics
-from rpoold.auth import DISABLED, REQUIRED_ROLE, Authenticator, Role, Unauthenticated
+from rpoold.auth import DISABLED, REQUIRED_ROLE, Authenticator, Identity, Role, Unauthenticated
 from rpoold.contract import Operation
 from rpoold.deadlines import Deadlines
 from rpoold.errors import TIMEOUTS
+from rpoold.events import EventSettings
 from rpoold.health import HealthReport
 from rpoold.interfaces import IFileReader
 from rpoold.json_schemas import ContractSchemas
 from rpoold.logs import REQUEST_ID, new_request_id
 from rpoold.openapi import openapi_document
+from rpoold.operations import Settings as OperationSettings
+from rpoold.operations_api import OperationsApi
 from rpoold.request_validation import RequestValidator
 from rpoold.response_shaping import ResponseShaper
 
@@ -68,6 +75,11 @@ class RpoolApi:
         authentication is on (else it needs the ``read`` role).
     :param schemas: the contract's JSON Schemas, which requests are
         validated and answers shaped by; ``None``: the shipped contract's.
+    :param store: the daemon's record store, where operations and events
+        are kept (the daemon starts ``long.services``); ``None``: a store in
+        memory, events delivered at once (an app without a daemon).
+    :param operation_settings: the ``[operations]`` section.
+    :param event_settings: the ``[events]`` section.
     """
 
     app = Klein()
@@ -84,6 +96,9 @@ class RpoolApi:
         metrics_enabled: bool = True,
         metrics_public: bool = True,
         schemas: ContractSchemas | None = None,
+        store: Any = None,
+        operation_settings: OperationSettings | None = None,
+        event_settings: EventSettings | None = None,
     ) -> None:
         from twisted.internet import reactor
 
@@ -105,6 +120,11 @@ class RpoolApi:
         self.metrics_enabled = metrics_enabled
         self.metrics_public = metrics_public
         self._openapi: bytes | None = None
+        #: Operations, events and streams (rpoold's own endpoints).
+        self.long = OperationsApi(self, store, self.clock, operation_settings, event_settings,
+                                  instances={name: b for name, (_, b) in instances.items()})
+        if store is None:
+            self.long.start_in_process()
 
     def resource(self) -> Any:
         return self.app.resource()
@@ -157,6 +177,8 @@ class RpoolApi:
         try:
             identity = self.auth.identify(request.getHeader(b"Authorization"))
             self.auth.authorize(identity, REQUIRED_ROLE[op.name], f"call {op.name}")
+            if op.own or op.is_write:
+                return await self._operate_long(request, op, params, identity)
             return await self._operate(request, op, params)
         except CancelledError:
             raise
@@ -198,6 +220,37 @@ class RpoolApi:
             await self._stream_file(request, result)
             return None
         return self._answer(request, op, params, args.get("body"), result)
+
+    async def _operate_long(
+        self, request: IRequest, op: Operation, params: dict[str, str], identity: Identity
+    ) -> bytes | None:
+        """A write (as an operation) or one of rpoold's own endpoints."""
+        long = self.long
+        if op.family == "operations":
+            operationid = self.requests.path_arguments(params).get("operationid", "")
+            if op.name == "ListOperations":
+                return await long.list_operations(request)
+            if op.name == "GetOperation":
+                return await long.get_operation(request, operationid)
+            return await long.cancel_operation(request, operationid, identity)
+        if op.family == "events":
+            await long.stream_events(request, identity)
+            return None
+        if op.response_media_type == "text/event-stream":
+            await long.stream_job_output(request, op, params, identity)
+            return None
+        return await long.write(request, op, params)
+
+    def _location_of(self, op: Operation, params: dict[str, str], body: Any, result: Any) -> str:
+        """The ``Location`` a write answers with."""
+        assert op.location is not None
+        return _location(op.location, params, body, result)
+
+    def _shaped_body(self, op: Operation, result: Any) -> Any:
+        """The body a write answers with (``None``: none)."""
+        if op.response is None:
+            return None
+        return self.responses.shape(op.response, result)
 
     def _arguments(self, request: IRequest, op: Operation, params: dict[str, str]) -> dict[str, Any]:
         """
@@ -360,5 +413,5 @@ def _register(op: Operation) -> None:
         )
 
 
-for _op in rpoold.contract.OPERATIONS:
+for _op in rpoold.contract.ALL_OPERATIONS:
     _register(_op)

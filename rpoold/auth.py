@@ -36,7 +36,7 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 from rpoold import errors
-from rpoold.contract import OPERATIONS
+from rpoold.contract import ALL_OPERATIONS
 
 
 class Role(enum.IntEnum):
@@ -49,9 +49,9 @@ class Role(enum.IntEnum):
 
 READ, OPERATE, ADMIN = Role.read, Role.operate, Role.admin
 
-#: The role each contract operation requires, as ``types.json`` says
-#: (its per-operation ``role``).
-REQUIRED_ROLE: dict[str, Role] = {op.name: Role[op.role] for op in OPERATIONS}
+#: The role each operation requires (the contract's and rpoold's own), as
+#: ``types.json`` says (its per-operation ``role``).
+REQUIRED_ROLE: dict[str, Role] = {op.name: Role[op.role] for op in ALL_OPERATIONS}
 
 ROLE_NAMES = [r.name for r in Role]
 SHA256_HEX = "^[0-9a-f]{64}$"
@@ -137,10 +137,16 @@ class InsufficientRole(errors.Forbidden):
 
 @dataclass(frozen=True)
 class Identity:
-    """Who made a request: a token's name or a JWT's subject, and the role."""
+    """
+    Who made a request: a token's name or a JWT's subject, and the role.
+
+    :ivar expires: when the credentials expire (a JWT's ``exp``, seconds
+        since the epoch); ``None``: they do not.
+    """
 
     subject: str
     role: Role
+    expires: float | None = field(default=None, compare=False)
 
 
 @dataclass
@@ -240,7 +246,9 @@ class Authenticator:
         if not roles:
             raise InsufficientRole("token has no scope that grants a role here")
         subject = claims.get("sub") or claims.get("username") or "jwt"
-        return Identity(str(subject), max(roles))
+        expires = claims.get("exp")
+        return Identity(str(subject), max(roles),
+                        float(expires) if isinstance(expires, int | float) else None)
 
     def authorize(self, identity: Identity, needed: Role, what: str) -> None:
         """:raises InsufficientRole: ``identity`` may not do ``what``."""

@@ -186,6 +186,27 @@ class EventFilter:
 Listener = Callable[[Event], None]
 
 
+@dataclass(frozen=True)
+class EventSettings:
+    """
+    The ``[events]`` section.
+
+    :ivar retention: seconds an event is kept in the log.
+    :ivar max_events: most events kept.
+    :ivar keepalive: seconds between two comment lines of an idle stream.
+    :ivar buffer: most events held for a subscriber that does not read
+        (then it is disconnected).
+    :ivar node_interval: seconds between two looks at the nodes' status
+        (0: none).
+    """
+
+    retention: float = 3600.0
+    max_events: int = 100_000
+    keepalive: float = 15.0
+    buffer: int = 1000
+    node_interval: float = 10.0
+
+
 class EventHub(Service):
     """
     The daemon's events: what it appends, and the log's tail handed to the

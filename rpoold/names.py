@@ -22,6 +22,8 @@ PATH_PARAMETERS: dict[str, str] = {
     "vmid": SERVICENAME,
     "label": SERVICENAME,
     "vdiskid": SERVICENAME,
+    # rpoold's own: an operation's id (32 hex digits).
+    "operationid": r"^[0-9a-f]{32}$",
 }
 
 #: Names that match SERVICENAME but are refused everywhere: as path

@@ -12,7 +12,7 @@ import pytest_twisted
 from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
 
-from rpoold.contract import OPERATIONS
+from rpoold.contract import OPERATIONS, OWN_OPERATIONS
 from rpoold.json_schemas import ContractSchemas
 from rpoold.openapi import openapi_document
 from testbed.http_api import Api
@@ -51,18 +51,22 @@ def _operations(document: dict[str, Any]) -> dict[str, tuple[str, str, dict[str,
 
 
 def test_has_every_operation(document: dict[str, Any]) -> None:
-    """91 operations, by name, at their paths; the ``mems`` alias is one more documented route."""
+    """
+    91 operations, by name, at their paths, and rpoold's own endpoints;
+    the ``mems`` alias is one more documented route.
+    """
     found = _operations(document)
     names = {op.name for op in OPERATIONS}
     assert len(names) == 91
     assert names <= set(found)
-    assert set(found) - names == {"GetContainerMemInfoAlias"}
-    for op in OPERATIONS:
+    assert set(found) - names == {"GetContainerMemInfoAlias"} | {op.name for op in OWN_OPERATIONS}
+    for op in (*OPERATIONS, *OWN_OPERATIONS):
         path, method, _ = found[op.name]
         assert (path, method) == (op.path, op.method.lower())
 
 
-@pytest.mark.parametrize("op", OPERATIONS, ids=[op.name for op in OPERATIONS])
+@pytest.mark.parametrize("op", (*OPERATIONS, *OWN_OPERATIONS),
+                         ids=[op.name for op in (*OPERATIONS, *OWN_OPERATIONS)])
 def test_operation_is_described(document: dict[str, Any], op: Any) -> None:
     """Its success status, its request and response schemas, its Location, its error answers."""
     _, _, described = _operations(document)[op.name]
