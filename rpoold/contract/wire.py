@@ -498,7 +498,7 @@ class Event(TypedDict, total=False):
 
 
 class JobOutput(TypedDict, total=False):
-    """A piece of a job's output (the data of a stdout or stderr SSE event); the end event's data is {state}."""
+    """A piece of a job's output (the data of a stdout or stderr SSE event, or of the end event)."""
 
     text: str
     state: str
