@@ -218,7 +218,8 @@ class OperationsApi:
 
         async def done(tracked: Tracked, result: Any, shaped: Answer) -> None:
             for kind, where, data in writes.change_events(op, params, body, resource, shaped.location):
-                self.hub.emit(kind, where, {**data, "operation": tracked.id})
+                # The operation, when there is one to read (a write that ends within its answer keeps none).
+                self.hub.emit(kind, where, {**data, "operation": tracked.id} if tracked.persisted else data)
 
         self.operations.start(tracked, lambda: method(**args), answer, target, done)
         if asynchronous:
