@@ -128,7 +128,12 @@ class EventStreamClient:
     async def _wait(self, timeout: float) -> None:
         d: Deferred[None] = Deferred()
         self._waiting.append(d)
-        timer = global_reactor.callLater(timeout, lambda: d.called or d.callback(None))
+
+        def over() -> None:
+            if not d.called:
+                d.callback(None)
+
+        timer = global_reactor.callLater(timeout, over)
         await d
         if timer.active():
             timer.cancel()
@@ -172,8 +177,9 @@ class EventStreamClient:
 
     def close(self) -> None:
         """Disconnect."""
-        if self._reader is not None and self._reader.transport is not None:
-            self._reader.transport.stopProducing()
+        transport: Any = self._reader.transport if self._reader is not None else None
+        if transport is not None:
+            transport.stopProducing()
         self.closed = True
         if self._pool is not None:
             self._pool.closeCachedConnections()
