@@ -30,7 +30,7 @@ bench: redis-server wrk $(BIN)/python
 	$(BIN)/python bench/core0_mem.py
 
 lint: $(BIN)/python
-	$(BIN)/ruff check rpoold plugins twisted tests bench testbed
+	$(BIN)/ruff check rpoold rpool plugins twisted tests bench testbed
 	$(BIN)/mypy
 
 test: redis-server $(BIN)/python

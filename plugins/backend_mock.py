@@ -6,6 +6,7 @@ mock = BackendPlugin(
     name="mock",
     description="In-memory pool of simulated nodes; serves every resource family.",
     factory="plugins.poolsim.mock:mock_backend",
+    process_bound="its simulated pool lives in one process's memory",
     options_schema={
         "type": "object",
         "additionalProperties": False,

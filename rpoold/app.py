@@ -31,20 +31,21 @@ from werkzeug.exceptions import NotFound as WerkzeugNotFound
 
 import rpoold.contract
 from rpoold import errors, metrics
-from rpoold.auth import DISABLED, REQUIRED_ROLE, Authenticator, Identity, Role, Unauthenticated
+from rpoold.auth import ANONYMOUS, DISABLED, REQUIRED_ROLE, Authenticator, Identity, Role, Unauthenticated
 from rpoold.contract import Operation
 from rpoold.deadlines import Deadlines
 from rpoold.errors import TIMEOUTS
 from rpoold.events import EventSettings
 from rpoold.health import HealthReport
-from rpoold.interfaces import IFileReader
-from rpoold.json_schemas import ContractSchemas
+from rpoold.interfaces import FAMILIES_BY_NAME, IFileReader, IRequestBounds
+from rpoold.json_schemas import NARROWABLE, ContractSchemas, narrowed
 from rpoold.logs import REQUEST_ID, new_request_id
 from rpoold.openapi import openapi_document
 from rpoold.operations import Settings as OperationSettings
 from rpoold.operations_api import OperationsApi
 from rpoold.request_validation import RequestValidator
 from rpoold.response_shaping import ResponseShaper
+from rpoold.routing import CompiledRoutes, RoutedResource
 
 log = Logger()
 
@@ -74,12 +75,16 @@ class RpoolApi:
     :param metrics_public: ``/metrics`` needs no credentials even when
         authentication is on (else it needs the ``read`` role).
     :param schemas: the contract's JSON Schemas, which requests are
-        validated and answers shaped by; ``None``: the shipped contract's.
+        validated and answers shaped by; ``None``: the shipped contract's,
+        with the narrower bounds of the backends that declare some
+        (``IRequestBounds``) on the families they serve.
     :param store: the daemon's record store, where operations and events
         are kept (the daemon starts ``long.services``); ``None``: a store in
         memory, events delivered at once (an app without a daemon).
     :param operation_settings: the ``[operations]`` section.
     :param event_settings: the ``[events]`` section.
+    :param worker: ``"INDEX/COUNT"`` when this process is one of
+        ``server.workers`` (``/health`` says which).
     """
 
     app = Klein()
@@ -99,6 +104,7 @@ class RpoolApi:
         store: Any = None,
         operation_settings: OperationSettings | None = None,
         event_settings: EventSettings | None = None,
+        worker: str | None = None,
     ) -> None:
         from twisted.internet import reactor
 
@@ -107,7 +113,7 @@ class RpoolApi:
         self.max_body = max_body
         self.clock = clock if clock is not None else reactor
         self.deadlines = Deadlines(request_timeout, self.clock)
-        self.schemas = schemas if schemas is not None else ContractSchemas()
+        self.schemas = schemas if schemas is not None else contract_for(self.backends)
         self.requests = RequestValidator(self.schemas)
         self.responses = ResponseShaper(self.schemas)
         self.auth = auth or DISABLED
@@ -116,7 +122,8 @@ class RpoolApi:
             instances = {
                 f"{type(b).__name__}-{n}": (type(b).__name__, b) for n, b in enumerate(distinct.values())
             }
-        self.health_report = HealthReport(instances, self.backends, health_timeout, self.clock)
+        self.health_report = HealthReport(instances, self.backends, health_timeout, self.clock,
+                                          worker=worker)
         self.metrics_enabled = metrics_enabled
         self.metrics_public = metrics_public
         self._openapi: bytes | None = None
@@ -127,7 +134,21 @@ class RpoolApi:
             self.long.start_in_process()
 
     def resource(self) -> Any:
-        return self.app.resource()
+        """The web resource: Klein's, with the contract's routes compiled (``rpoold.routing``)."""
+        app = self.app
+
+        def handler_of(endpoint: str) -> Any:
+            route = getattr(app.endpoints.get(endpoint), "operation_route", None)
+            if route is None:
+                return None
+            op, template = route
+
+            def handle(request: IRequest, params: dict[str, str]) -> Deferred[bytes | None]:
+                return Deferred.fromCoroutine(self._handle(request, op, template, params))
+
+            return handle
+
+        return _DecodedUrls(app, CompiledRoutes(app, handler_of))
 
     # Service routes ------------------------------------------------------
 
@@ -161,7 +182,7 @@ class RpoolApi:
                 return self._answer_rpool_error(request, e)
         from prometheus_client.twisted import MetricsResource
 
-        return MetricsResource(metrics.REGISTRY)
+        return MetricsResource(metrics.served_registry())
 
     # Contract operations ---------------------------------------------------
 
@@ -175,8 +196,11 @@ class RpoolApi:
         REQUEST_ID.set(request_id)
         _set_route(request, template)
         try:
-            identity = self.auth.identify(request.getHeader(b"Authorization"))
-            self.auth.authorize(identity, REQUIRED_ROLE[op.name], f"call {op.name}")
+            if self.auth.enabled:
+                identity = self.auth.identify(request.getHeader(b"Authorization"))
+                self.auth.authorize(identity, REQUIRED_ROLE[op.name], f"call {op.name}")
+            else:
+                identity = ANONYMOUS
             if op.own or op.is_write:
                 return await self._operate_long(request, op, params, identity)
             return await self._operate(request, op, params)
@@ -204,10 +228,15 @@ class RpoolApi:
                 request, 500, f"internal error (request id {request_id})"
             )
 
-    async def _operate(
+    def _operate(
         self, request: IRequest, op: Operation, params: dict[str, str]
-    ) -> bytes | None:
-        """Validate, call the family's backend, answer: one request's whole path."""
+    ) -> Deferred[bytes | None]:
+        """
+        Validate, call the family's backend, answer: one request's whole
+        path (plain callbacks, below the request's one coroutine).
+
+        :raises errors.RpoolError: the request is refused before the call.
+        """
         backend = self.backends.get(op.family)
         args = self._arguments(request, op, params)
         if backend is None:
@@ -215,11 +244,10 @@ class RpoolApi:
                 f"no backend serves the '{op.family}' resources in this configuration"
             )
         method = getattr(backend, op.interface_method)
-        result = await self._call(method, args)
+        d = self._call(method, args)
         if op.response_media_type == "application/octet-stream":
-            await self._stream_file(request, result)
-            return None
-        return self._answer(request, op, params, args.get("body"), result)
+            return d.addCallback(lambda reader: Deferred.fromCoroutine(self._stream_file(request, reader)))
+        return d.addCallback(lambda result: self._answer(request, op, params, args.get("body"), result))
 
     async def _operate_long(
         self, request: IRequest, op: Operation, params: dict[str, str], identity: Identity
@@ -267,13 +295,16 @@ class RpoolApi:
             args["body"] = self._json_body(request, op)
         return args
 
-    async def _call(self, method: Any, args: dict[str, Any]) -> Any:
-        try:
-            return await self.deadlines.limit(_as_deferred(method(**args)))
-        except TIMEOUTS:
+    def _call(self, method: Any, args: dict[str, Any]) -> Deferred[Any]:
+        """:returns: the backend call's Deferred, within the request's deadline."""
+        return self.deadlines.limit(_as_deferred(method(**args))).addErrback(self._timed_out)
+
+    def _timed_out(self, failure: Failure) -> Failure:
+        if failure.check(*TIMEOUTS):
             raise errors.BackendTimeout(
                 f"the backend did not answer within {self.request_timeout:g} s"
-            ) from None
+            )
+        return failure
 
     def _read_body(self, request: IRequest) -> bytes:
         content: BinaryIO = request.content
@@ -360,6 +391,51 @@ class RpoolApi:
         )
 
 
+def contract_for(backends: Mapping[str, object]) -> ContractSchemas:
+    """
+    :param backends: the backend serving each family, by family name.
+    :returns: the shipped contract's schemas, each family's request types
+        narrowed to the bounds its backend declares (``IRequestBounds``).
+    """
+    shipped = ContractSchemas()
+    bounds: dict[str, dict[str, dict[str, int]]] = {}
+    for family, backend in backends.items():
+        if not IRequestBounds.providedBy(backend) or family not in FAMILIES_BY_NAME:
+            continue
+        types = shipped.request_types(list(FAMILIES_BY_NAME[family].operations))
+        declared: Mapping[str, Mapping[str, int]] = IRequestBounds(backend).request_bounds
+        for key, limits in declared.items():
+            type_name, field_name = key.split(".", 1)
+            if type_name not in types:
+                continue
+            merged = bounds.setdefault(type_name, {}).setdefault(field_name, {})
+            for bound, value in limits.items():
+                merged[bound] = NARROWABLE[bound](merged[bound], value) if bound in merged else value
+    if not bounds:
+        return shipped
+    return ContractSchemas(narrowed(shipped.document, bounds))
+
+
+class _DecodedUrls(RoutedResource):
+    """
+    The compiled routes, and before Klein's routing of the rest a check
+    that the URL decodes as UTF-8 (Klein answers a bare text 400 otherwise,
+    and logs a traceback).
+    """
+
+    def render_unrouted(self, request: IRequest) -> Any:
+        path = b"/".join([*request.prepath, *request.postpath])
+        try:
+            path.decode("utf-8")
+        except UnicodeDecodeError:
+            return RpoolApi._answer_error(request, 400, "request path is not UTF-8 once percent-decoded")
+        try:
+            request.getRequestHostname().decode("utf-8")
+        except UnicodeDecodeError:
+            return RpoolApi._answer_error(request, 400, "Host header is not UTF-8")
+        return super().render_unrouted(request)
+
+
 def _json_answer(request: IRequest, body: bytes) -> bytes:
     """Label ``body`` as JSON and give its length (so it is not sent chunked)."""
     request.setHeader(b"Content-Type", JSON)
@@ -401,12 +477,14 @@ def _set_route(request: IRequest, template: str) -> None:
 def _register(op: Operation) -> None:
     for path in (op.path, *op.path_aliases):
 
-        async def handler(
+        def handler(
             self: RpoolApi, request: IRequest, _template: str = path, **params: str
-        ) -> bytes | None:
-            return await self._handle(request, op, _template, params)
+        ) -> Deferred[bytes | None]:
+            return Deferred.fromCoroutine(self._handle(request, op, _template, params))
 
         handler.__name__ = op.name
+        #: What ``resource`` compiles the route into (``rpoold.routing``).
+        handler.operation_route = (op, path)  # type: ignore[attr-defined]
         endpoint = op.name if path == op.path else f"{op.name}:{path}"
         RpoolApi.app.route(_klein_path(path), methods=[op.method], endpoint=endpoint)(
             handler

@@ -190,7 +190,7 @@ class Authenticator:
         :raises Unauthorized: no credentials, or invalid ones.
         """
         if not self.enabled:
-            return Identity("anonymous", ADMIN)
+            return ANONYMOUS
         if not authorization:
             raise Unauthenticated("authentication required: send 'Authorization: Bearer <token>'", None)
         scheme, _, credential = authorization.decode("latin-1").strip().partition(" ")
@@ -259,6 +259,9 @@ class Authenticator:
 
 
 DISABLED = Authenticator(enabled=False)
+
+#: Who calls when authentication is off (what ``DISABLED.identify`` answers).
+ANONYMOUS = Identity("anonymous", ADMIN)
 
 
 def listens_on_loopback_only(endpoint: str) -> bool:

@@ -54,6 +54,9 @@ SERVER_SCHEMA: dict[str, Any] = {
         "max_upload_bytes": {"type": "integer", "minimum": 1, "default": 1073741824},
         "grace_period": {"type": "number", "minimum": 0, "default": 10},
         "access_log": {"type": "boolean", "default": True},
+        # Processes serving the port (rpoold.workers); "auto": one per CPU.
+        "workers": {"anyOf": [{"type": "integer", "minimum": 1, "maximum": 1024}, {"const": "auto"}],
+                    "default": 1, "description": "an integer from 1 to 1024, or 'auto'"},
     },
 }
 
@@ -174,6 +177,8 @@ def _describe(error: jsonschema.ValidationError) -> tuple[list[Any], str]:
     if error.validator == "type":
         got = type(error.instance).__name__
         return path, f"expected {error.validator_value}, got {got} {error.instance!r}"
+    if error.validator == "anyOf" and "description" in error.schema:
+        return path, f"expected {error.schema['description']}, got {error.instance!r}"
     if error.validator == "enum":
         return path, f"must be one of {error.validator_value}, got {error.instance!r}"
     return path, error.message
@@ -251,6 +256,21 @@ class Settings:
     def server(self) -> dict[str, Any]:
         """The ``[server]`` section."""
         return self.sections["server"]
+
+    @property
+    def workers(self) -> int:
+        """How many processes serve the port (``server.workers``, ``auto`` resolved)."""
+        return worker_count(self.server.get("workers", 1))
+
+
+def worker_count(value: Any) -> int:
+    """``server.workers`` as a number: ``"auto"`` is the CPUs this process may run on."""
+    if value == "auto":
+        try:
+            return len(os.sched_getaffinity(0))
+        except (AttributeError, OSError):
+            return os.cpu_count() or 1
+    return int(value)
 
 
 @implementer(IBackendContext)
@@ -409,6 +429,33 @@ def _endpoint(description: Any, where: str, from_option: bool) -> tuple[Any, lis
                       f"{str(e) or type(e).__name__}"]
 
 
+def _shared_by_workers(settings: Settings, tables: dict[str, Any], available: dict[str, Any],
+                       where: str) -> list[str]:
+    """
+    :returns: one problem per part of the configuration that several
+        worker processes cannot share (a backend whose plugin is
+        ``process_bound``, records in ``memory:``), when ``server.workers``
+        is above 1.
+    """
+    count = settings.workers
+    if count <= 1:
+        return []
+    given = settings.server["workers"]
+    what = f"{count} workers" + (" (auto)" if given == "auto" else "")
+    problems = []
+    for name in settings.backends:
+        plugin = available.get(tables[name]["plugin"])
+        reason = getattr(plugin, "process_bound", "")
+        if plugin is not None and reason:
+            problems.append(f"{where} at 'server.workers': {what} cannot share backend '{name}' "
+                            f"(plugin '{plugin.name}'): {reason}")
+    if isinstance(settings.store, MemoryRecords):
+        problems.append(f"{where} at 'server.workers': {what} cannot share the records of "
+                        f"store.url 'memory:': they live in one process's memory "
+                        f"(use sqlite:///PATH or redis://...)")
+    return problems
+
+
 def build(raw: dict[str, Any], where: str, config_dir: str, port: str | None = None) -> Settings:
     """
     Check a parsed configuration and build its backends.
@@ -550,6 +597,8 @@ def build(raw: dict[str, Any], where: str, config_dir: str, port: str | None = N
             ]
             continue
         settings.routing[family.name] = backend
+    if usable["server"]:
+        problems += _shared_by_workers(settings, tables, available, where)
     if problems:
         # A problem met twice (an instance and one that refers to it) is one line.
         raise ConfigError(list(dict.fromkeys(problems)))

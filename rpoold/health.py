@@ -15,6 +15,7 @@ readiness probe, ``/health?ready=1`` answers ``503`` when degraded.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -34,6 +35,8 @@ class HealthReport:
     :param instances: backend instance name -> (plugin name, backend).
     :param routing: family name -> backend serving it.
     :param timeout: seconds each check may take.
+    :param worker: ``"INDEX/COUNT"`` when this process is one of several
+        workers: the report says which (``worker``: index, count, pid).
     """
 
     def __init__(
@@ -42,12 +45,17 @@ class HealthReport:
         routing: Mapping[str, object],
         timeout: float,
         clock: Any,
+        worker: str | None = None,
     ) -> None:
         self.instances = dict(instances)
         self.routing = dict(routing)
         self.timeout = timeout
         self.clock = clock
         self.started = time.time()
+        self.worker: dict[str, int] | None = None
+        if worker is not None:
+            index, _, count = worker.partition("/")
+            self.worker = {"index": int(index), "workers": int(count), "pid": os.getpid()}
 
     def _families_of(self, backend: object) -> list[str]:
         return [f.name for f in FAMILIES if self.routing.get(f.name) is backend]
@@ -77,7 +85,8 @@ class HealthReport:
         """
         :returns: ``{"status": "ok"|"degraded", "uptime": seconds,
             "backends": {instance: {"plugin", "families", "ok", ...}},
-            "families": [served family names]}``.
+            "families": [served family names]}``, and ``"worker"``
+            (``{"index", "workers", "pid"}``) in a worker process.
         """
         names = sorted(self.instances)
         results = await DeferredList(
@@ -91,9 +100,12 @@ class HealthReport:
             if entry.get("ok") is False:
                 degraded = True
             backends[name] = entry
-        return {
+        report = {
             "status": "degraded" if degraded else "ok",
             "uptime": round(time.time() - self.started, 3),
             "backends": backends,
             "families": sorted(self.routing),
         }
+        if self.worker is not None:
+            report["worker"] = dict(self.worker)
+        return report

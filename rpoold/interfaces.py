@@ -982,6 +982,11 @@ class IBackendPlugin(IPlugin):
         "``[backends.<instance>]`` table other than ``plugin``.  Unknown "
         "keys must be refused (``additionalProperties: false``)."
     )
+    process_bound = Attribute(
+        "Why the plugin's backends cannot be shared by worker processes "
+        "(``server.workers`` above 1), e.g. state that lives in one "
+        "process's memory; empty (``str``) when they can."
+    )
 
     def create(options: dict[str, Any], context: IBackendContext) -> Any:
         """
@@ -1006,3 +1011,18 @@ class IHealthCheck(Interface):
         :returns: Deferred firing with a dict: ``{"ok": bool, ...details}``.
             It never fails; an unreachable peer is ``ok: False``.
         """
+
+
+class IRequestBounds(Interface):
+    """
+    A backend that takes less than the contract allows in some request
+    fields (what it talks to holds them in fewer bits).  For each family
+    the backend serves, the web app narrows the contract's bounds of the
+    request types of the family's operations to these, so that the
+    validator refuses such a value with a 400 before the backend sees it,
+    and ``/openapi.json`` says so.
+    """
+
+    request_bounds = Attribute(
+        "``{'<Type>.<field>': {'maximum': n, ...}}``: narrower ``maximum``, "
+        "``maxLength`` or ``maxItems`` of request fields (``dict``).")

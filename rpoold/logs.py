@@ -12,6 +12,9 @@ Text logs that ``twistd --nodaemon`` would write to stdout go through
 :class:`TextLineObserver`: the lines of twistd's own text observer, made
 cheaper (the timestamp once per second, a message that is one field
 without the format machinery), since every answered request logs one.
+Both observers flush their stream once per reactor turn while the reactor
+runs (the lines of all the requests answered in a turn in one write),
+at once otherwise.
 
 The JSON output writes one JSON object per log event and line:
 ``time`` (ISO 8601, UTC), ``level``, ``namespace``, ``message`` (the
@@ -23,6 +26,8 @@ with ``[log] format = "json"`` in the configuration, or with
 
 from __future__ import annotations
 
+import functools
+import itertools
 import json
 import os
 import re
@@ -54,13 +59,19 @@ def new_request_id(offered: bytes | None = None) -> str:
     """
     :param offered: the ``X-Request-Id`` the client sent, if any.
     :returns: ``offered`` when it is 1 to 64 letters, digits, ``.``, ``_``
-        or ``-``; else 16 fresh hex digits.
+        or ``-``; else 16 fresh hex digits: 8 drawn at random once per
+        process (each worker draws its own), then a counter (no system call
+        per request).
     """
     if offered:
         text = offered.decode("latin-1")
         if CLIENT_REQUEST_ID.fullmatch(text):
             return text
-    return os.urandom(8).hex()
+    return f"{_ID_PREFIX}{next(_ID_COUNTER) & 0xFFFFFFFF:08x}"
+
+
+_ID_PREFIX = os.urandom(4).hex()
+_ID_COUNTER = itertools.count(int.from_bytes(os.urandom(4), "big"))
 
 
 def current_request_id() -> str | None:
@@ -80,13 +91,20 @@ def event_message(event: dict[str, Any]) -> str:
     """
     form = event.get("log_format")
     if isinstance(form, str) and "log_flattened" not in event:
-        one = _ONE_FIELD.fullmatch(form)
-        if one is not None and one.group(1) in event:
+        name = _one_field(form)
+        if name is not None and name in event:
             try:
-                return str(event[one.group(1)])
+                return str(event[name])
             except Exception:
                 pass  # formatEvent says it is unformattable
     return formatEvent(event)
+
+
+@functools.lru_cache(maxsize=256)
+def _one_field(form: str) -> str | None:
+    """:returns: the field a format is made of alone (``"{line}"``), else ``None``."""
+    one = _ONE_FIELD.fullmatch(form)
+    return one.group(1) if one is not None else None
 
 
 class _SecondClock:
@@ -126,6 +144,32 @@ def classic_text(event: dict[str, Any], clock: _SecondClock) -> str | None:
     return f"{clock(event['log_time'])} [{system}] {text}\n"
 
 
+class _TurnFlush:
+    """Flushes a stream at the end of the reactor's turn (at once when it does not run)."""
+
+    def __init__(self, out: IO[str]) -> None:
+        self.out = out
+        self.pending = False
+
+    def __call__(self) -> None:
+        if self.pending:
+            return
+        from twisted.internet import reactor
+
+        if not getattr(reactor, "running", False):
+            self.out.flush()
+            return
+        self.pending = True
+        reactor.callLater(0, self._flush)
+
+    def _flush(self) -> None:
+        self.pending = False
+        try:
+            self.out.flush()
+        except (OSError, ValueError):
+            pass  # a closed stream: nothing to tell it with
+
+
 @implementer(ILogObserver)
 class TextLineObserver:
     """A log observer writing twistd's text lines to ``out``, cheaper."""
@@ -133,12 +177,13 @@ class TextLineObserver:
     def __init__(self, out: IO[str]) -> None:
         self.out = out
         self.clock = _SecondClock()
+        self.flush = _TurnFlush(out)
 
     def __call__(self, event: dict[str, Any]) -> None:
         text = classic_text(event, self.clock)
         if text:
             self.out.write(text)
-            self.out.flush()
+            self.flush()
 
 
 def text_observer_for(twistd_options: Any) -> TextLineObserver | None:
@@ -191,6 +236,7 @@ class JsonLineObserver:
 
     def __init__(self, out: IO[str]) -> None:
         self.out = out
+        self.flush = _TurnFlush(out)
 
     def __call__(self, event: dict[str, Any]) -> None:
         try:
@@ -198,7 +244,7 @@ class JsonLineObserver:
         except Exception as e:  # a log line must never break the caller
             line = json.dumps({"level": "error", "message": f"unloggable event: {e!r}"})
         self.out.write(line + "\n")
-        self.out.flush()
+        self.flush()
 
 
 def json_stdout_observer() -> JsonLineObserver:

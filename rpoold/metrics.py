@@ -18,11 +18,18 @@ module (``plugins.core0.telemetry``, ``plugins.ays.telemetry``).
 Label values come from code (backend and command names, node ids that
 passed the contract's patterns, AYS run states), never from raw client
 input, so the number of series stays bounded.
+
+Worker processes (``server.workers`` above 1, ``rpoold.workers``) count
+in prometheus-client's multiprocess mode (``PROMETHEUS_MULTIPROC_DIR`` set
+by their parent): ``/metrics`` then serves :func:`served_registry`, every
+worker's figures added up (gauges of live workers only), without the
+``process_*`` and ``python_*`` series of one process.
 """
 
 from __future__ import annotations
 
 import functools
+import os
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -34,6 +41,7 @@ from twisted.internet.defer import CancelledError, Deferred
 from twisted.python.failure import Failure
 
 from rpoold import errors
+from rpoold.version import version
 
 # No ``*_created`` series: they double the output and nothing here needs them.
 disable_created_metrics()
@@ -64,6 +72,7 @@ HTTP_IN_FLIGHT = Gauge(
     "rpoold_http_requests_in_flight",
     "Requests received (at least their request line) and not yet answered.",
     registry=REGISTRY,
+    multiprocess_mode="livesum",
 )
 BACKEND_CALLS = Counter(
     "rpoold_backend_calls",
@@ -78,6 +87,32 @@ BACKEND_LATENCY = Histogram(
     buckets=LATENCY_BUCKETS,
     registry=REGISTRY,
 )
+BUILD_INFO = Gauge(
+    "rpoold_build_info",
+    "rpoold's version (always 1).",
+    ["version"],
+    registry=REGISTRY,
+    multiprocess_mode="max",
+)
+BUILD_INFO.labels(version()).set(1)
+
+
+def served_registry() -> CollectorRegistry:
+    """
+    :returns: what ``/metrics`` serves: :data:`REGISTRY`, or, in a worker
+        process, every worker's figures (prometheus-client's multiprocess
+        collector over ``PROMETHEUS_MULTIPROC_DIR``).
+    """
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not directory:
+        return REGISTRY
+    from prometheus_client import multiprocess
+
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry, path=directory)
+    return registry
+
+
 #: HTTP methods kept as label values; any other is counted as ``other``.
 KNOWN_METHODS = frozenset({"GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS", "PATCH"})
 

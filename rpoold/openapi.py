@@ -13,7 +13,8 @@ from typing import Any
 from rpoold.contract import Operation
 from rpoold.interfaces import FAMILY_OF_OPERATION
 from rpoold.json_schemas import ContractSchemas
-from rpoold.names import DOT_NAMES, PATH_PARAMETERS
+from rpoold.names import DOT_NAMES, MAX_LENGTHS, PATH_PARAMETERS, PROCESS_IDS
+from rpoold.request_validation import MAX_PATH
 
 #: Suffix of the component schemas that describe request bodies; request
 #: and response schemas of one type differ (required fields, rules).
@@ -41,12 +42,20 @@ def _parameter(name: str) -> dict[str, Any]:
     if name == "processid":
         schema: dict[str, Any] = {
             "type": "integer",
-            "minimum": 0,
-            "maximum": 9223372036854775807,
+            "minimum": PROCESS_IDS[0],
+            "maximum": PROCESS_IDS[1],
         }
     else:
-        schema = {"type": "string", "pattern": PATH_PARAMETERS[name], "not": {"enum": list(DOT_NAMES)}}
+        schema = {"type": "string", "pattern": PATH_PARAMETERS[name], "maxLength": MAX_LENGTHS[name],
+                  "not": {"enum": list(DOT_NAMES)}}
     return {"name": name, "in": "path", "required": True, "schema": schema}
+
+
+def _query_parameter(schemas: ContractSchemas, name: str, spec: dict[str, Any]) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": spec.get("type", "string")}
+    if name == "path":  # a container path, as ``DeleteFile.path``
+        schema.update(pattern=schemas.rules["container_path"]["pattern"], maxLength=MAX_PATH)
+    return {"name": name, "in": "query", "required": bool(spec.get("required")), "schema": schema}
 
 
 def _error(description: str) -> dict[str, Any]:
@@ -81,18 +90,7 @@ def _operation(schemas: ContractSchemas, op: Operation, secured: bool) -> dict[s
     if op.notes:
         doc["description"] = "\n\n".join(op.notes)
     parameters = [_parameter(p) for p in op.path_parameters]
-    for name, spec in op.query.items():
-        query_schema: dict[str, Any] = {"type": spec.get("type", "string")}
-        if name == "path":
-            query_schema["pattern"] = "^/"
-        parameters.append(
-            {
-                "name": name,
-                "in": "query",
-                "required": bool(spec.get("required")),
-                "schema": query_schema,
-            }
-        )
+    parameters += [_query_parameter(schemas, name, spec) for name, spec in op.query.items()]
     if parameters:
         doc["parameters"] = parameters
     if op.name == "FileUpload":
@@ -109,7 +107,7 @@ def _operation(schemas: ContractSchemas, op: Operation, secured: bool) -> dict[s
             },
         }
     elif op.request is not None:
-        schema = _relink(schemas.body_schema(op.request), REQUEST_SUFFIX)
+        schema = _relink(schemas.request_body_schema(op.name), REQUEST_SUFFIX)
         doc["requestBody"] = {
             "required": True,
             "content": {"application/json": {"schema": schema}},
@@ -187,8 +185,8 @@ def openapi_document(schemas: ContractSchemas, secured: bool = False) -> dict[st
     components: dict[str, Any] = {}
     for name, schema in schemas.response_definitions.items():
         components[name] = _relink(schema, "")
-    for name, schema in schemas.request_definitions.items():
-        components[name + REQUEST_SUFFIX] = _relink(schema, REQUEST_SUFFIX)
+    for name in schemas.request_definitions:
+        components[name + REQUEST_SUFFIX] = _relink(schemas.published(name), REQUEST_SUFFIX)
     components["Error"] = _relink(schemas.type_schema("Error", "response"), "")
     document: dict[str, Any] = {
         "openapi": "3.1.0",

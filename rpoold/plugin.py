@@ -25,6 +25,8 @@ class BackendPlugin:
     """
     :ivar factory: ``"package.module:Class"``; the class is called with
         ``(options, context)`` and returns the backend.
+    :ivar process_bound: why its backends cannot be shared by worker
+        processes; empty when they can.
     """
 
     name: str
@@ -33,6 +35,7 @@ class BackendPlugin:
     options_schema: dict[str, Any] = field(
         default_factory=lambda: {"type": "object", "additionalProperties": False}
     )
+    process_bound: str = ""
 
     def create(self, options: dict[str, Any], context: IBackendContext) -> Any:
         module_name, _, attribute = self.factory.partition(":")

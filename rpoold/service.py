@@ -122,6 +122,7 @@ class DaemonService(MultiService):
         self.grace_period = grace_period
         self.log_observer = log_observer
         self._previous_sigterm: Any = None
+        self._stop_asked = False
         for backend in backends:
             IService(backend).setServiceParent(self)
         web.setServiceParent(self)
@@ -149,10 +150,14 @@ class DaemonService(MultiService):
 
     def _sigterm(self, number: int, frame: Any) -> None:
         # Runs between bytecodes of the reactor thread; hand over to it.
-        self.clock.callFromThread(self._stop_requested)
+        self.clock.callFromThread(self.stop_requested)
 
-    def _stop_requested(self) -> None:
-        log.info("SIGTERM: stopping (grace period {grace:g} s)", grace=self.grace_period)
+    def stop_requested(self, why: str = "SIGTERM") -> None:
+        """Stop the daemon as SIGTERM does (a second request changes nothing)."""
+        if self._stop_asked:
+            return
+        self._stop_asked = True
+        log.info("{why}: stopping (grace period {grace:g} s)", why=why, grace=self.grace_period)
         if self.clock.running:
             self.clock.stop()
 

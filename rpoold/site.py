@@ -1,6 +1,16 @@
 """
-The HTTP site serving the API: request ids, body limits, request metrics,
-access log, and the bookkeeping that lets the daemon drain on shutdown.
+The HTTP site serving the API: request ids, limits on the request head and
+body, request metrics, access log, and the bookkeeping that lets the
+daemon drain on shutdown.
+
+``ApiChannel`` sets twisted.web's limits on the request head explicitly
+(``MAX_LINE``, ``MAX_HEAD``, ``MAX_HEADERS``) and answers what breaks them
+in the API's error format, where twisted.web would close the connection
+or answer a bare 400: a request line too long is ``414``, a header line
+too long, too many headers or too large a head ``431``, a malformed head
+``400``, each with ``{"error": ...}``; the answer ends the sending side of
+the connection, and what the client still sends is read and dropped until
+it closes (or ``LINGER`` seconds have passed).
 
 ``ApiRequest`` keeps twisted.web from parsing uploads into memory (the
 upload route parses them itself, block by block from the spooled body)
@@ -25,7 +35,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from twisted.internet.defer import Deferred, succeed
-from twisted.logger import Logger
+from twisted.internet.protocol import connectionDone
+from twisted.logger import Logger, LogLevel
+from twisted.python.failure import Failure
+from twisted.web.http import HTTPChannel
 from twisted.web.server import Request, Site
 
 from rpoold import metrics
@@ -37,8 +50,40 @@ log = Logger()
 #: with 413 (so that the client reads the answer instead of a reset).
 LINGER = 2.0
 
-#: Route label of requests refused before routing (body too large).
+#: Route label of requests refused before routing (head or body too large).
 UNROUTED = "unrouted"
+
+#: The longest request line, and the longest header line, in bytes
+#: (twisted.web's own default, set here explicitly): 414 / 431 above.
+MAX_LINE = 16384
+#: The longest request head (request line and every header), in bytes: 431 above.
+MAX_HEAD = 32768
+#: The most header fields of one request: 431 above.
+MAX_HEADERS = 100
+
+#: Reason phrases of the answers the site writes itself.
+REASONS = {
+    400: b"Bad Request",
+    413: b"Request Entity Too Large",
+    414: b"URI Too Long",
+    431: b"Request Header Fields Too Large",
+}
+
+
+def error_answer(status: int, message: str, request_id: str) -> bytes:
+    """
+    :returns: a whole HTTP answer with ``{"error": message}``, that closes
+        the connection: what the site writes itself, before any route.
+    """
+    body = json.dumps({"error": message}).encode()
+    return (
+        b"HTTP/1.1 %d %s\r\n" % (status, REASONS.get(status, b"Error"))
+        + b"Content-Type: application/json\r\n"
+        + b"Content-Length: %d\r\n" % len(body)
+        + b"Connection: close\r\n"
+        + b"X-Request-Id: " + request_id.encode() + b"\r\n\r\n"
+        + body
+    )
 
 
 @dataclass(frozen=True)
@@ -75,7 +120,14 @@ class RequestTracker:
 
     def begin(self, request: ApiRequest) -> None:
         self.active.add(request)
-        self.channels.add(request.channel)
+        channel: Any = request.channel
+        if getattr(channel, "_rpoold_tracked", None) is not self:
+            # Once per connection: a WeakSet's add makes a weak reference each time.
+            self.channels.add(channel)
+            try:
+                channel._rpoold_tracked = self
+            except AttributeError:
+                pass
         self.received += 1
         metrics.HTTP_IN_FLIGHT.inc()
 
@@ -158,9 +210,10 @@ class ApiRequest(Request):
     def gotLength(self, length: int | None) -> None:
         self.request_id = new_request_id(self.getHeader(b"X-Request-Id"))
         self.setHeader(b"X-Request-Id", self.request_id.encode())
-        ctype = (self.getHeader(b"Content-Type") or b"").split(b";")[0].strip().lower()
-        if ctype == b"multipart/form-data":
-            self._limit = self.limits.max_upload
+        if length != 0:  # a body comes (its length, or chunked): which limit
+            ctype = (self.getHeader(b"Content-Type") or b"").split(b";")[0].strip().lower()
+            if ctype == b"multipart/form-data":
+                self._limit = self.limits.max_upload
         if length is not None and length > self._limit:
             # Answer now; do not invite the body with "100 Continue".
             self.requestHeaders.removeHeader(b"Expect")
@@ -187,16 +240,9 @@ class ApiRequest(Request):
     def _refuse(self) -> None:
         """Answer 413 at once, then drop the rest of the body."""
         self._refused = True
-        body = json.dumps({"error": f"request body is larger than {self._limit} bytes"}).encode()
-        head = (
-            b"HTTP/1.1 413 Request Entity Too Large\r\n"
-            b"Content-Type: application/json\r\n"
-            b"Content-Length: " + str(len(body)).encode() + b"\r\n"
-            b"Connection: close\r\n"
-            b"X-Request-Id: " + self.request_id.encode() + b"\r\n\r\n"
-        )
         transport: Any = self.channel.transport
-        transport.write(head + body)
+        message = f"request body is larger than {self._limit} bytes"
+        transport.write(error_answer(413, message, self.request_id))
         self.code = 413
         method = getattr(self.channel, "_command", b"") or b""
         self._end(answered=True, method=method.decode("latin-1"))
@@ -246,14 +292,99 @@ class ApiRequest(Request):
         metrics.record_request(self.route_template, method, status, self.clock() - self.started)
 
 
+class ApiChannel(HTTPChannel):
+    """
+    An HTTP connection with the head limits of the module docstring,
+    answered in the API's error format.
+    """
+
+    MAX_LENGTH = MAX_LINE
+    totalHeadersSize = MAX_HEAD
+    maxHeaders = MAX_HEADERS
+
+    #: Lines of the current request's head received so far.
+    _head_lines = 0
+    _refused = False
+    _linger: Any = None
+
+    def dataReceived(self, data: bytes) -> None:
+        if self._refused:
+            return  # what follows an answered refusal is read and dropped
+        super().dataReceived(data)
+
+    def lineReceived(self, line: bytes) -> None:
+        if self._refused:
+            return
+        if self._receivedHeaderSize + len(line) > self.totalHeadersSize:
+            self._refuse_head(431, f"request head is larger than {self.totalHeadersSize} bytes")
+            return
+        if line or self._head_lines:
+            self._head_lines += 1
+        super().lineReceived(line)
+
+    def lineLengthExceeded(self, line: bytes) -> None:
+        if self._head_lines == 0:
+            self._refuse_head(414, f"request line is longer than {self.MAX_LENGTH} bytes")
+        else:
+            self._refuse_head(431, f"a request header is longer than {self.MAX_LENGTH} bytes")
+
+    def headerReceived(self, line: bytes) -> bool:
+        if self._refused:
+            return False
+        if self._receivedHeaderCount >= self.maxHeaders:
+            self._refuse_head(431, f"request has more than {self.maxHeaders} header fields")
+            return False
+        ok: bool = super().headerReceived(line)
+        return ok
+
+    def allContentReceived(self) -> None:
+        self._head_lines = 0
+        super().allContentReceived()
+
+    def _respondToBadRequestAndDisconnect(self) -> None:
+        self._refuse_head(400, "malformed HTTP request")
+
+    def _refuse_head(self, status: int, message: str) -> None:
+        """Answer ``status`` with ``message``, then drop what the client still sends."""
+        if self._refused:
+            return
+        self._refused = True
+        request = self.requests[-1] if self._head_lines and self.requests else None
+        request_id = getattr(request, "request_id", "") or new_request_id()
+        transport: Any = self.transport
+        transport.write(error_answer(status, message, request_id))
+        method = (getattr(self, "_command", b"") or b"").decode("latin-1")
+        if isinstance(request, ApiRequest):
+            request.code = status
+            request._end(answered=True, method=method)
+        else:
+            metrics.record_request(UNROUTED, method, status, 0.0)
+        log.info("request {request_id} refused: {status} {error}", request_id=request_id,
+                 status=status, error=message)
+        # End of answer for a client that reads until the connection ends;
+        # reading goes on, so that what it still sends is not met by a reset.
+        half_close = getattr(transport, "loseWriteConnection", None)
+        if half_close is not None:
+            half_close()
+        from twisted.internet import reactor
+
+        self._linger = reactor.callLater(LINGER, self.loseConnection)
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
+        if self._linger is not None and self._linger.active():
+            self._linger.cancel()
+        super().connectionLost(reason)
+
+
 class ApiSite(Site):
     """
-    The daemon's site: ``ApiRequest``s, no tracebacks, limits, in-flight
-    tracking and a structured access log (one event per answer, with the
-    request id; off with ``access_log=False``).
+    The daemon's site: ``ApiRequest``s on ``ApiChannel``s, no tracebacks,
+    limits, in-flight tracking and a structured access log (one event per
+    answer, with the request id; off with ``access_log=False``).
     """
 
     requestFactory = ApiRequest  # type: ignore[assignment]
+    protocol = ApiChannel  # type: ignore[assignment]
     displayTracebacks = False
 
     def __init__(self, resource: Any, limits: Limits | None = None, access_log: bool = True) -> None:
@@ -274,17 +405,24 @@ class ApiSite(Site):
             seconds=now - getattr(request, "started", now),
             request_id=getattr(request, "request_id", None),
         )
-        log.info(
-            "{line}",
-            line=line,
-            method=line.method,
-            uri=line.uri,
-            status=line.status,
-            bytes=line.sent,
-            seconds=line.seconds,
-            request_id=line.request_id,
-            client=getattr(request.getClientAddress(), "host", None),
-        )
+        # What ``log.info("{line}", line=line, method=..., ...)`` emits, made
+        # directly: Logger.emit's check of the level sorts the levels each time.
+        log.observer({
+            "line": line,
+            "method": line.method,
+            "uri": line.uri,
+            "status": line.status,
+            "bytes": line.sent,
+            "seconds": line.seconds,
+            "request_id": line.request_id,
+            "client": getattr(request.getClientAddress(), "host", None),
+            "log_logger": log,
+            "log_level": LogLevel.info,
+            "log_namespace": log.namespace,
+            "log_source": None,
+            "log_format": "{line}",
+            "log_time": time.time(),
+        })
 
 
 @dataclass(slots=True)

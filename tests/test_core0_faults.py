@@ -118,6 +118,22 @@ async def test_silent_node_times_out(env: Env) -> None:
     assert (await env.get(f"/nodes/{NODE_A}/cpus"))[0] == 200
 
 
+@pytest_twisted.ensureDeferred
+async def test_silent_node_is_named_silent_beyond_its_pool(env: Env) -> None:
+    """
+    More calls than the node has connections (4): those that wait for a
+    connection time out too, and say that the node did not answer, not that
+    its connections were busy.
+    """
+    paths = [f"/nodes/{SILENT}/{what}" for what in
+             ("mem", "cpus", "nics", "disks", "info", "state", "jobs", "processes")]
+    answers = await gatherResults([ensureDeferred(env.get(p)) for p in paths])
+    assert [status for status, _ in answers] == [504] * len(paths), answers
+    for _, answer in answers:
+        assert answer["error"].startswith(f"node '{SILENT}' did not answer '"), answer
+        assert "within 2 s" in answer["error"] and "busy" not in answer["error"], answer
+
+
 @pytest.mark.parametrize("env", [60.0], indirect=True)
 @pytest_twisted.ensureDeferred
 async def test_unknown_job_is_404_at_once(env: Env) -> None:

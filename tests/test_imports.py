@@ -1,6 +1,8 @@
 """
 Who may import whom: the daemon and its plugins stand on their own (they
-never import the tests nor ``testbed``), ``testbed`` never imports the
+never import the tests nor ``testbed``, nor the ``rpool`` client, whose
+libraries the daemon's install does not bring), the client knows nothing
+of the daemon but its ``/openapi.json``, ``testbed`` never imports the
 tests, and the benchmarks use ``testbed``, not the tests.
 """
 
@@ -16,11 +18,13 @@ from testbed.processes import ROOT
 
 #: Each directory, and the top-level packages its modules must not import.
 FORBIDDEN = {
-    "rpoold": {"tests", "testbed", "bench"},
-    "plugins": {"tests", "testbed", "bench"},
-    "twisted": {"tests", "testbed", "bench"},
+    "rpoold": {"tests", "testbed", "bench", "rpool"},
+    "plugins": {"tests", "testbed", "bench", "rpool"},
+    "twisted": {"tests", "testbed", "bench", "rpool"},
     "testbed": {"tests", "bench"},
     "bench": {"tests"},
+    # The client knows the server only by its /openapi.json.
+    "rpool": {"rpoold", "plugins", "twisted", "tests", "testbed", "bench"},
 }
 
 

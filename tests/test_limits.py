@@ -1,7 +1,9 @@
 """
-Limits on bad input, against a real daemon over loopback: body size (413,
-answered while the body arrives), content type (415), names and ids
-(400 before any backend call), container file paths.
+Limits on bad input, against a real daemon over loopback: the request head
+(414, 431, 400 for a malformed one, in the error format), body size (413,
+answered while the body arrives), content type (415), the nesting and
+sizes of a JSON body, names and ids (400 before any backend call, echoed
+cut), container file paths, URLs that do not decode.
 """
 
 from __future__ import annotations
@@ -37,6 +39,15 @@ def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 def _port(base: str) -> int:
     return int(base.rsplit(":", 1)[1])
+
+
+def _raw(base: str, data: bytes) -> tuple[int, dict[str, str], bytes]:
+    """Send ``data`` on a fresh connection; the answer, then the connection must end."""
+    with socket.create_connection(("127.0.0.1", _port(base)), timeout=10) as sock:
+        sock.sendall(data)
+        answer = _read_answer(sock)
+        assert sock.recv(1) == b"", "the connection stays open after the refusal"
+    return answer
 
 
 def _read_answer(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
@@ -216,3 +227,94 @@ def test_no_traceback_for_garbage(daemon: str, tmp_path: Path) -> None:
         reply = call(daemon, "POST", f"/nodes/{N}/bridges", body=body,
                      headers={"Content-Type": "application/json"})
         _assert_json_error(reply, 400)
+
+
+# The request head ------------------------------------------------------------------------
+
+
+def _refused_head(base: str, data: bytes, status: int, words: str) -> None:
+    code, headers, body = _raw(base, data)
+    assert code == status, body
+    assert headers["content-type"] == "application/json" and headers["connection"] == "close"
+    assert words in json.loads(body)["error"], body
+
+
+def test_a_long_request_line_is_414(daemon: str) -> None:
+    """A URL over 16 KiB: 414 in the error format (twisted.web closed the connection unanswered)."""
+    _refused_head(daemon, b"GET /nodes/" + b"a" * 17_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414,
+                  "request line is longer than 16384 bytes")
+
+
+@pytest.mark.parametrize(("headers", "words"), [
+    (b"X-Big: " + b"a" * 200_000 + b"\r\n", "a request header is longer than 16384 bytes"),
+    (b"".join(b"X-H%d: v\r\n" % i for i in range(101)), "more than 100 header fields"),
+    (b"".join(b"X-%d: " % i + b"h" * 10_000 + b"\r\n" for i in range(4)), "head is larger than 32768 bytes"),
+], ids=["long-header", "many-headers", "large-head"])
+def test_large_headers_are_431(daemon: str, headers: bytes, words: str) -> None:
+    _refused_head(daemon, b"GET /nodes HTTP/1.1\r\nHost: x\r\n" + headers + b"\r\n", 431, words)
+
+
+@pytest.mark.parametrize("head", [b"GARBAGE\r\n\r\n", b"GET /nodes HTTP/1.1\r\nNo colon\r\n\r\n",
+                                  b"GET /nodes HTTP/1.1\r\nContent-Length: x\r\n\r\n"])
+def test_a_malformed_head_is_400_in_the_error_format(daemon: str, head: bytes) -> None:
+    _refused_head(daemon, head, 400, "malformed HTTP request")
+
+
+def test_heads_within_the_limits_are_served(daemon: str) -> None:
+    headers = {f"X-H{i}": "v" * 100 for i in range(90)}
+    headers["X-Long"] = "l" * 15_000
+    assert call(daemon, "GET", "/nodes", headers=headers).status == 200
+    # The longest container path, in 4-byte characters, percent-encoded: 12 KiB of request line.
+    reply = call(daemon, "GET", f"/nodes/{N}/containers/vfw_21/filesystem",
+                 query={"path": "/" + "\U0001f600" * 1023})
+    assert reply.status == 404, reply.body
+
+
+def test_refused_heads_are_counted(daemon: str) -> None:
+    _raw(daemon, b"GET /" + b"a" * 17_000 + b" HTTP/1.1\r\n\r\n")
+    text = call(daemon, "GET", "/metrics").body.decode()
+    assert re.search(r'rpoold_http_requests_total\{method="other",route="unrouted",status="414"\} [1-9]',
+                     text)
+
+
+def test_the_daemon_serves_others_while_a_client_sends_a_huge_head(daemon: str) -> None:
+    with socket.create_connection(("127.0.0.1", _port(daemon)), timeout=10) as slow:
+        slow.sendall(b"GET /nodes HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 8000)
+        assert call(daemon, "GET", "/nodes").status == 200
+        slow.sendall(b"a" * 100_000 + b"\r\n\r\n")
+        status, _, body = _read_answer(slow)
+    assert status == 431, body
+
+
+# URLs and ids ------------------------------------------------------------------------------
+
+
+def test_a_path_that_is_not_utf8_is_400_in_the_error_format(daemon: str) -> None:
+    reply = call(daemon, "GET", f"/nodes/{N}/containers/vfw%ff")
+    _assert_json_error(reply, 400)
+    assert "UTF-8" in reply.json()["error"]
+
+
+def test_a_long_id_is_400_and_not_echoed(daemon: str) -> None:
+    reply = call(daemon, "GET", f"/nodes/{N}/containers/" + "a" * 16_000)
+    _assert_json_error(reply, 400)
+    assert reply.json() == {"error": "path parameter 'containername' must have at most 64 character(s)"}
+
+
+def test_a_vm_of_a_million_vcpus_is_refused_and_the_largest_answers(daemon: str) -> None:
+    body = {"id": "big", "memory": 128, "cpu": 1_000_000, "nics": [], "disks": []}
+    reply = call(daemon, "POST", f"/nodes/{N}/vms", json=body)
+    _assert_json_error(reply, 400)
+    assert "'cpu' must be at most 1024" in reply.json()["error"]
+    assert call(daemon, "POST", f"/nodes/{N}/vms", json={**body, "cpu": 1024}).status == 201
+    info = call(daemon, "GET", f"/nodes/{N}/vms/big/info")
+    assert info.status == 200 and len(info.json()["cpu"]) == 1024
+    assert call(daemon, "DELETE", f"/nodes/{N}/vms/big").status == 204
+
+
+def test_a_deeply_nested_body_is_400_naming_the_limit(daemon: str) -> None:
+    deep = b"[" * 1000 + b"]" * 1000
+    reply = call(daemon, "POST", f"/nodes/{N}/bridges", body=deep,
+                 headers={"Content-Type": "application/json"})
+    _assert_json_error(reply, 400)
+    assert reply.json() == {"error": "request body is nested deeper than 32 levels"}

@@ -29,8 +29,8 @@ from rpoold.interfaces import FAMILIES, IHealthCheck
 from rpoold.logs import REQUEST_ID, TextLineObserver, event_as_json, new_request_id, text_observer_for
 from testbed.http_api import call
 from testbed.mock_pool import MOCK_CONFIG
-from testbed.processes import wait_until
-from testbed.twistd import start_rpoold
+from testbed.processes import Child, python_env, wait_until
+from testbed.twistd import start_rpoold, twistd
 from tests.support.scenario import N
 
 
@@ -154,6 +154,20 @@ def test_metrics_by_route_template_method_status_and_backend_calls(daemon: Any) 
     assert "rpoold_backend_call_duration_seconds_bucket" in text
     assert "rpoold_http_requests_in_flight" in text
     assert "process_resident_memory_bytes" in text
+
+
+def test_the_version_is_told(daemon: Any) -> None:
+    """``twistd rpoold --version`` prints rpoold's version; ``/metrics`` has it as build info."""
+    from rpoold.version import version
+
+    _, base = daemon
+    text = call(base, "GET", "/metrics").body.decode()
+    assert _samples(text, "rpoold_build_info") == {f'version="{version()}"': 1.0}
+    child = Child(twistd("rpoold", "--version"), env=python_env())
+    wait_until(lambda: not child.alive(), 30.0, "twistd --version exits")
+    assert child.stop() == 0
+    assert child.output().strip().splitlines() == [f"rpoold {version()}"]
+    assert version() != "unknown"
 
 
 def test_metrics_api_for_backends() -> None:

@@ -1,7 +1,8 @@
 """
 The simulated pool (``plugins.poolsim``) where the API does not reach: job
-lifecycle and results, the simulated programs, file descriptors, reboot.
-Time is a ``Clock`` moved by hand.
+lifecycle and results, the simulated programs, file descriptors, reboot,
+and the limits a real node has (which the model keeps too, whatever the
+client).  Time is a ``Clock`` moved by hand.
 """
 
 from __future__ import annotations
@@ -11,10 +12,12 @@ import base64
 import pytest
 from twisted.internet.task import Clock
 
+import rpoold.contract
 from plugins.poolsim import agent as agent_module
+from plugins.poolsim import node as node_module
 from plugins.poolsim.agent import Agent
 from plugins.poolsim.files import DESCRIPTOR_IDLE_SECONDS, READ_BLOCK, SimFilesystem
-from plugins.poolsim.jobs import CommandError, Job
+from plugins.poolsim.jobs import SIGNALS, SIGNALS_KEPT, CommandError, Job
 from plugins.poolsim.pool import SEED_CONTAINER_ID, SEED_JOB, SEED_NODE, Pool
 
 
@@ -149,6 +152,20 @@ def test_processes_and_signals(clock: Clock) -> None:
     assert pid not in agent.processes
     assert job.result is not None and job.result["state"] == "ERROR"
     assert "signal: 15" in job.result["streams"][1]
+
+
+def test_signals_are_linux_signals_and_only_the_latest_are_kept(clock: Clock) -> None:
+    agent = Pool(clock, nodes=1).nodes[SEED_NODE]
+    job = run(agent, "/bin/daemon")
+    assert job.process is not None
+    for bad in (65, 127, -1):
+        with pytest.raises(CommandError, match="invalid signal"):
+            agent.process_kill(job.process.pid, bad)
+        with pytest.raises(CommandError, match="invalid signal"):
+            agent.job_kill(job.id, bad)
+    for _ in range(SIGNALS_KEPT * 3):
+        agent.job_kill(job.id, 10)
+    assert job.running and job.process.signals == [10] * SIGNALS_KEPT
 
 
 def test_kill_all_spares_protected_jobs(clock: Clock) -> None:
@@ -332,3 +349,79 @@ def test_a_local_client_answers_as_a_node_would(clock: Clock) -> None:
     assert len(answers) == 5
     clock.advance(2.0)
     assert answers[5]["total"] > 0  # type: ignore[index]
+
+
+# Limits of a real node -----------------------------------------------------------------
+
+
+def _bounds(type_name: str, field: str) -> dict[str, object]:
+    spec = rpoold.contract.load()["types"][type_name]
+    return next(dict(f) for f in spec["fields"] if f["name"] == field)
+
+
+def test_the_model_refuses_what_the_contract_refuses() -> None:
+    """The model's limits are the node's; the contract's bounds are chosen to be the same."""
+    assert _bounds("VMCreate", "cpu")["maximum"] == node_module.KVM_MAX_VCPUS
+    assert _bounds("VMCreate", "memory")["maximum"] == node_module.VM_MAX_MEMORY_MIB
+    assert _bounds("VMCreate", "nics")["maxItems"] == node_module.PCI_SLOTS
+    assert _bounds("VMCreate", "disks")["maxItems"] == node_module.PCI_SLOTS
+    assert _bounds("BridgeCreate", "name")["maxLength"] == node_module.IFNAME_MAX
+    assert _bounds("CreateContainer", "hostname")["maxLength"] == node_module.HOST_NAME_MAX
+    assert _bounds("ProcessSignal", "signal")["maximum"] == max(SIGNALS)
+    rules = rpoold.contract.load()["validators"]
+    assert rules["vlan_tag"]["range"] == [node_module.VLAN_TAGS[0], node_module.VLAN_TAGS[-1]]
+    assert rules["vxlan_id"]["range"] == [node_module.VXLAN_IDS[0], node_module.VXLAN_IDS[-1]]
+    assert rules["port_mapping"]["range"] == [node_module.PORTS[0], node_module.PORTS[-1]]
+
+
+def test_interface_names_are_at_most_15_bytes(clock: Clock) -> None:
+    node = Pool(clock, nodes=1).nodes[SEED_NODE]
+    node.bridge_create("b" * 15)
+    for name in ("b" * 16, "b" * 300, "é" * 8, "a b", "a/b"):
+        with pytest.raises(CommandError, match="not a valid interface name"):
+            node.bridge_create(name)
+    assert node.bridge_list() == sorted(["core0", "b" * 15])
+
+
+def test_a_vm_gets_at_most_what_kvm_gives(clock: Clock) -> None:
+    node = Pool(clock, nodes=1).nodes[SEED_NODE]
+    for cpu, memory in ((1_000_000, 128), (0, 128), (1025, 128), (1, 0), (1, 64 * 1024 * 1024 + 1)):
+        with pytest.raises(CommandError, match="invalid"):
+            node.kvm_create(f"vm{cpu}_{memory}", cpu=cpu, memory=memory)
+    with pytest.raises(CommandError, match="PCI slots"):
+        node.kvm_create("many", nics=[{"type": "default"}] * 33)
+    uuid = node.kvm_create("biggest", cpu=1024, memory=64 * 1024 * 1024)
+    assert len(node.kvm_infops(uuid)["vcpu"]) == 1024
+    assert not node.domains.keys() - {"biggest"}
+
+
+@pytest.mark.parametrize(("nic", "accepted"), [
+    ({"type": "vlan", "id": "0"}, True),
+    ({"type": "vlan", "id": "4094"}, True),
+    ({"type": "vlan", "id": "4095"}, False),
+    ({"type": "vlan", "id": "ten"}, False),
+    ({"type": "vxlan", "id": "16777215"}, True),
+    ({"type": "vxlan", "id": "16777216"}, False),
+    ({"type": "zerotier", "id": "8056c2e21c000001"}, True),
+    ({"type": "zerotier", "id": "AAA"}, False),
+])
+def test_nic_ids_are_what_linux_takes(clock: Clock, nic: dict[str, str], accepted: bool) -> None:
+    node = Pool(clock, nodes=1).nodes[SEED_NODE]
+    create = {"root": "https://hub/x.flist", "nics": [nic]}
+    if accepted:
+        node.corex_create(**create)
+        if nic["type"] != "zerotier":  # a VM has no zerotier nic
+            node.kvm_create("vm", nics=[nic])
+    else:
+        with pytest.raises(CommandError, match="invalid"):
+            node.corex_create(**create)
+
+
+def test_port_mappings_and_hostnames(clock: Clock) -> None:
+    node = Pool(clock, nodes=1).nodes[SEED_NODE]
+    node.corex_create(root="https://hub/x.flist", port={"1": 65535}, hostname="h" * 64)
+    for port in ({"0": 22}, {"22": 65536}, {"x": 22}):
+        with pytest.raises(CommandError, match="invalid port mapping"):
+            node.corex_create(root="https://hub/x.flist", port=port)
+    with pytest.raises(CommandError, match="hostname"):
+        node.corex_create(root="https://hub/x.flist", hostname="h" * 65)

@@ -612,3 +612,30 @@ async def test_redis_that_does_not_answer_times_out(redis_server: RedisServer) -
         redis_server.child.signal(signal.SIGCONT)
     assert await until_available(store) in ({"v": 1}, {"v": 2})
     await store.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_sqlite_hears_of_another_connections_writes(tmp_path: Path) -> None:
+    """Workers (or daemons) sharing a file: a write through one is heard by the other's watchers."""
+    from twisted.internet.task import deferLater
+
+    path = str(tmp_path / "records.db")
+    writer, watcher = SQLiteRecords(path, reactor), SQLiteRecords(path, reactor, change_poll=0.05)
+    heard: list[str | None] = []
+    watcher.watch("forgotten_node", heard.append)
+    await writer.open()
+    await watcher.open()
+    try:
+        await deferLater(reactor, 0.2, lambda: None)
+        assert heard == []  # nothing written by another connection yet
+        await watcher.put("forgotten_node", "own", {})
+        assert heard == ["own"]
+        await writer.put("forgotten_node", "n1", {})
+        deadline = reactor.seconds() + 5
+        while None not in heard:
+            assert reactor.seconds() < deadline, heard
+            await deferLater(reactor, 0.02, lambda: None)
+        assert heard[:2] == ["own", None]
+    finally:
+        await watcher.close()
+        await writer.close()

@@ -135,11 +135,15 @@ async def test_malformed_json_is_400(api: Api, cluster: str) -> None:
 @pytest.mark.parametrize(("change", "words"), [
     ({"storagecluster": None}, ["missing", "storagecluster"]),
     ({"size": 0}, ["size", "at least 1"]),
-    ({"blocksize": 0}, ["blocksize", "at least 1"]),
+    ({"blocksize": 0}, ["blocksize", "one of", "512"]),
+    ({"blocksize": 3000}, ["blocksize", "one of", "65536"]),
+    ({"size": 65537}, ["size", "at most 65536"]),
     ({"type": "swap"}, ["type", "boot"]),
     ({"id": "a/b"}, ["id"]),
+    ({"id": "v" * 65}, ["id", "at most 64"]),
     ({"readOnly": 1}, ["readOnly", "boolean"]),
-], ids=["missing-cluster", "zero-size", "zero-blocksize", "bad-type", "bad-id", "wrong-type"])
+], ids=["missing-cluster", "zero-size", "zero-blocksize", "blocksize-not-a-power-of-two", "huge-size",
+        "bad-type", "bad-id", "long-id", "wrong-type"])
 @pytest_twisted.ensureDeferred
 async def test_invalid_create_is_400(api: Api, cluster: str, change: dict[str, Any],
                                      words: list[str]) -> None:

@@ -43,16 +43,16 @@ from plugins.ays.readiness import Readiness
 from plugins.ays.registry import AysNodeRegistry
 from plugins.ays.runs import Finisher, Timing, Writer
 from plugins.ays.storage import Filesystems, StoragePools
-from plugins.ays.vms import VMs
+from plugins.ays.vms import REQUEST_BOUNDS, VMs
 from rpoold.delegation import serve
-from rpoold.interfaces import IHealthCheck
+from rpoold.interfaces import IHealthCheck, IRequestBounds
 from rpoold.nodes import INodeAgents, INodeRegistryProvider
 from rpoold.operations import IOperationResumer
 
 log = Logger()
 
 
-@implementer(IHealthCheck, IService, INodeRegistryProvider, IOperationResumer)
+@implementer(IHealthCheck, IService, INodeRegistryProvider, IOperationResumer, IRequestBounds)
 class AysBackend(Service):
     """
     The AYS families (``INodes``, ``IBridges``, ... ``IVdisks``: the
@@ -77,6 +77,8 @@ class AysBackend(Service):
     """
 
     name = "ays"
+    #: What the AYS templates hold in fewer bits than the contract allows.
+    request_bounds = REQUEST_BOUNDS
 
     def __init__(
         self,

@@ -15,6 +15,7 @@ AYS_RUNS = Gauge(
     "AYS runs being waited for, by backend and state (new, running).",
     ["backend", "state"],
     registry=REGISTRY,
+    multiprocess_mode="livesum",
 )
 AYS_RUNS_FINISHED = Counter(
     "rpoold_ays_runs_finished",

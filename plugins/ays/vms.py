@@ -22,6 +22,13 @@ from rpoold.interfaces import IVMs
 #: Largest value of the VM template's UInt16 ``memory`` and ``cpu``.
 UINT16_MAX = 65535
 
+#: The VM template holds ``memory`` (MiB) in a UInt16: at most 64 GiB, less
+#: than the contract allows (``cpu`` fits: KVM's limit is lower).
+REQUEST_BOUNDS: dict[str, dict[str, int]] = {
+    "VMCreate.memory": {"maximum": UINT16_MAX},
+    "VMUpdate.memory": {"maximum": UINT16_MAX},
+}
+
 
 def check_sizes(body: VMCreate | VMUpdate) -> None:
     """

@@ -23,8 +23,8 @@ away) closes the connection it had leased if a reply is still due.
 
 from __future__ import annotations
 
+import functools
 import json
-import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -42,6 +42,7 @@ from plugins.core0.protocol import (
     check,
     flag_key,
     inner_command,
+    new_job_id,
     payload,
     result_key,
     stream_key,
@@ -69,6 +70,61 @@ def resp(*args: str | int) -> bytes:
     return b"".join(parts)
 
 
+def _bulk(data: bytes) -> bytes:
+    return b"$%d\r\n%s\r\n" % (len(data), data)
+
+
+#: The parts of a command's one round trip that never change.
+_REPLY_SKIP = resp("CLIENT", "REPLY", "SKIP")
+_PUSH = b"*3\r\n" + _bulk(b"RPUSH") + _bulk(QUEUE.encode())
+_POP = b"*4\r\n" + _bulk(b"BRPOPLPUSH")
+
+
+def _push_and_pop(job: str, command: str, arguments: dict[str, Any], wait: int) -> tuple[bytes, bytes]:
+    """``RPUSH core:default <payload>`` and ``BRPOPLPUSH result:<job> result:<job> <wait>``."""
+    key = _bulk(result_key(job).encode())
+    return (_PUSH + _bulk(payload(job, command, arguments).encode()),
+            _POP + key + key + _bulk(b"%d" % wait))
+
+
+class _Timers:
+    """
+    The deadlines of a client's sessions of one length, one delayed call
+    for all (as ``rpoold.deadlines.Deadlines``): they come due in the
+    order the sessions began.
+    """
+
+    __slots__ = ("pending", "reactor", "seconds", "timer")
+
+    def __init__(self, reactor: Any, seconds: float) -> None:
+        self.reactor = reactor
+        self.seconds = seconds
+        self.pending: dict[_Session, float] = {}
+        self.timer: Any = None
+
+    def add(self, session: _Session) -> float:
+        """:returns: the session's deadline."""
+        deadline = self.reactor.seconds() + self.seconds
+        self.pending[session] = deadline
+        if self.timer is None:
+            self.timer = self.reactor.callLater(self.seconds, self._expire)
+        return deadline
+
+    def remove(self, session: _Session) -> None:
+        self.pending.pop(session, None)
+
+    def _expire(self) -> None:
+        self.timer = None
+        now = self.reactor.seconds()
+        while self.pending:
+            session, deadline = next(iter(self.pending.items()))
+            if deadline > now:
+                self.timer = self.reactor.callLater(deadline - now, self._expire)
+                return
+            del self.pending[session]
+            session._expired(self.seconds)
+
+
 class _Session:
     """
     One call: a connection leased for it alone, a deadline, and the
@@ -79,7 +135,7 @@ class _Session:
     closed instead of going back to the pool.
     """
 
-    __slots__ = ("client", "conn", "deadline", "done", "leasing", "phase", "result", "start", "timer",
+    __slots__ = ("client", "conn", "deadline", "done", "leasing", "phase", "result", "start", "timers",
                  "what")
 
     def __init__(self, client: NodeClient, what: str, seconds: float,
@@ -92,8 +148,8 @@ class _Session:
         self.phase = "queued"
         self.leasing: Deferred[Connection] | None = None
         self.result: Deferred[Any] = Deferred(self._cancelled)
-        self.deadline = client.reactor.seconds() + seconds
-        self.timer = client.reactor.callLater(seconds, self._expired, seconds)
+        self.timers = client.timers(seconds)
+        self.deadline = self.timers.add(self)
         if begin:
             self.begin()
 
@@ -102,6 +158,10 @@ class _Session:
         if self.done:
             return
         self.phase = "lease"
+        conn = self.client.pool.take()
+        if conn is not None:
+            self._leased(conn)
+            return
         remaining = max(self.deadline - self.client.reactor.seconds(), 0.001)
         self.leasing = self.client.pool.lease(remaining)
         self.leasing.addCallbacks(self._leased, self._not_leased)
@@ -127,13 +187,12 @@ class _Session:
 
     def _end(self) -> None:
         self.done = True
-        if self.timer.active():
-            self.timer.cancel()
+        self.timers.remove(self)
         if self.leasing is not None:
             self.leasing.cancel()
         conn, self.conn = self.conn, None
         if conn is not None:
-            if conn.replyQueue.waiting:
+            if conn.owes_reply():
                 self.client.pool.discard(conn)
             else:
                 self.client.pool.release(conn)
@@ -160,9 +219,14 @@ class _Session:
         if self.phase == "lease" and pool.ready == 0:
             error = BackendUnavailable(f"node '{client.node}' is unreachable ({client.address.endpoint}): "
                                        f"no connection within {seconds:g} s")
-        elif self.phase == "lease":
+        elif self.phase == "lease" and client.reactor.seconds() - client.answered_at < seconds:
             error = BackendTimeout(f"node '{client.node}': all {pool.size} connections stayed busy "
                                    f"for {seconds:g} s")
+        elif self.phase == "lease":
+            # Every connection waits for an answer to an earlier command, and
+            # none came within the deadline: the node is silent, not busy.
+            error = BackendTimeout(f"node '{client.node}' did not answer '{self.what}' within "
+                                   f"{seconds:g} s (nor the {pool.size} commands sent before it)")
         else:
             error = BackendTimeout(f"node '{client.node}' did not answer '{self.what}' within {seconds:g} s")
         self.fail(error)
@@ -189,8 +253,16 @@ class _Session:
             return False
         return not self.done
 
+    def expect(self, data: bytes, step: Callable[[Any], None]) -> None:
+        """Write ``data``, which gets one reply, and go on with ``step(reply)`` (as ``then``)."""
+        conn = self.conn
+        assert conn is not None
+        conn.expect(data, lambda reply: self.then(reply, step))
+
     def then(self, reply: Any, step: Callable[[Any], None]) -> None:
         """Go on with ``step(reply)`` unless the reply is an error or the session is over."""
+        if reply is not None and not isinstance(reply, Exception):
+            self.client.answered_at = self.client.reactor.seconds()
         if self.checked(reply):
             try:
                 step(reply)
@@ -308,6 +380,16 @@ class NodeClient:
         self.reactor = reactor
         self.pool = NodePool(address, pool_size, reactor)
         self._shared: dict[tuple[str, float], _Shared] = {}
+        #: When the node last answered a command (``reactor.seconds()``).
+        self.answered_at = float("-inf")
+        self._timers: dict[float, _Timers] = {}
+
+    def timers(self, seconds: float) -> _Timers:
+        """The deadlines of this client's sessions of ``seconds``."""
+        timers = self._timers.get(seconds)
+        if timers is None:
+            timers = self._timers[seconds] = _Timers(self.reactor, seconds)
+        return timers
 
     def close(self) -> Deferred[None]:
         """Close every connection; later calls fail with ``BackendUnavailable``."""
@@ -362,17 +444,17 @@ class NodeClient:
     def _run(self, session: _Session, command: str, arguments: dict[str, Any], wait: int,
              then: Callable[[Result], None]) -> None:
         """Queue a command and wait for its result (one round trip), then ``then(result)``."""
-        job = str(uuid.uuid4())
-        key = result_key(job)
-        push = ("RPUSH", QUEUE, payload(job, command, arguments))
-        pop = ("BRPOPLPUSH", key, key, wait)
+        job = new_job_id()
+        push, pop = _push_and_pop(job, command, arguments, wait)
         assert session.conn is not None
         if session.conn.reply_skip:
             # The RPUSH's reply is not sent: one reply, one wake-up per call.
-            (answer,) = session.send(("CLIENT", "REPLY", "SKIP"), push, pop, replies=1)
-        else:
-            pushed, answer = session.send(push, pop)
-            pushed.addCallback(session.checked)
+            session.expect(_REPLY_SKIP + push + pop, lambda text: then(self._parse(text, command)))
+            return
+        key = result_key(job)
+        pushed, answer = session.send(("RPUSH", QUEUE, payload(job, command, arguments)),
+                                      ("BRPOPLPUSH", key, key, wait))
+        pushed.addCallback(session.checked)
         answer.addCallback(session.then, lambda text: then(self._parse(text, command)))
 
     # Commands ------------------------------------------------------------------------
@@ -425,6 +507,40 @@ class NodeClient:
     def _value(self, result: Result, accept: frozenset[str]) -> Any:
         return check(result, self.node, accept).value()
 
+    def execute_together(self, commands: list[str], *, timeout: float) -> Deferred[list[Result]]:
+        """
+        Run several commands without arguments on one connection, in one
+        round trip (their ``RPUSH``es, then a ``BRPOPLPUSH`` per result,
+        written together): what ``GET /nodes`` asks a node it does not know
+        yet (a ping and its facts) costs one connection, not one each.
+
+        :returns: Deferred firing with each command's ``Result``, in order,
+            whatever their states.
+        :raises BackendUnavailable, BackendTimeout: as ``execute``, for all.
+        """
+        wait = self._server_timeout(timeout)
+
+        def start(session: _Session) -> None:
+            jobs = [new_job_id() for _ in commands]
+            pushes = [("RPUSH", QUEUE, payload(job, command, {})) for job, command in zip(jobs, commands,
+                                                                                          strict=True)]
+            pops = [("BRPOPLPUSH", result_key(job), result_key(job), wait) for job in jobs]
+            replies = session.send(*pushes, *pops)
+            for pushed in replies[:len(commands)]:
+                pushed.addCallback(session.checked)
+            results: list[Result] = []
+
+            def answered(text: Any, command: str) -> None:
+                results.append(self._parse(text, command))
+                if len(results) == len(commands):
+                    session.succeed(results)
+
+            for answer, command in zip(replies[len(commands):], commands, strict=True):
+                step: Callable[[Any], None] = functools.partial(answered, command=command)
+                answer.addCallback(session.then, step)
+
+        return self._session("+".join(commands), timeout, start, "together")
+
     def submit(self, command: str, arguments: dict[str, Any] | None = None, *,
                timeout: float | None = None) -> Deferred[str]:
         """
@@ -433,7 +549,7 @@ class NodeClient:
 
         :returns: Deferred firing with the job id once it is queued.
         """
-        job = str(uuid.uuid4())
+        job = new_job_id()
 
         def start(session: _Session) -> None:
             (push,) = session.send(("RPUSH", QUEUE, payload(job, command, arguments or {})))
@@ -535,8 +651,8 @@ class NodeClient:
                 return
             session.what = command
             key = result_key(job)
-            (answer,) = session.send(("BRPOPLPUSH", key, key, server_wait))
-            answer.addCallback(session.then, lambda text: session.succeed(self._parse(text, command)))
+            session.expect(resp("BRPOPLPUSH", key, key, server_wait),
+                           lambda text: session.succeed(self._parse(text, command)))
 
         return self._session(f"{command} (container {container})", timeout, start,
                              f"corex.dispatch/{command}")

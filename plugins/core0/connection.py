@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 import txredisapi
@@ -60,11 +61,46 @@ class _FactoryStub:
 
 
 class Connection(txredisapi.RedisProtocol):  # type: ignore[misc]
-    """One Redis connection of a pool."""
+    """
+    One Redis connection of a pool.
+
+    A call that waits for one reply and nothing else is due on the
+    connection (a command with ``CLIENT REPLY SKIP``) hands it to a plain
+    callback (:meth:`expect`) instead of txredisapi's reply queue: no
+    Deferred per reply.
+    """
 
     usable = False
     #: The server takes ``CLIENT REPLY SKIP``.
     reply_skip = False
+    #: Gets the next reply (see :meth:`expect`).
+    expecting: Callable[[Any], None] | None = None
+
+    def expect(self, data: bytes, then: Callable[[Any], None]) -> None:
+        """
+        Send ``data``, whose one reply goes to ``then`` (an exception object
+        for an error reply or a lost connection).  No other reply may be due.
+        """
+        self.expecting = then
+        write_now(self.transport, data)
+
+    def owes_reply(self) -> bool:
+        """:returns: whether a reply is still due on this connection."""
+        return self.expecting is not None or bool(self.replyQueue.waiting)
+
+    def replyReceived(self, reply: Any) -> None:
+        expecting = self.expecting
+        if expecting is None:
+            super().replyReceived(reply)
+            return
+        self.expecting = None
+        expecting(reply)
+
+    def connectionLost(self, why: Any) -> None:
+        super().connectionLost(why)
+        expecting, self.expecting = self.expecting, None
+        if expecting is not None:
+            expecting(txredisapi.ConnectionError("Lost connection"))
 
 
 def _ignore(failure: Failure) -> None:
@@ -104,6 +140,14 @@ class NodePool:
         if ip.version == 6:
             return TCP6ClientEndpoint(self.reactor, host, port, timeout=seconds)
         return TCP4ClientEndpoint(self.reactor, host, port, timeout=seconds)
+
+    def take(self) -> Connection | None:
+        """:returns: an idle connection for the caller alone (as ``lease``), or ``None``."""
+        while self.idle:
+            conn = self.idle.pop()
+            if conn.connected:
+                return conn
+        return None
 
     def lease(self, timeout: float) -> Deferred[Connection]:
         """

@@ -7,7 +7,9 @@ Nothing here does I/O; ``plugins.core0.connection`` moves the bytes.
 
 from __future__ import annotations
 
+import itertools
 import json
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +28,28 @@ DUPLICATE_IDS = frozenset({"DUPILICATE_ID", "DUPLICATE_ID"})
 
 #: Levels whose ``data`` is a JSON document (result JSON, full job result).
 JSON_LEVELS = frozenset({20, 30})
+
+
+class JobIds:
+    """
+    Fresh job ids, spelled as UUIDs: 76 random bits drawn once (per
+    process: each worker draws its own), then a counter in the last 48
+    bits; cheaper than a ``uuid4`` per command, and as unique for the
+    agent's queue.
+    """
+
+    def __init__(self) -> None:
+        head = os.urandom(10).hex()
+        self.prefix = f"{head[:8]}-{head[8:12]}-4{head[13:16]}-{head[16:20]}-"
+        self.counter = itertools.count(int.from_bytes(os.urandom(4), "big"))
+
+    def __call__(self) -> str:
+        """:returns: an id no other call of this process answered."""
+        return f"{self.prefix}{next(self.counter) & 0xFFFFFFFFFFFF:012x}"
+
+
+#: The job ids of this process.
+new_job_id = JobIds()
 
 
 def result_key(job_id: str) -> str:
@@ -116,6 +140,8 @@ class Result:
     starttime: int
     container: int
     raw: dict[str, Any] = field(repr=False, compare=False)
+    #: The decoded payload, once ``value`` made it.
+    _decoded: list[Any] = field(default_factory=list, repr=False, compare=False)
 
     @classmethod
     def parse(cls, text: str | bytes, node: str) -> Result:
@@ -166,8 +192,17 @@ class Result:
         """
         The result's payload: the decoded JSON of a level-20/30 result,
         the text otherwise (``zerotier.list`` data keeps its leading
-        newline, so it is decoded here too).
+        newline, so it is decoded here too).  Decoded once: the callers
+        who shared a run get the same value, which they only read (as the
+        mock's in-process client hands out its model's own values).
         """
+        if self._decoded:
+            return self._decoded[0]
+        value = self._value()
+        self._decoded.append(value)
+        return value
+
+    def _value(self) -> Any:
         if self.level in JSON_LEVELS:
             text = self.data.strip()
             if not text:

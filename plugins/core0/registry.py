@@ -147,13 +147,18 @@ class ConfiguredRegistry:
     """
     The nodes of a list (configuration, a node file), minus the forgotten.
 
-    :param source: the list, by node id (read on every lookup: a node
-        file answers from memory and rereads itself when it changes).
+    :param source: the list, by node id, as it is now (a node file
+        answers from memory and rereads itself when it changed).
+    :param recent: the list as it was lately (a node file looked at once
+        per reactor turn), for the lookups of single nodes; default
+        ``source``.  A node it lacks is looked up in ``source``.
     :param forgotten: the nodes deleted from the pool.
     """
 
-    def __init__(self, source: Callable[[], dict[str, NodeAddress]], forgotten: ForgottenNodes) -> None:
+    def __init__(self, source: Callable[[], dict[str, NodeAddress]], forgotten: ForgottenNodes,
+                 recent: Callable[[], dict[str, NodeAddress]] | None = None) -> None:
         self.source = source
+        self.recent = recent or source
         self.forgotten = forgotten
 
     def list_nodes(self) -> Deferred[list[NodeAddress]]:
@@ -161,11 +166,13 @@ class ConfiguredRegistry:
 
     def lookup(self, nodeid: str) -> NodeAddress:
         """
-        The synchronous form of ``get_node``.
+        The synchronous form of ``get_node`` (every request to a node asks it).
 
         :raises NotFound: unknown node.
         """
-        node = self.source().get(nodeid)
+        node = self.recent().get(nodeid)
+        if node is None:
+            node = self.source().get(nodeid)
         if node is None or nodeid in self.forgotten:
             raise NotFound(f"node '{nodeid}' does not exist")
         return node
@@ -191,14 +198,25 @@ class NodeFile:
     missing or broken after start keeps the last good list (and is logged);
     a missing file at start is an empty list until it appears.
 
+    :meth:`nodes_now` looks at the file each time (a listing of the
+    pool); :meth:`nodes_lately` once per reactor turn (the lookup of a
+    node, on every request: an ``os.stat`` each was 4 % of a request under
+    load, where one turn serves many requests).  A request never sees the
+    file as it was before the turn it runs in.
+
     :param path: absolute path of the file.
+    :param reactor: an ``IReactorTime`` whose turns ``nodes_lately``
+        counts; ``None``: it looks each time, as ``nodes_now``.
     """
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, reactor: Any = None) -> None:
         self.path = path
+        self.reactor = reactor
         self.nodes: dict[str, NodeAddress] = {}
         self._stamp: tuple[int, int, int] | None = None
         self._reported: tuple[int, int, int] | None = None
+        #: The turn of the last look has not ended yet.
+        self._looked = False
 
     def load(self) -> None:
         """
@@ -228,6 +246,18 @@ class NodeFile:
         if problems:
             raise ConfigError(problems)
         return {n.id: n for n in parse_nodes(data.get("nodes", []), where, ["nodes"])}
+
+    def nodes_lately(self) -> dict[str, NodeAddress]:
+        """The nodes, the file looked at first unless it was in this reactor turn."""
+        if self._looked:
+            return self.nodes
+        if self.reactor is not None:
+            self._looked = True
+            self.reactor.callLater(0, self._turn_ended)
+        return self.nodes_now()
+
+    def _turn_ended(self) -> None:
+        self._looked = False
 
     def nodes_now(self) -> dict[str, NodeAddress]:
         """The nodes, the file read again first if it changed."""
@@ -269,9 +299,9 @@ def resolve(options: dict[str, Any], context: Any, forgotten: ForgottenNodes) ->
         return ConfiguredRegistry(lambda: nodes, forgotten)
     if "nodes_file" in options:
         path = os.path.join(str(context.config_dir), os.path.expanduser(options["nodes_file"]))
-        node_file = NodeFile(os.path.normpath(path))
+        node_file = NodeFile(os.path.normpath(path), context.reactor)
         node_file.load()
-        return ConfiguredRegistry(node_file.nodes_now, forgotten)
+        return ConfiguredRegistry(node_file.nodes_now, forgotten, recent=node_file.nodes_lately)
     kind, _, instance = str(options["registry"]).partition(":")
     backend = context.backend(instance)
     if not INodeRegistryProvider.providedBy(backend):

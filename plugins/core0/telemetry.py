@@ -34,6 +34,7 @@ REDIS_CONNECTIONS = Gauge(
     "Open Redis connections, by node.",
     ["node"],
     registry=metrics.REGISTRY,
+    multiprocess_mode="livesum",
 )
 
 

@@ -18,6 +18,7 @@ from plugins.poolsim.jobs import (
     ERROR,
     KILLED,
     SIGKILL,
+    SIGNALS,
     STOPPING_SIGNALS,
     SUCCESS,
     UNKNOWN_CMD,
@@ -28,6 +29,7 @@ from plugins.poolsim.jobs import (
     SimulatedPrograms,
     encode_data,
     rejected,
+    remember_signal,
 )
 
 #: Finished results are kept this long (core0 expires result keys at 300 s).
@@ -319,6 +321,8 @@ class Agent:
         return [job.listing() for job in self.jobs.values()]
 
     def job_kill(self, id: str, signal: int = 0) -> bool:  # noqa: A002
+        if signal and signal not in SIGNALS:
+            raise CommandError(f"invalid signal {signal}")
         job = self.jobs.get(id)
         if job is None:
             return False
@@ -348,7 +352,9 @@ class Agent:
             raise CommandError("no such process")
         if signal == 0:
             return
-        proc.signals.append(signal)
+        if signal not in SIGNALS:
+            raise CommandError(f"invalid signal {signal}")
+        remember_signal(proc, signal)
         if signal in STOPPING_SIGNALS:
             self.processes.pop(pid, None)
             if proc.job is not None and proc.job.running:

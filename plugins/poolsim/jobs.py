@@ -35,6 +35,16 @@ STREAM_EOF_ERROR = 0x4
 SIGKILL = 9
 SIGTERM = 15
 STOPPING_SIGNALS = (1, 2, SIGKILL, SIGTERM)
+#: Linux signal numbers: 1 to 31, and the real-time ones up to SIGRTMAX (64).
+SIGNALS = range(1, 65)
+#: The signals a simulated process remembers (the latest ones).
+SIGNALS_KEPT = 64
+
+
+def remember_signal(process: SimProcess, signal: int) -> None:
+    """Note that ``process`` got ``signal``, keeping the latest ``SIGNALS_KEPT``."""
+    process.signals.append(signal)
+    del process.signals[:-SIGNALS_KEPT]
 
 
 class CommandError(Exception):
@@ -227,7 +237,7 @@ class Job:
     def signal(self, signal: int) -> None:
         """Deliver ``signal``; 9 and 15 stop the job (``KILLED``)."""
         if self.process is not None:
-            self.process.signals.append(signal)
+            remember_signal(self.process, signal)
         if self.on_signal is not None:
             self.on_signal(signal)
         if signal in (SIGKILL, SIGTERM):

@@ -28,6 +28,21 @@ BTRFS_PROFILES = ("raid0", "raid1", "raid5", "raid6", "raid10", "dup", "single")
 DEFAULT_BRIDGE = "core0"
 ZEROTIER_ID = re.compile(r"^[0-9a-fA-F]{16}$")
 
+#: What a real node refuses, so the model refuses it too (and never makes
+#: anything in proportion to a number it did not check): Linux interface
+#: names are at most 15 bytes (IFNAMSIZ 16 with the NUL), hostnames 64
+#: (HOST_NAME_MAX); KVM gives a VM at most 1024 vCPUs (KVM_MAX_VCPUS on
+#: x86-64) and x86-64 Linux addresses 64 TiB; a PCI bus has 32 slots, one
+#: per virtio nic or disk; VLAN tags are 0 to 4094, VXLAN ids 24 bits.
+IFNAME_MAX = 15
+HOST_NAME_MAX = 64
+KVM_MAX_VCPUS = 1024
+VM_MAX_MEMORY_MIB = 64 * 1024 * 1024
+PCI_SLOTS = 32
+VLAN_TAGS = range(0, 4095)
+VXLAN_IDS = range(0, 2**24)
+PORTS = range(1, 65536)
+
 #: Commands that core0 runs as extensions (process-shaped results).
 EXTENSIONS = (
     "disk.mktable", "disk.mkpart", "disk.rmpart", "disk.mount", "disk.umount",
@@ -64,6 +79,30 @@ class Domain:
     vnc: int = -1
     nics: list[dict[str, Any]] = field(default_factory=list)
     media: list[dict[str, Any]] = field(default_factory=list)
+
+
+def check_interface_name(name: str, what: str) -> None:
+    """:raises CommandError: ``name`` is not a Linux interface name (1 to 15 bytes, no '/' or space)."""
+    if not name or len(name.encode()) > IFNAME_MAX or "/" in name or any(c.isspace() for c in name):
+        raise CommandError(f"{what} '{name[:IFNAME_MAX + 1]}' is not a valid interface name "
+                           f"(1 to {IFNAME_MAX} bytes)")
+
+
+def _number_in(text: Any, allowed: range) -> bool:
+    return isinstance(text, str) and text.isascii() and text.isdigit() and int(text) in allowed
+
+
+def check_nic(nic: dict[str, Any]) -> None:
+    """:raises CommandError: the nic's ``id`` is not what its ``type`` needs on Linux."""
+    kind, nic_id = nic.get("type"), nic.get("id") or ""
+    if kind == "vlan" and not _number_in(nic_id, VLAN_TAGS):
+        raise CommandError(f"invalid vlan tag '{str(nic_id)[:16]}' (0 to 4094)")
+    if kind == "vxlan" and not _number_in(nic_id, VXLAN_IDS):
+        raise CommandError(f"invalid vxlan id '{str(nic_id)[:16]}' (0 to {2**24 - 1})")
+    if kind == "zerotier" and not ZEROTIER_ID.match(str(nic_id)):
+        raise CommandError(f"invalid zerotier network id '{str(nic_id)[:32]}'")
+    if kind == "bridge":
+        check_interface_name(str(nic_id), "bridge")
 
 
 def _bridge_mac(index: int, count: int) -> str:
@@ -266,6 +305,8 @@ class Node(Agent):
                 raise CommandError(f"host path '{source}' does not exist")
             if not str(target).startswith("/"):
                 raise CommandError(f"mount target '{target}' must be absolute")
+        if len((hostname or "").encode()) > HOST_NAME_MAX:
+            raise CommandError(f"hostname is longer than {HOST_NAME_MAX} bytes")
         if nics is None and network:
             nics = self._legacy_nics(network)
         defaults = 0
@@ -274,6 +315,7 @@ class Node(Agent):
             kind = nic.get("type")
             if kind not in NIC_TYPES:
                 raise CommandError(f"unsupported network type '{kind}'")
+            check_nic(nic)
             if kind == "default":
                 defaults += 1
             if kind == "bridge":
@@ -288,8 +330,8 @@ class Node(Agent):
         if defaults > 1:
             raise CommandError("only one default network is allowed")
         for host_port, guest_port in (port or {}).items():
-            if not (0 <= int(host_port) <= 65535 and 0 <= int(guest_port) <= 65535):
-                raise CommandError(f"invalid port mapping {host_port}:{guest_port}")
+            if not (_number_in(str(host_port), PORTS) and _number_in(str(guest_port), PORTS)):
+                raise CommandError(f"invalid port mapping {str(host_port)[:8]}:{str(guest_port)[:8]}")
         arguments = {
             "root": root,
             "mount": mount,
@@ -391,6 +433,7 @@ class Node(Agent):
     def bridge_create(self, name: str, hwaddr: str = "", network: dict[str, Any] | None = None) -> None:
         if not name:
             raise CommandError("bridge name is required")
+        check_interface_name(name, "bridge name")
         if name in self.bridges:
             raise CommandError(f"bridge with name '{name}' already exists")
         network = network or {}
@@ -417,8 +460,14 @@ class Node(Agent):
         return {"blockdevices": copy.deepcopy(self.disks)}
 
     def _disk(self, name: str) -> dict[str, Any]:
+        """
+        A whole disk by its bare name (``sda``, as core0's backends send it)
+        or its device path (``/dev/sda``, as g8core 1.0.0 documents it):
+        parted takes either.
+        """
+        bare = name[len("/dev/"):] if name.startswith("/dev/") else name
         for disk in self.disks:
-            if disk["name"] == name:
+            if disk["name"] == bare:
                 return disk
         raise CommandError(f"disk '{name}' not found")
 
@@ -513,6 +562,9 @@ class Node(Agent):
                      data: str = "single", overwrite: bool = False) -> None:
         if not devices:
             raise CommandError("no devices given")
+        # An empty profile (g8core 1.0.0's default) leaves it to mkfs.btrfs.
+        metadata = metadata or ("dup" if len(devices) == 1 else "raid1")
+        data = data or "single"
         for profile in (metadata, data):
             if profile not in BTRFS_PROFILES:
                 raise CommandError(f"unknown profile '{profile}'")
@@ -692,18 +744,37 @@ class Node(Agent):
 
     def kvm_create(self, name: str, media: list[dict[str, Any]] | None = None, cpu: int = 1,
                    memory: int = 128, nics: list[dict[str, Any]] | None = None,
-                   port: dict[str, int] | None = None) -> str:
+                   port: dict[str, int] | None = None, bridge: list[str] | None = None) -> str:
         if not name:
             raise CommandError("domain name is required")
         if name in self.domains:
             raise CommandError(f"domain '{name}' already exists")
+        if nics is None and bridge:
+            # g8core 1.0.0 names extra bridges, the older agent's argument.
+            nics = [{"type": "bridge", "id": b} for b in bridge]
+        if not isinstance(cpu, int) or not 1 <= cpu <= KVM_MAX_VCPUS:
+            raise CommandError(f"invalid number of vcpus (1 to {KVM_MAX_VCPUS})")
+        if not isinstance(memory, int) or not 1 <= memory <= VM_MAX_MEMORY_MIB:
+            raise CommandError(f"invalid memory size (1 to {VM_MAX_MEMORY_MIB} MiB)")
+        if len(nics or []) > PCI_SLOTS or len(media or []) > PCI_SLOTS:
+            raise CommandError(f"no more available PCI slots (at most {PCI_SLOTS} nics, {PCI_SLOTS} disks)")
+        for nic in nics or []:
+            check_nic(nic)
         domain = Domain(self.next_domain_id, str(uuid.uuid4()), name, int(cpu), int(memory),
                         vnc=5900 + self.next_domain_id, nics=list(nics or []), media=list(media or []))
         self.next_domain_id += 1
         self.domains[name] = domain
         return domain.uuid
 
-    def kvm_destroy(self, uuid: str) -> None:
+    def kvm_destroy(self, uuid: str = "", name: str = "") -> None:
+        """
+        Destroy a domain by ``uuid`` (core0's backends) or by ``name`` (g8core
+        1.0.0, written for the older agent, sends only the name).
+        """
+        if not uuid and name:
+            if name not in self.domains:
+                raise CommandError(f"no domain named '{name}'")
+            uuid = self.domains[name].uuid
         domain = self.domain(uuid)
         del self.domains[domain.name]
 
@@ -747,7 +818,10 @@ class Node(Agent):
                 for d in self.domains.values()]
 
     def kvm_attach_disk(self, uuid: str, media: dict[str, Any]) -> None:
-        self.domain(uuid).media.append(media)
+        domain = self.domain(uuid)
+        if len(domain.media) >= PCI_SLOTS:
+            raise CommandError("no more available PCI slots")
+        domain.media.append(media)
 
     def kvm_detach_disk(self, uuid: str, media: dict[str, Any]) -> None:
         domain = self.domain(uuid)
@@ -756,7 +830,12 @@ class Node(Agent):
         domain.media.remove(media)
 
     def kvm_add_nic(self, uuid: str, type: str, id: str = "", hwaddr: str = "") -> None:  # noqa: A002
-        self.domain(uuid).nics.append({"type": type, "id": id, "hwaddr": hwaddr})
+        domain = self.domain(uuid)
+        if len(domain.nics) >= PCI_SLOTS:
+            raise CommandError("no more available PCI slots")
+        nic = {"type": type, "id": id, "hwaddr": hwaddr}
+        check_nic(nic)
+        domain.nics.append(nic)
 
     def kvm_remove_nic(self, uuid: str, type: str, id: str = "", hwaddr: str = "") -> None:  # noqa: A002
         domain = self.domain(uuid)

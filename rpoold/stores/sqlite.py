@@ -43,6 +43,7 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from twisted.internet.defer import Deferred, fail, succeed
+from twisted.internet.task import LoopingCall
 from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -120,16 +121,24 @@ class SQLiteRecords:
     :param busy_timeout: seconds a call may wait for another connection's
         write lock on the file.
     :param event_poll: seconds between two looks for other daemons' events.
+    :param change_poll: seconds between two looks at whether another
+        connection (another worker or daemon on the file) committed since
+        (``PRAGMA data_version``); when one did, every watcher hears that
+        anything may have changed (``IRecords.watch``).  Looked at only
+        while something watches.
     """
 
     #: The schema's history; ``len(migrations)`` is this code's version.
     migrations: Sequence[Sequence[str]] = MIGRATIONS
 
     def __init__(self, path: str, reactor: Any, busy_timeout: float = 5.0,
-                 event_poll: float = 0.1) -> None:
+                 event_poll: float = 0.1, change_poll: float = 1.0) -> None:
         self.path = path
         self.busy_timeout = busy_timeout
         self.event_poll = event_poll
+        self.change_poll = change_poll
+        self._others: LoopingCall | None = None
+        self._data_version: int | None = None
         #: Appends waiting for the next batch, and whether one is being committed.
         self._batch: list[tuple[float, str, Deferred[Event]]] = []
         self._committing = False
@@ -166,6 +175,7 @@ class SQLiteRecords:
 
         def ready(result: tuple[sqlite3.Connection, int]) -> None:
             self._conn, found = result
+            self._watch_others()
             if found == 0:
                 log.info("record store {path}: created (schema version {version})",
                          path=self.path, version=self.version)
@@ -266,11 +276,36 @@ class SQLiteRecords:
             conn.execute(f"UPDATE {VERSION_TABLE} SET version = ?", (self.version,))
         return found
 
+    def _watch_others(self) -> None:
+        if self._others is None and self._watchers.kinds() and self._conn is not None:
+            self._others = LoopingCall(self._look_at_others)
+            self._others.clock = self._reactor
+            self._others.start(self.change_poll, now=True).addErrback(
+                lambda failure: log.failure("record store {path}: watching other writers failed",
+                                            failure, path=self.path))
+
+    def _look_at_others(self) -> Deferred[None] | None:
+        if self._conn is None or self._closing is not None:
+            return None
+
+        def seen(version: int) -> None:
+            if self._data_version is not None and version != self._data_version:
+                self._watchers.tell_all(None)
+            self._data_version = version
+
+        def away(failure: Failure) -> None:
+            failure.trap(StoreUnavailable)
+
+        return self._run(_data_version).addCallbacks(seen, away)
+
     def close(self) -> Deferred[None]:
         self._tails.clear()
         if self._next_poll is not None and self._next_poll.active():
             self._next_poll.cancel()
         self._next_poll = None
+        others, self._others = self._others, None
+        if others is not None and others.running:
+            others.stop()
         done: Deferred[None] = Deferred()
         if self._closing is not None:
             self._closing.append(done)
@@ -321,8 +356,12 @@ class SQLiteRecords:
         return failure
 
     def watch(self, kind: str, changed: Callable[[str | None], None]) -> None:
-        """Hear of this store object's writes (daemons sharing a store share a Redis one)."""
+        """
+        Hear of this store object's writes at once, and within
+        ``change_poll`` seconds that another connection wrote (``None``).
+        """
         self._watchers.add(kind, changed)
+        self._watch_others()
 
     def _told(self, result: T, kind: str, key: str, when: object) -> T:
         """Tell the watchers of ``kind`` of a write that answered ``when`` (``None``: any answer)."""
@@ -439,6 +478,10 @@ class SQLiteRecords:
 
 
 # What runs in the worker ------------------------------------------------------------------
+
+def _data_version(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("PRAGMA data_version").fetchone()[0])
+
 
 def _get(conn: sqlite3.Connection, kind: str, key: str) -> Record | None:
     row = conn.execute("SELECT value FROM records WHERE kind = ? AND key = ?", (kind, key)).fetchone()

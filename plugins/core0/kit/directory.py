@@ -14,7 +14,7 @@ from twisted.internet.defer import Deferred, DeferredList, FirstError, ensureDef
 from twisted.python.failure import Failure
 
 from plugins.core0 import shapes
-from rpoold.errors import NotFound
+from rpoold.errors import NotFound, RpoolError
 from rpoold.nodes import ICommandClient, INodeRegistry, NodeAddress
 
 #: The kind of command client a directory holds.
@@ -141,6 +141,64 @@ class NodeDirectory(Generic[C]):
         return DeferredList([c.close() for c in clients], consumeErrors=True)
 
     # Facts -----------------------------------------------------------------------------------
+
+    def known_facts(self, nodeid: str) -> tuple[str, str] | None:
+        """The facts of a node asked already (see ``facts``), if any."""
+        return self._facts.get(nodeid)
+
+    def status_and_facts(self, client: C) -> Deferred[tuple[bool, tuple[str, str]]]:
+        """
+        Whether a node answers a ping within ``ping_timeout``, and its facts
+        (``facts``): a client that can run commands together
+        (``execute_together``: core0's) asks the ping and the facts it
+        lacks in one round trip on one connection; another asks them side
+        by side.  Never fails: a node that does not answer is not alive,
+        with the registry's values.
+        """
+        address = self.address_of(client)
+        known = self._facts.get(address.id)
+        if known is not None:
+            return client.ping(self.ping_timeout).addCallback(lambda alive: (alive, known))
+        together = getattr(client, "execute_together", None)
+        asks = self._missing(address)
+        if not asks or together is None:
+            both = gather(client.ping(self.ping_timeout), ensureDeferred(self.facts(client)))
+            return both.addCallback(tuple)
+        commands = ["core.ping", *asks]
+
+        def answered(results: list[Any]) -> tuple[bool, tuple[str, str]]:
+            found = dict(zip(commands, results, strict=True))
+            values = {c: r.value() for c, r in found.items() if r.state == "SUCCESS"}
+            facts = self._facts_from(address, values)
+            if len(values) == len(commands):
+                self._facts[address.id] = facts
+            return "core.ping" in values, facts
+
+        def down(failure: Failure) -> tuple[bool, tuple[str, str]]:
+            failure.trap(RpoolError)
+            return False, (address.hostname, address.host)
+
+        d: Deferred[list[Any]] = together(commands, timeout=self.ping_timeout)
+        return d.addCallbacks(answered, down)
+
+    @staticmethod
+    def _missing(address: NodeAddress) -> list[str]:
+        """The commands that tell the facts the registry does not."""
+        asks = []
+        if not address.hostname:
+            asks.append("info.os")
+        if is_loopback(address.host):
+            asks.append("info.nic")
+        return asks
+
+    @staticmethod
+    def _facts_from(address: NodeAddress, values: dict[str, Any]) -> tuple[str, str]:
+        hostname, ip = address.hostname, address.host
+        if "info.os" in values:
+            hostname = str((values["info.os"] or {}).get("hostname") or "")
+        if "info.nic" in values:
+            ip = shapes.first_address(values["info.nic"] or []) or ip
+        return hostname, ip
 
     async def facts(self, client: C) -> tuple[str, str]:
         """

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from twisted.internet.defer import Deferred, DeferredList, ensureDeferred
+from twisted.internet.defer import Deferred, DeferredList
 from zope.interface import implementer
 
 from plugins.core0 import shapes
@@ -41,17 +41,23 @@ class Nodes:
 
     # INodes -----------------------------------------------------------------------------------
 
-    async def _view(self, address: NodeAddress) -> Node:
+    def _view(self, address: NodeAddress) -> Deferred[Node]:
+        """
+        A node as ``GET /nodes`` shows it: asked within ``ping_timeout``
+        (plain callbacks, no coroutine: a listing makes one per node).
+        """
         client = self.nodes.client_of(address)
-        alive, (hostname, ip) = await gather(client.ping(self.ping_timeout),
-                                              ensureDeferred(self.nodes.facts(client)))
-        return {"id": address.id, "hostname": hostname, "ipaddress": ip,
-                "status": "running" if alive else "halted"}
+
+        def shown(answer: tuple[bool, tuple[str, str]]) -> Node:
+            alive, (hostname, ip) = answer
+            return {"id": address.id, "hostname": hostname, "ipaddress": ip,
+                    "status": "running" if alive else "halted"}
+
+        return self.nodes.status_and_facts(client).addCallback(shown)
 
     async def list_nodes(self) -> list[Node]:
         addresses = await self.nodes.addresses()
-        views = await DeferredList([ensureDeferred(self._view(a)) for a in addresses],
-                                   consumeErrors=True)
+        views = await DeferredList([self._view(a) for a in addresses], consumeErrors=True)
         return [view if ok else {"id": address.id, "hostname": address.hostname,
                                  "ipaddress": address.host, "status": "halted"}
                 for address, (ok, view) in zip(addresses, views, strict=True)]

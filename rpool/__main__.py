@@ -1,0 +1,5 @@
+"""``python -m rpool``: the same as the ``rpool`` command."""
+
+from rpool.entry import main
+
+main()
