@@ -53,6 +53,7 @@ def _parameter(name: str) -> dict[str, Any]:
 
 def _query_parameter(schemas: ContractSchemas, name: str, spec: dict[str, Any]) -> dict[str, Any]:
     schema: dict[str, Any] = {"type": spec.get("type", "string")}
+    schema.update({key: spec[key] for key in ("pattern", "minimum", "maximum") if key in spec})
     if name == "path":  # a container path, as ``DeleteFile.path``
         schema.update(pattern=schemas.rules["container_path"]["pattern"], maxLength=MAX_PATH)
     return {"name": name, "in": "query", "required": bool(spec.get("required")), "schema": schema}
