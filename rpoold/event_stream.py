@@ -210,7 +210,11 @@ class SSEWriter:
                 timer.cancel()
         self._timers.clear()
         if getattr(self.request, "producer", None) is self:
-            self.request.unregisterProducer()
+            if getattr(self.request, "channel", None) is not None:
+                self.request.unregisterProducer()
+            else:
+                # The client went away first: its connection is gone with its producer.
+                self.request.producer = None
         self._wake()
 
 

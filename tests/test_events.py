@@ -3,8 +3,9 @@
 the changes of a container in order, filters, ``Last-Event-ID`` after a
 disconnect (no gap, no duplicate), an id older than the retention, the
 keep-alive comment, a subscriber that does not read (disconnected with a
-last event while another one and the daemon go on), and a stream whose
-token expires.
+last event while another one and the daemon go on), a stream whose token
+expires; a job's output as ``stdout`` and ``end`` events, and its stream
+left early by the client without an error.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from twisted.internet import reactor
 from twisted.internet.task import deferLater
 from twisted.internet.threads import deferToThread
+from twisted.logger import LogLevel, formatEvent, globalLogPublisher
 
 from rpoold.app import RpoolApi
 from rpoold.auth import Authenticator, JwtSettings, Role
@@ -28,7 +30,7 @@ from rpoold.events import EventSettings
 from testbed.http_api import Api
 from testbed.sse import EventStreamClient, SSEEvent
 from tests.support.answers import expect
-from tests.support.backends import SEED_NODE, unique
+from tests.support.backends import SEED_CONTAINER, SEED_NODE, unique
 from tests.support.in_process import mock_app, serving
 from tests.support.polling import wait_for
 from tests.support.resources import container_body
@@ -204,3 +206,51 @@ async def test_a_stream_ends_when_its_token_expires() -> None:
         assert refused.status == 401
         refused.close()
     assert reactor.running
+
+
+async def started_job(api: Api, command: dict[str, Any]) -> str:
+    """Start a process in the seed container; :returns: its job's path."""
+    path = f"/nodes/{SEED_NODE}/containers/{SEED_CONTAINER}/processes"
+    reply = expect(await api.post(path, json=command), 202)
+    location = reply.header("location")
+    assert location is not None and "/jobs/" in location, reply.headers
+    return location
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_jobs_output_as_events(served: tuple[RpoolApi, str]) -> None:
+    _, base = served
+    job = await started_job(Api.over_http(base), {"name": "echo", "args": ["hello", "output"]})
+    stream = await EventStreamClient.open(base, f"{job}/output")
+    assert stream.status == 200 and stream.headers["content-type"][0].startswith("text/event-stream")
+    out, end = await stream.take(2, timeout=10)
+    assert (out.name, out.data) == ("stdout", {"text": "hello output\n"}), out
+    assert (end.name, end.data) == ("end", {"state": "success"}), end
+    await stream.ended(timeout=5)
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_client_that_leaves_a_jobs_output_early(served: tuple[RpoolApi, str]) -> None:
+    """The stream of a job that goes on is let go without an error; the daemon goes on."""
+    app, base = served
+    api = Api.over_http(base)
+    job = await started_job(api, {"name": "sleep", "args": ["60"]})
+    failures: list[Any] = []
+
+    def observe(event: Any) -> None:
+        if event.get("log_failure") is not None or event.get("log_level") == LogLevel.critical:
+            failures.append(event)
+
+    globalLogPublisher.addObserver(observe)
+    try:
+        stream = await EventStreamClient.open(base, f"{job}/output")
+        assert stream.status == 200
+        await wait_for(lambda: len(app.long.streams) == 1, "the output stream open")
+        stream.close()
+        await wait_for(lambda: not app.long.streams, "the output stream let go")
+        await deferLater(reactor, 0.1, lambda: None)
+    finally:
+        globalLogPublisher.removeObserver(observe)
+    assert not failures, [formatEvent(e) for e in failures]
+    expect(await api.delete(job), 204)
+    expect(await api.get(f"/nodes/{SEED_NODE}/mem"), 200)
