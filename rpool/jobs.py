@@ -89,7 +89,10 @@ def stream_output(session: Session, path: str, printer: Printer) -> dict[str, An
         for event, data in sse_events(response.iter_lines()):
             value = _decoded(data)
             if event in OUTPUT_EVENTS:
-                printer.write(event, value if isinstance(value, str) else data + "\n")
+                if isinstance(value, dict) and isinstance(value.get("text"), str):
+                    printer.write(event, value["text"])  # rpoold's: {"text": ...}
+                else:
+                    printer.write(event, value if isinstance(value, str) else data + "\n")
             elif event in END_EVENTS:
                 return value if isinstance(value, dict) else None
             elif isinstance(value, dict) and value.get("stream") in OUTPUT_EVENTS:

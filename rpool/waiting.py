@@ -119,6 +119,8 @@ class Outcome:
     status: int
     body: Any = None
     location: str | None = None
+    #: The server's operation as it ended, when the request ran as one.
+    operation: dict[str, Any] | None = None
 
 
 def operation_state(operation: Any) -> str:
@@ -166,18 +168,28 @@ def operation_location(answer_location: str | None, body: Any) -> str | None:
 def operation_outcome(operation: dict[str, Any], method: str, path: str) -> Outcome:
     """
     The result of an operation that ended, from its representation: a
-    ``response`` (or ``result``) object with ``status``, ``body``,
-    ``location``, or those keys on the operation itself.
+    ``response`` (or ``result``, as rpoold's) object with ``status``,
+    ``body``, ``location``, or those keys on the operation itself; a
+    failed one's ``error`` with its ``status`` and ``message``.
 
     :raises ApiError: it ended with an error status.
     :raises Failed: it failed without one.
     """
-    response: dict[str, Any] = operation["response"] if isinstance(operation.get("response"), dict) else {}
     result = operation.get("result")
-    status = _status_of(response) or _status_of(operation)
-    body = response.get("body", result)
-    location = response.get("location") or operation.get("location") or operation.get("resource")
+    response: dict[str, Any]
+    if isinstance(operation.get("response"), dict):
+        response = operation["response"]
+        body = response.get("body", result)
+    elif isinstance(result, dict) and _status_of(result) is not None:
+        # rpoold's: ``result`` is what the synchronous call would have answered.
+        response, body = result, result.get("body")
+    else:
+        response, body = {}, result
     error = operation.get("error") or response.get("error")
+    status = _status_of(response) or _status_of(operation) or (_status_of(error) if isinstance(error, dict)
+                                                               else None)
+    location = response.get("location") or operation.get("location") or (
+        None if response else operation.get("resource"))
     if isinstance(body, dict) and isinstance(body.get("error"), str) and status and status >= 400:
         error = body["error"]
     if status is not None and status >= 400:
@@ -232,7 +244,9 @@ def follow_operation(client: ApiClient, location: str, waiter: Waiter, method: s
         operation = answer.json() if answer.is_json else None
         state = operation_state(operation)
         if state != "running" and isinstance(operation, dict):
-            return operation_outcome(operation, method, path)
+            outcome = operation_outcome(operation, method, path)
+            outcome.operation = operation
+            return outcome
         waiter.update(str((operation or {}).get("status") or "running"), operation_fraction(operation))
         if not server_wait or took < FIRST_POLL:
             # Polling, or a server that did not hold the read: pace the reads.

@@ -7,6 +7,10 @@ parameters, query and body (``rpoold.request_validation``), call one method
 of the family's interface with them, shape the answer as the contract says
 (``rpoold.response_shaping``).  Every error is turned into ``{"error": ...}``
 in ``_answer_error``; nothing else writes error bodies.
+
+Writes run as operations, and rpoold's own endpoints (``/operations``,
+``/events``, the streamed output of jobs) are served, by
+``rpoold.operations_api``.
 """
 
 from __future__ import annotations
@@ -28,18 +32,21 @@ from werkzeug.exceptions import NotFound as WerkzeugNotFound
 
 import rpoold.contract
 from rpoold import errors, metrics
-from rpoold.auth import ANONYMOUS, DISABLED, REQUIRED_ROLE, Authenticator, Role, Unauthenticated
+from rpoold.auth import ANONYMOUS, DISABLED, REQUIRED_ROLE, Authenticator, Identity, Role, Unauthenticated
 from rpoold.contract import Operation
 from rpoold.cors import CorsPolicy
 from rpoold.deadlines import Deadlines
 from rpoold.docs_page import PAGE, POLICY, DocsAssets
 from rpoold.errors import TIMEOUTS
+from rpoold.events import EventSettings
 from rpoold.health import HealthReport
 from rpoold.interfaces import FAMILIES_BY_NAME, IFileReader, IRequestBounds
 from rpoold.json_schemas import NARROWABLE, ContractSchemas, narrowed
 from rpoold.listing import ListQuery, PoolListing, page
 from rpoold.logs import REQUEST_ID, Audit, new_request_id
 from rpoold.openapi import openapi_document, with_servers
+from rpoold.operations import Settings as OperationSettings
+from rpoold.operations_api import OperationsApi
 from rpoold.request_validation import RequestValidator
 from rpoold.response_shaping import ResponseShaper
 from rpoold.routing import CompiledRoutes, RoutedResource
@@ -78,6 +85,11 @@ class RpoolApi:
         validated and answers shaped by; ``None``: the shipped contract's,
         with the narrower bounds of the backends that declare some
         (``IRequestBounds``) on the families they serve.
+    :param store: the daemon's record store, where operations and events
+        are kept (the daemon starts ``long.services``); ``None``: a store in
+        memory, events delivered at once (an app without a daemon).
+    :param operation_settings: the ``[operations]`` section.
+    :param event_settings: the ``[events]`` section.
     :param worker: ``"INDEX/COUNT"`` when this process is one of
         ``server.workers`` (``/health`` says which).
     :param cors_origins: the origins whose pages may call the API from a
@@ -98,6 +110,9 @@ class RpoolApi:
         metrics_enabled: bool = True,
         metrics_public: bool = True,
         schemas: ContractSchemas | None = None,
+        store: Any = None,
+        operation_settings: OperationSettings | None = None,
+        event_settings: EventSettings | None = None,
         worker: str | None = None,
         cors_origins: tuple[str, ...] = (),
     ) -> None:
@@ -124,6 +139,11 @@ class RpoolApi:
         self._openapi: bytes | None = None
         self.docs_assets = DocsAssets()
         self.cors = CorsPolicy(cors_origins) if cors_origins else None
+        #: Operations, events and streams (rpoold's own endpoints).
+        self.long = OperationsApi(self, store, self.clock, operation_settings, event_settings,
+                                  instances={name: b for name, (_, b) in instances.items()})
+        if store is None:
+            self.long.start_in_process()
 
     def resource(self) -> Any:
         """The web resource: Klein's, with the contract's routes compiled (``rpoold.routing``)."""
@@ -229,7 +249,10 @@ class RpoolApi:
                 audit.caller, audit.issuer = identity.subject, identity.issuer
                 self.auth.authorize(identity, REQUIRED_ROLE[op.name], f"call {op.name}")
             else:
-                audit.caller = ANONYMOUS
+                identity = ANONYMOUS
+                audit.caller = ANONYMOUS.subject
+            if op.own or op.is_write:
+                return await self._operate_long(request, op, params, identity)
             return await self._operate(request, op, params)
         except CancelledError:
             raise
@@ -276,6 +299,42 @@ class RpoolApi:
             return d.addCallback(lambda reader: Deferred.fromCoroutine(self._stream_file(request, reader)))
         body = args.get("body")
         return d.addCallback(lambda result: self._answer(request, op, params, body, result, listing))
+
+    async def _operate_long(
+        self, request: IRequest, op: Operation, params: dict[str, str], identity: Identity
+    ) -> bytes | None:
+        """A write (as an operation) or one of rpoold's own endpoints."""
+        long = self.long
+        if op.family == "operations":
+            operationid = self.requests.path_arguments(params).get("operationid", "")
+            if op.name == "ListOperations":
+                return await long.list_operations(request)
+            if op.name == "GetOperation":
+                return await long.get_operation(request, operationid)
+            return await long.cancel_operation(request, operationid, identity)
+        if op.family == "events":
+            await long.stream_events(request, identity)
+            return None
+        if op.response_media_type == "text/event-stream":
+            await long.stream_job_output(request, op, params, identity)
+            return None
+        return await long.write(request, op, params)
+
+    def _location_of(self, op: Operation, params: dict[str, str], body: Any, result: Any) -> str:
+        """The ``Location`` a write answers with."""
+        assert op.location is not None
+        return _location(op.location, params, body, result)
+
+    def _shaped_body(self, op: Operation, result: Any) -> Any:
+        """
+        The body a write's backend call gives its answer (``None``: none; a
+        201's resource is read back at its answer, ``_created``).
+        """
+        if op.response is None or op.created is not None:
+            return None
+        if op.response == "JobReference":
+            result = {"id": str(result)}
+        return self.responses.shape(op.response, result)
 
     def _arguments(
         self, request: IRequest, op: Operation, params: dict[str, str]
@@ -592,5 +651,5 @@ def _register(op: Operation) -> None:
         )
 
 
-for _op in rpoold.contract.OPERATIONS:
+for _op in rpoold.contract.ALL_OPERATIONS:
     _register(_op)

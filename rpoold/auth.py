@@ -36,7 +36,7 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 from rpoold import errors
-from rpoold.contract import OPERATIONS
+from rpoold.contract import ALL_OPERATIONS
 
 
 class Role(enum.IntEnum):
@@ -49,9 +49,9 @@ class Role(enum.IntEnum):
 
 READ, OPERATE, ADMIN = Role.read, Role.operate, Role.admin
 
-#: The role each contract operation requires, as ``types.json`` says
-#: (its per-operation ``role``).
-REQUIRED_ROLE: dict[str, Role] = {op.name: Role[op.role] for op in OPERATIONS}
+#: The role each operation requires (the contract's and rpoold's own), as
+#: ``types.json`` says (its per-operation ``role``).
+REQUIRED_ROLE: dict[str, Role] = {op.name: Role[op.role] for op in ALL_OPERATIONS}
 
 ROLE_NAMES = [r.name for r in Role]
 SHA256_HEX = "^[0-9a-f]{64}$"
@@ -140,15 +140,15 @@ class Identity:
     """
     Who made a request: a token's name or a JWT's subject (and its issuer),
     and the role.
+
+    :ivar expires: when the credentials expire (a JWT's ``exp``, seconds
+        since the epoch); ``None``: they do not.
     """
 
     subject: str
     role: Role
     issuer: str | None = None
-
-
-#: The caller of every request while authentication is off.
-ANONYMOUS = "anonymous"
+    expires: float | None = field(default=None, compare=False)
 
 
 @dataclass
@@ -192,7 +192,7 @@ class Authenticator:
         :raises Unauthorized: no credentials, or invalid ones.
         """
         if not self.enabled:
-            return Identity(ANONYMOUS, ADMIN)
+            return ANONYMOUS
         if not authorization:
             raise Unauthenticated("authentication required: send 'Authorization: Bearer <token>'", None)
         scheme, _, credential = authorization.decode("latin-1").strip().partition(" ")
@@ -249,7 +249,9 @@ class Authenticator:
             raise InsufficientRole("token has no scope that grants a role here")
         subject = claims.get("sub") or claims.get("username") or "jwt"
         issuer = claims.get("iss")
-        return Identity(str(subject), max(roles), str(issuer) if issuer is not None else None)
+        expires = claims.get("exp")
+        return Identity(str(subject), max(roles), str(issuer) if issuer is not None else None,
+                        float(expires) if isinstance(expires, int | float) else None)
 
     def authorize(self, identity: Identity, needed: Role, what: str) -> None:
         """:raises InsufficientRole: ``identity`` may not do ``what``."""
@@ -260,6 +262,9 @@ class Authenticator:
 
 
 DISABLED = Authenticator(enabled=False)
+
+#: Who calls when authentication is off (what ``DISABLED.identify`` answers).
+ANONYMOUS = Identity("anonymous", ADMIN)
 
 
 def listens_on_loopback_only(endpoint: str) -> bool:

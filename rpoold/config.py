@@ -102,9 +102,45 @@ STORE_SCHEMA: dict[str, Any] = {
     },
 }
 
+OPERATIONS_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        # Seconds an ended operation is kept; the longest ?wait=; how long a
+        # reboot, a VM's state or a cluster's deployment may take.
+        "retention": {"type": "number", "exclusiveMinimum": 0, "default": 86400},
+        "max_wait": {"type": "number", "minimum": 0, "default": 60},
+        "reboot_timeout": {"type": "number", "exclusiveMinimum": 0, "default": 600},
+        "transition_timeout": {"type": "number", "exclusiveMinimum": 0, "default": 300},
+        # Seconds after which a daemon sharing the store that stopped beating
+        # loses its operations to another; this daemon's name among them
+        # (default: the host name and server.port).
+        "lease": {"type": "number", "exclusiveMinimum": 0, "default": 30},
+        "owner": {"type": "string", "default": ""},
+    },
+}
+
+EVENTS_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        # Events kept for Last-Event-ID: for so many seconds, so many at most.
+        "retention": {"type": "number", "exclusiveMinimum": 0, "default": 3600},
+        "max_events": {"type": "integer", "minimum": 1, "default": 100000},
+        # A comment line on an idle stream every so many seconds; events held
+        # for a subscriber that does not read before it is disconnected.
+        "keepalive": {"type": "number", "exclusiveMinimum": 0, "default": 15},
+        "buffer": {"type": "integer", "minimum": 1, "default": 1000},
+        # Seconds between two looks at every node's status (node.status); 0: none.
+        "node_interval": {"type": "number", "minimum": 0, "default": 10},
+    },
+}
+
 SECTIONS: dict[str, dict[str, Any]] = {
     "server": SERVER_SCHEMA,
     "store": STORE_SCHEMA,
+    "operations": OPERATIONS_SCHEMA,
+    "events": EVENTS_SCHEMA,
     "auth": AUTH_SCHEMA,
     "metrics": METRICS_SCHEMA,
     "health": HEALTH_SCHEMA,

@@ -91,6 +91,26 @@ from rpoold.contract.wire import (
 from rpoold.listing import PoolListing
 
 
+class IJobOutput(Interface):
+    """The output of one job, followed as it is written (or all at once when it ends)."""
+
+    live = Attribute(
+        "Whether the output comes as the job writes it (the agent streams it), "
+        "or only when the job ends (``bool``).")
+
+    def read() -> Awaitable[list[tuple[str, str]]]:
+        """
+        :returns: Deferred firing with the next pieces, once there are any:
+            ``("stdout", text)`` and ``("stderr", text)`` in the order
+            written, and last ``("end", state)`` with the job's final state
+            in lower case (``success``, ``error``, ``killed``, ...); after
+            that, an empty list.
+        """
+
+    def close() -> Awaitable[None]:
+        """Stop following (the reader went away); safe to call more than once."""
+
+
 class INodes(Interface):
     """The node records of the pool (AYS-based in the original)."""
 
@@ -208,6 +228,15 @@ class INodeJobs(Interface):
 
         :returns: Deferred firing with ``None``.
         :raises NotFound: unknown node, or no running job with this id.
+        """
+
+    def get_node_job_output(nodeid: str, jobid: str) -> Awaitable[IJobOutput]:
+        """
+        Follow the job's output (rpoold's own endpoint, ``GetNodeJobOutput``).
+
+        :returns: Deferred firing with an ``IJobOutput`` once the job is
+            found (running or ended).
+        :raises NotFound: unknown node, or no job with this id.
         """
 
 
@@ -599,6 +628,13 @@ class IContainerJobs(Interface):
         :raises NotFound: unknown node, container or running job.
         """
 
+    def get_container_job_output(nodeid: str, containername: str, jobid: str) -> Awaitable[IJobOutput]:
+        """
+        As ``INodeJobs.get_node_job_output``, for a job inside the container.
+
+        :raises NotFound: unknown node, container or job.
+        """
+
 
 class IContainerProcesses(Interface):
     """Processes inside a container."""
@@ -924,8 +960,9 @@ FAMILY_INTERFACES: dict[str, type[Interface]] = {
 def _families() -> tuple[Family, ...]:
     """The families, each with its operations as ``types.json`` assigns them."""
     operations: dict[str, dict[str, str]] = {name: {} for name in FAMILY_INTERFACES}
-    for op in rpoold.contract.OPERATIONS:
-        operations[op.family][op.name] = op.interface_method
+    for op in rpoold.contract.ALL_OPERATIONS:
+        if op.family in operations:  # not the daemon's own (operations, events)
+            operations[op.family][op.name] = op.interface_method
     return tuple(Family(name, interface, operations[name])
                  for name, interface in FAMILY_INTERFACES.items())
 

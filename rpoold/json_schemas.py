@@ -46,7 +46,11 @@ class ContractSchemas:
         self.types: dict[str, dict[str, Any]] = self.document["types"]
         self.rules: dict[str, Any] = self.document["validators"]
         self.operations: tuple[Operation, ...] = rpoold.contract.operations(self.document)
-        self.operations_by_name: dict[str, Operation] = {op.name: op for op in self.operations}
+        #: rpoold's own endpoints (``rpoold_operations``).
+        self.own_operations: tuple[Operation, ...] = rpoold.contract.operations(
+            self.document, "rpoold_operations")
+        self.operations_by_name: dict[str, Operation] = {
+            op.name: op for op in (*self.operations, *self.own_operations)}
 
     def _field_schema(self, field: dict[str, Any], direction: str) -> dict[str, Any]:
         request = direction == "request"

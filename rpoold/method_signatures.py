@@ -15,7 +15,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Sequence
 
-from rpoold.contract import OPERATIONS_BY_NAME
+from rpoold.contract import ALL_OPERATIONS_BY_NAME
 from rpoold.interfaces import Family
 
 _KEYWORDS = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
@@ -75,7 +75,7 @@ def mismatches(family: Family, backend: object) -> list[str]:
             signature = inspect.signature(method)
         except (TypeError, ValueError):  # no signature to read (a builtin): nothing to check
             continue
-        arguments = OPERATIONS_BY_NAME[operation].arguments
+        arguments = ALL_OPERATIONS_BY_NAME[operation].arguments
         why = mismatch(signature, arguments)
         if why is not None:
             lines.append(

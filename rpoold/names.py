@@ -23,6 +23,8 @@ PATH_PARAMETERS: dict[str, str] = {
     "vmid": SERVICENAME,
     "label": SERVICENAME,
     "vdiskid": SERVICENAME,
+    # rpoold's own: an operation's id (32 hex digits).
+    "operationid": r"^[0-9a-f]{32}$",
 }
 
 #: The longest id or name (characters), wherever the contract does not say less.

@@ -132,13 +132,15 @@ class ICommandClient(Interface):
         """
 
     def dispatch(container: int, command: str, arguments: dict[str, Any] | None = None, *,
-                 wait: bool = True) -> Deferred[Any]:
+                 wait: bool = True, stream: bool = False) -> Deferred[Any]:
         """
         Run a command inside a container (``corex.dispatch``).
 
         :param container: the container's core0 id.
         :param wait: wait for the inner job's result; when false, answer
             with the inner job's id as soon as it is dispatched.
+        :param stream: ask the agent to stream the job's output
+            (``stream:<id>``, the later protocol; an agent of 2017 ignores it).
         :returns: Deferred firing with the inner job's result, or its id.
         :raises CommandFailed: the dispatch itself failed (``container does
             not exist``, ...).
@@ -151,6 +153,18 @@ class ICommandClient(Interface):
         are published on the node).
 
         :returns: Deferred firing with ``(flagged, result or None)``.
+        """
+
+    def read_stream(job_id: str, start: int) -> Deferred[list[dict[str, Any]]]:
+        """
+        Read what the agent streamed of a job's output (``stream:<id>``,
+        the later protocol), without taking it away: the entries from
+        index ``start`` on, each ``{"core", "command", "message":
+        {"message", "epoch", "meta"}}`` (``meta >> 16``: 1 stdout, 2 stderr;
+        ``meta & 0x6``: the last, the job has ended).
+
+        :returns: Deferred firing with the entries (``[]``: none yet, or an
+            agent that does not stream).
         """
 
     def ping(timeout: float) -> Deferred[bool]:

@@ -69,6 +69,7 @@ def _description(op: Operation, secured: bool) -> str:
 
 def _query_parameter(schemas: ContractSchemas, name: str, spec: dict[str, Any]) -> dict[str, Any]:
     schema: dict[str, Any] = {"type": spec.get("type", "string")}
+    schema.update({key: spec[key] for key in ("pattern", "minimum", "maximum") if key in spec})
     if name == "path":  # a container path, as ``DeleteFile.path``
         schema.update(pattern=schemas.rules["container_path"]["pattern"], maxLength=MAX_PATH)
     if "pattern_of" in spec:  # a node id, as in a path
@@ -114,11 +115,26 @@ def _error(description: str) -> dict[str, Any]:
     }
 
 
+_OPERATION_REF = {"$ref": "#/components/schemas/Operation"}
+
+#: How every write may also answer (rpoold's operations, ``rpoold.operations_api``).
+_ACCEPTED = {
+    "description": "accepted: the write goes on as an operation (asked with `Prefer: respond-async`, "
+                   "or its work outlived the wait); `Location` names the operation",
+    "headers": {
+        "Location": {"description": "/operations/{operationid}", "schema": {"type": "string"}},
+        "Preference-Applied": {"description": "respond-async, when it was asked",
+                               "schema": {"type": "string"}},
+    },
+    "content": {"application/json": {"schema": _OPERATION_REF}},
+}
+
+
 def _operation(schemas: ContractSchemas, op: Operation, secured: bool) -> dict[str, Any]:
-    family = FAMILY_OF_OPERATION[op.name]
+    family = FAMILY_OF_OPERATION.get(op.name)
     doc: dict[str, Any] = {
         "operationId": op.name,
-        "tags": [family.name],
+        "tags": [family.name if family is not None else op.family],
         "summary": SUMMARIES[op.name],
     }
     description = _description(op, secured)
@@ -154,7 +170,14 @@ def _operation(schemas: ContractSchemas, op: Operation, secured: bool) -> dict[s
         doc["requestBody"] = {"required": True, "content": {"application/json": media}}
     success: dict[str, Any] = {"description": "success"}
     if op.response is not None:
-        if op.response_media_type == "application/octet-stream":
+        if op.response_media_type == "text/event-stream":
+            success["content"] = {
+                "text/event-stream": {
+                    "schema": {"type": "string"},
+                    "x-rpoold-event-data": _relink(schemas.body_schema(op.response), ""),
+                }
+            }
+        elif op.response_media_type == "application/octet-stream":
             success["content"] = {
                 "application/octet-stream": {
                     "schema": {"type": "string", "format": "binary"}
@@ -183,6 +206,12 @@ def _operation(schemas: ContractSchemas, op: Operation, secured: bool) -> dict[s
             "schema": {"type": "string"},
         }
     responses: dict[str, Any] = {str(op.success): success}
+    if op.is_write:
+        doc["description"] = (doc.get("description", "") + "\n\n" if doc.get("description") else "") + (
+            "Accepts `Prefer: respond-async` (202 at once, with the operation) and `Prefer: wait=N`; "
+            "a write whose work goes on after its wait answers 202 with the operation.")
+        if op.success != 202:
+            responses["202"] = _ACCEPTED
     if op.request is not None or parameters:
         responses["400"] = _error("invalid request")
     if secured:
@@ -195,6 +224,8 @@ def _operation(schemas: ContractSchemas, op: Operation, secured: bool) -> dict[s
         responses["404"] = _error("no such resource")
     if op.method == "POST" and op.location is not None:
         responses["409"] = _error("already exists")
+    if op.name == "CancelOperation":
+        responses["409"] = _error("the operation has ended, or its work cannot be stopped now")
     responses["502"] = _error("backend unreachable")
     responses["504"] = _error("backend timeout")
     responses["default"] = _error("error")
@@ -209,11 +240,12 @@ def openapi_document(schemas: ContractSchemas, secured: bool = False,
         every operation, and the 401 and 403 answers.
     :param credentials: what the bearer scheme takes (``"static tokens"``,
         ``"JWTs"``): the configured kinds, for the scheme's description.
-    :returns: the OpenAPI 3.1 document of every contract operation, without
-        ``servers`` (which :func:`with_servers` adds per request).
+    :returns: the OpenAPI 3.1 document of every contract operation and of
+        rpoold's own endpoints, without ``servers`` (which
+        :func:`with_servers` adds per request).
     """
     paths: dict[str, dict[str, Any]] = {}
-    for op in schemas.operations:
+    for op in (*schemas.operations, *schemas.own_operations):
         for path in (op.path, *op.path_aliases):
             paths.setdefault(path, {})[op.method.lower()] = _operation(schemas, op, secured)
             if path != op.path:

@@ -104,6 +104,12 @@ SUMMARIES: dict[str, str] = {
     "DeleteVdisk": "Delete a vdisk",
     "ResizeVdisk": "Grow a vdisk",
     "RollbackVdisk": "Roll a vdisk back to an epoch",
+    "ListOperations": "List the operations, newest first",
+    "GetOperation": "Get an operation (or wait for its end)",
+    "CancelOperation": "Cancel an operation",
+    "StreamEvents": "Follow the events of the pool (Server-Sent Events)",
+    "GetNodeJobOutput": "Follow the output of a node's job (Server-Sent Events)",
+    "GetContainerJobOutput": "Follow the output of a container's job (Server-Sent Events)",
 }
 
 #: Path parameters of the seed, shown as examples of the operations that

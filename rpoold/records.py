@@ -22,6 +22,8 @@ be used is a ``StoreError``, a start-up error.
 from __future__ import annotations
 
 import copy
+import json
+from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -31,6 +33,7 @@ from twisted.python.failure import Failure
 from zope.interface import Interface, implementer
 
 from rpoold.errors import ServiceUnavailable
+from rpoold.events import Event, EventList, IEventLog, now
 
 Record = dict[str, Any]
 
@@ -148,13 +151,16 @@ class Watchers:
                 log.failure("record store: a watcher failed")
 
 
-@implementer(IRecords)
+@implementer(IRecords, IEventLog)
 class MemoryRecords:
-    """Records in this process's memory: gone when it stops."""
+    """Records and events in this process's memory: gone when it stops."""
 
     def __init__(self) -> None:
         self._kinds: dict[str, dict[str, Record]] = {}
         self._watchers = Watchers()
+        self._events: deque[Event] = deque()
+        self._last_event = 0
+        self._tails: list[Callable[[Event], None]] = []
 
     def watch(self, kind: str, changed: Callable[[str | None], None]) -> None:
         self._watchers.add(kind, changed)
@@ -202,6 +208,43 @@ class MemoryRecords:
         records = self._kinds.get(kind, {})
         return succeed([(key, copy.deepcopy(record)) for key, record in records.items()
                         if key.startswith(prefix)])
+
+    # IEventLog: the events of this process -------------------------------------------
+
+    def append(self, event_type: str, resource: str, data: Mapping[str, Any]) -> Deferred[Event]:
+        # As a durable store would keep it: JSON only, a copy.
+        kept = json.loads(json.dumps(dict(data), allow_nan=False))
+        self._last_event += 1
+        event = Event(self._last_event, event_type, now(), resource, kept)
+        self._events.append(event)
+        for deliver in list(self._tails):
+            deliver(event)
+        return succeed(event)
+
+    def read(self, after: int, limit: int) -> Deferred[EventList]:
+        events = self._events
+        if not events or after >= events[-1].id:
+            return succeed([])
+        start = max(0, after + 1 - events[0].id)
+        return succeed([events[i] for i in range(start, min(len(events), start + max(0, limit)))])
+
+    def bounds(self) -> Deferred[tuple[int, int]]:
+        first = self._events[0].id if self._events else self._last_event + 1
+        return succeed((first, self._last_event))
+
+    def tail(self, after: int, deliver: Callable[[Event], None]) -> None:
+        for event in list(self._events):
+            if event.id > after:
+                deliver(event)
+        self._tails.append(deliver)
+
+    def trim(self, max_age: float, max_count: int) -> Deferred[int]:
+        cutoff = now() - max_age
+        events = self._events
+        before = len(events)
+        while events and (len(events) > max_count or events[0].time < cutoff):
+            events.popleft()
+        return succeed(before - len(events))
 
 
 @implementer(IRecords)
@@ -255,7 +298,7 @@ class ScopedRecords:
         return self.store.replace(self._kind(kind), key, expected, record)
 
 
-@implementer(IRecords)
+@implementer(IRecords, IEventLog)
 class OpenedRecords:
     """
     The daemon's store while it opens: calls made before ``open`` fired
@@ -316,3 +359,28 @@ class OpenedRecords:
     def replace(self, kind: str, key: str, expected: Mapping[str, Any] | None,
                 record: Mapping[str, Any] | None) -> Deferred[bool]:
         return self._when_open(lambda: self.store.replace(kind, key, expected, record))
+
+    def _events(self) -> IEventLog:
+        return IEventLog(self.store)
+
+    def append(self, event_type: str, resource: str, data: Mapping[str, Any]) -> Deferred[Event]:
+        return self._when_open(lambda: self._events().append(event_type, resource, data))
+
+    def read(self, after: int, limit: int) -> Deferred[EventList]:
+        return self._when_open(lambda: self._events().read(after, limit))
+
+    def bounds(self) -> Deferred[tuple[int, int]]:
+        return self._when_open(lambda: self._events().bounds())
+
+    def tail(self, after: int, deliver: Callable[[Event], None]) -> None:
+        if self._waiting is None:
+            self._events().tail(after, deliver)
+            return
+        waiter: Deferred[None] = Deferred()
+        self._waiting.append(waiter)
+        waiter.addCallback(lambda _: self._events().tail(after, deliver))
+        waiter.addErrback(lambda failure: log.error("events: no tail, the store did not open: {why}",
+                                                    why=failure.getErrorMessage()))
+
+    def trim(self, max_age: float, max_count: int) -> Deferred[int]:
+        return self._when_open(lambda: self._events().trim(max_age, max_count))

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import gc
 import signal
+from collections.abc import Callable
 from typing import Any
 
 from twisted.application.internet import StreamServerEndpointService
@@ -89,6 +90,11 @@ class DaemonService(MultiService):
         application's ``ILogObserver``, see ``twistd`` documentation).
     :param store: the record store, opened when the service starts (calls
         made meanwhile wait for it) and closed once the backends stopped.
+    :param parts: the daemon's own services on the store (events,
+        operations), started after the store opens and stopped before the
+        backends.
+    :param stopping: called first when the daemon stops (the event
+        streams end, so that the requests to drain are the others).
     """
 
     def __init__(
@@ -100,8 +106,12 @@ class DaemonService(MultiService):
         clock: Any = None,
         log_observer: Any = None,
         store: IRecords | None = None,
+        parts: list[Service] | None = None,
+        stopping: list[Callable[[], None]] | None = None,
     ) -> None:
         super().__init__()
+        self.parts = list(parts or [])
+        self.stopping = list(stopping or [])
         self.store: IRecords = store if store is not None else MemoryRecords()
         from twisted.internet import reactor
 
@@ -127,6 +137,8 @@ class DaemonService(MultiService):
             lambda failure: log.error("the record store did not open: {why}",
                                       why=failure.getErrorMessage()))
         super().startService()
+        for part in self.parts:
+            part.startService()
         self.clock.callWhenRunning(self._install_sigterm)
         self.clock.callWhenRunning(_freeze_start_up_objects)
 
@@ -176,6 +188,8 @@ class DaemonService(MultiService):
 
     async def _stop(self) -> None:
         Service.stopService(self)
+        for stop in self.stopping:
+            stop()
         tracker = self.site.tracker
         tracker.draining = True
         deadline = self.clock.seconds() + self.grace_period
@@ -205,6 +219,11 @@ class DaemonService(MultiService):
         tracker.close_idle_connections()
         while tracker.open_connections() and self.clock.seconds() < deadline:
             await deferLater(self.clock, CLOSE_POLL, lambda: None)
+        for part in reversed(self.parts):
+            try:
+                await maybeDeferred(part.stopService)
+            except Exception:
+                log.failure("{part} did not stop cleanly", part=type(part).__name__)
         await self._stop_backends()
         try:
             await self.store.close()

@@ -21,7 +21,10 @@ from twisted.python import usage
 
 from rpoold.app import RpoolApi
 from rpoold.config import ConfigError, Settings, load
+from rpoold.events import EventSettings
 from rpoold.logs import json_observer_for, text_observer_for
+from rpoold.operations import Settings as OperationSettings
+from rpoold.operations import default_owner
 from rpoold.records import StoreError
 from rpoold.service import BACKEND_STOP, DaemonService, ListeningService
 from rpoold.site import ApiSite, Limits
@@ -114,9 +117,22 @@ def makeService(options: Options) -> Service:
         return _supervisor(options)
     server = settings.server
     sections = settings.sections
+    operations = sections["operations"]
+    events = sections["events"]
     worker = options["worker"]
     api = RpoolApi(
         settings.routing,
+        store=settings.store,
+        operation_settings=OperationSettings(
+            retention=float(operations["retention"]), max_wait=float(operations["max_wait"]),
+            reboot_timeout=float(operations["reboot_timeout"]),
+            transition_timeout=float(operations["transition_timeout"]),
+            lease=float(operations["lease"]),
+            owner=operations["owner"] or default_owner(str(server["port"]))),
+        event_settings=EventSettings(
+            retention=float(events["retention"]), max_events=int(events["max_events"]),
+            keepalive=float(events["keepalive"]), buffer=int(events["buffer"]),
+            node_interval=float(events["node_interval"])),
         request_timeout=server["request_timeout"],
         max_body=server["max_body_bytes"],
         auth=settings.auth,
@@ -153,6 +169,8 @@ def makeService(options: Options) -> Service:
         grace_period=server["grace_period"],
         log_observer=_log_observer(options),
         store=settings.store,
+        parts=api.long.services,
+        stopping=[lambda: api.long.close_streams("the daemon is stopping")],
     )
     if options["worker-fd"] is not None:
         from twisted.internet import reactor

@@ -66,11 +66,13 @@ def ays_options(url: str, **overrides: Any) -> dict[str, Any]:
 
 
 def split_config(ays_url: str, nodes_file: str | None = None, core0: bool = True,
-                 **ays: Any) -> dict[str, Any]:
+                 sections: dict[str, Any] | None = None, **ays: Any) -> dict[str, Any]:
     """
     rpoold's configuration: AYS for its families; the direct families on
     core0 (nodes from AYS, or from ``nodes_file``) or, with ``core0=False``,
     on the mock.
+
+    :param sections: more sections (``store``, ``operations``, ...).
     """
     backends: dict[str, Any] = {"ays": ays_options(ays_url, **ays)}
     families: dict[str, str] = dict.fromkeys(sorted(AYS_FAMILIES), "ays")
@@ -81,7 +83,8 @@ def split_config(ays_url: str, nodes_file: str | None = None, core0: bool = True
     else:
         backends["mock"] = {"plugin": "mock"}
         families.update(dict.fromkeys(sorted(DIRECT_FAMILIES), "mock"))
-    return {"server": {"request_timeout": 30}, "backends": backends, "families": families}
+    return {"server": {"request_timeout": 30}, **(sections or {}), "backends": backends,
+            "families": families}
 
 
 class SplitEnvironment:
@@ -90,12 +93,15 @@ class SplitEnvironment:
 
     :param core0: serve the direct families with the core0 backend (else
         the mock, when the core0 backend is not available).
+    :param sections: more sections of rpoold's configuration (``store``, ...).
     :param ays: overrides of the AYS backend options.
     """
 
-    def __init__(self, nodes: int = 2, core0: bool = CORE0, **ays: Any) -> None:
+    def __init__(self, nodes: int = 2, core0: bool = CORE0, sections: dict[str, Any] | None = None,
+                 **ays: Any) -> None:
         self.nodes = nodes
         self.core0 = core0
+        self.sections = sections or {}
         self.ays = ays
         self.dir = Path(tempfile.mkdtemp(prefix="ays-split-"))
         self.core0sim = Core0Sim(nodes, ("--reboot-seconds", "0.3"))
@@ -140,7 +146,7 @@ class SplitEnvironment:
             list instead of AYS.
         """
         config = split_config(self.ays_url, str(self.nodes_file) if nodes_file else None,
-                              core0=self.core0, **{**self.ays, **ays})
+                              core0=self.core0, sections=self.sections, **{**self.ays, **ays})
         self.config_file.write_text(toml(config))
         return str(self.config_file)
 

@@ -7,7 +7,7 @@ from typing import Any
 
 
 def toml_value(value: Any) -> str:
-    """:returns: one scalar or list of scalars as TOML."""
+    """:returns: one scalar, list or inline table as TOML."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (int, float)):
@@ -16,6 +16,8 @@ def toml_value(value: Any) -> str:
         return json.dumps(value)
     if isinstance(value, list):
         return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):  # an inline table (in a list: an array of tables)
+        return "{" + ", ".join(f"{k} = {toml_value(v)}" for k, v in value.items()) + "}"
     raise TypeError(f"cannot write {value!r} as TOML")
 
 

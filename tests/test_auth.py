@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from rpoold import auth
 from rpoold.auth import REQUIRED_ROLE, Role, hash_token, listens_on_loopback_only
 from rpoold.config import ConfigError, build
-from rpoold.contract import OPERATIONS, OPERATIONS_BY_NAME
+from rpoold.contract import ALL_OPERATIONS_BY_NAME, OPERATIONS, OPERATIONS_BY_NAME, OWN_OPERATIONS
 from testbed.http_api import call
 from testbed.mock_pool import MOCK_CONFIG
 from testbed.twistd import start_rpoold
@@ -103,15 +103,17 @@ def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 def test_every_operation_has_a_role() -> None:
     names = {op.name for op in OPERATIONS}
-    assert set(REQUIRED_ROLE) == names
+    assert set(REQUIRED_ROLE) == names | {op.name for op in OWN_OPERATIONS}
     assert len(names) == 93
 
 
 def test_read_role_is_get_and_ping_only() -> None:
-    ops = OPERATIONS_BY_NAME
+    """... and the cancel of an operation, which needs the role of the operation it cancels."""
+    ops = ALL_OPERATIONS_BY_NAME
     for name, role in REQUIRED_ROLE.items():
         if role is Role.read:
-            assert ops[name].method == "GET" or name in ("PingNode", "PingContainer"), name
+            assert ops[name].method == "GET" or name in ("PingNode", "PingContainer",
+                                                         "CancelOperation"), name
         if ops[name].method == "GET":
             assert role is Role.read, name
 
@@ -127,7 +129,7 @@ def test_operate_role_is_lifecycle_kill_signal_process_and_files() -> None:
 
 
 def test_scenario_calls_every_operation() -> None:
-    assert {s.op for s in STEPS} == set(REQUIRED_ROLE)
+    assert {s.op for s in STEPS} == {op.name for op in OPERATIONS}
 
 
 # Every operation over HTTP ------------------------------------------------------

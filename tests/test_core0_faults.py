@@ -36,7 +36,9 @@ SILENT = "5254001234ff"
 def write_config(path: Path, nodes: list[tuple[str, int]], *, timeout: float, pool_size: int = 4) -> str:
     lines = ["[families]", 'default = "core0"', "",
              "[backends.core0]", 'plugin = "core0"', f"timeout = {timeout}", f"pool_size = {pool_size}",
-             "ping_timeout = 0.5", ""]
+             "ping_timeout = 0.5", "",
+             # No look at the nodes for node.status events: a node's queue holds the test's commands only.
+             "[events]", "node_interval = 0", ""]
     for nodeid, port in nodes:
         lines += ["[[backends.core0.nodes]]", f'id = "{nodeid}"', 'host = "127.0.0.1"', f"port = {port}", ""]
     path.write_text("\n".join(lines))

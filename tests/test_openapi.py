@@ -18,7 +18,7 @@ from zope.interface import implementer
 from plugins.ays.backend import AysBackend
 from rpoold.app import RpoolApi
 from rpoold.auth import Authenticator, Role
-from rpoold.contract import OPERATIONS
+from rpoold.contract import OPERATIONS, OWN_OPERATIONS
 from rpoold.errors import BadRequest
 from rpoold.interfaces import FAMILIES, IRequestBounds
 from rpoold.json_schemas import ContractSchemas
@@ -158,20 +158,23 @@ def _operations(document: dict[str, Any]) -> dict[str, tuple[str, str, dict[str,
 def test_has_every_operation(document: dict[str, Any]) -> None:
     """
     93 operations (the original's 91 and the pool-wide lists), by name, at
-    their paths; the ``mems`` alias and the later API's
-    ``POST .../containers/{name}/jobs`` are two more documented routes.
+    their paths, and rpoold's own endpoints; the ``mems`` alias and the
+    later API's ``POST .../containers/{name}/jobs`` are two more documented
+    routes.
     """
     found = _operations(document)
     names = {op.name for op in OPERATIONS}
     assert len(names) == 93
     assert names <= set(found)
-    assert set(found) - names == {"GetContainerMemInfoAlias", "StartContainerProcessAlias"}
-    for op in OPERATIONS:
+    assert set(found) - names == ({"GetContainerMemInfoAlias", "StartContainerProcessAlias"}
+                                  | {op.name for op in OWN_OPERATIONS})
+    for op in (*OPERATIONS, *OWN_OPERATIONS):
         path, method, _ = found[op.name]
         assert (path, method) == (op.path, op.method.lower())
 
 
-@pytest.mark.parametrize("op", OPERATIONS, ids=[op.name for op in OPERATIONS])
+@pytest.mark.parametrize("op", (*OPERATIONS, *OWN_OPERATIONS),
+                         ids=[op.name for op in (*OPERATIONS, *OWN_OPERATIONS)])
 def test_operation_is_described(document: dict[str, Any], op: Any) -> None:
     """Its success status, its request and response schemas, its Location, its error answers."""
     _, _, described = _operations(document)[op.name]

@@ -27,7 +27,7 @@ from __future__ import annotations
 from typing import Any
 
 from twisted.application.service import IService, Service
-from twisted.internet.defer import Deferred, DeferredList
+from twisted.internet.defer import Deferred, DeferredList, ensureDeferred
 from twisted.logger import Logger
 from zope.interface import implementer
 
@@ -41,17 +41,18 @@ from plugins.ays.node_facts import NodeFacts
 from plugins.ays.nodes import Nodes
 from plugins.ays.readiness import Readiness
 from plugins.ays.registry import AysNodeRegistry
-from plugins.ays.runs import Timing, Writer
+from plugins.ays.runs import Finisher, Timing, Writer
 from plugins.ays.storage import Filesystems, StoragePools
 from plugins.ays.vms import REQUEST_BOUNDS, VMs
 from rpoold.delegation import serve
 from rpoold.interfaces import IHealthCheck, IRequestBounds
 from rpoold.nodes import INodeAgents, INodeRegistryProvider
+from rpoold.operations import IOperationResumer
 
 log = Logger()
 
 
-@implementer(IHealthCheck, IService, INodeRegistryProvider, IRequestBounds)
+@implementer(IHealthCheck, IService, INodeRegistryProvider, IOperationResumer, IRequestBounds)
 class AysBackend(Service):
     """
     The AYS families (``INodes``, ``IBridges``, ... ``IVdisks``: the
@@ -102,7 +103,7 @@ class AysBackend(Service):
                                    retry_max_interval, health_timeout)
         guarded = self.readiness.guarded
         lookups = Lookups(client)
-        changes = Changes(client, self.writer, lookups)
+        changes = self.changes = Changes(client, self.writer, lookups)
         self.facts = NodeFacts(agents, lookups, live_status_timeout)
         self.nodes = Nodes(guarded, client, lookups, changes, self.writer)
         self.bridges = Bridges(guarded, lookups, changes)
@@ -157,6 +158,29 @@ class AysBackend(Service):
     def check_health(self) -> Deferred[dict[str, Any]]:
         """The health report (``IHealthCheck``): ``Readiness.check_health``."""
         return self.readiness.check_health()
+
+    # Operations a restarted daemon follows again ------------------------------------------
+
+    def finisher(self, spec: dict[str, Any]) -> Finisher:
+        """What a finisher written down (``Write.on_success_spec``, ...) stands for."""
+        if "undeploy" in spec:
+            return self.storage_clusters.undeploy(str(spec["undeploy"]))
+        role, name = spec["forget"]
+        return self.changes.forget(str(role), str(name))
+
+    def resume_operation(self, spec: dict[str, Any]) -> Deferred[Any]:
+        """
+        Follow again the AYS run of an operation this backend began before
+        the daemon restarted (``IOperationResumer``), once AYS is ready.
+
+        :returns: Deferred firing with ``None`` once the run ended for the write.
+        :raises BackendError: the run failed it.
+        """
+        async def follow() -> None:
+            await self.readiness.ready_now()
+            await self.writer.resume(spec, self.finisher)
+
+        return ensureDeferred(follow())
 
 
 #: The families' parts, by the attribute ``AysBackend`` holds each under:

@@ -36,7 +36,7 @@ class Changes:
         return forget
 
     async def create(self, role: str, name: str, content: dict[str, Any], what: str,
-                     undo: Finisher | None = None) -> None:
+                     undo: Finisher | None = None, undo_spec: dict[str, Any] | None = None) -> None:
         """
         A create: the blueprint installs service ``role!name``, whose name
         must be free (checked under the write lock).
@@ -45,6 +45,8 @@ class Changes:
         :param what: the resource, for the 409 message.
         :param undo: what a failed install leaves is undone by (default:
             the service is forgotten).
+        :param undo_spec: ``undo`` written down, for a daemon that restarts
+            (``AysBackend.finisher``).
         :raises Conflict: the name is taken.
         :raises BackendError: the run failed the install.
         :raises BackendTimeout: the run did not end in time.
@@ -53,7 +55,8 @@ class Changes:
             await self.lookups.absent(role, name, what)
 
         write = Write(role, name, "install", content, ours=(Action(role, name, "install"),),
-                      on_failure=undo or self.forget(role, name))
+                      on_failure=undo or self.forget(role, name),
+                      on_failure_spec=undo_spec if undo is not None else {"forget": [role, name]})
         await self.writer.apply(write, check)
 
     async def act(self, actor: str, name: str, action: str, label: str | None = None,
@@ -74,4 +77,5 @@ class Changes:
                       blueprints.actions_only(step), ours=(step,))
         if then_forget is not None:
             write.on_success = self.forget(then_forget, name)
+            write.on_success_spec = {"forget": [then_forget, name]}
         await self.writer.apply(write)

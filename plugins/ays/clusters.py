@@ -76,9 +76,10 @@ class StorageClusters:
         await self._check_disks(nodes, body["driveType"], int(body["servers"]) // len(node_ids))
         await self.changes.create("storage_cluster", label,
                                   blueprints.storage_cluster(body, node_ids),
-                                  "storage cluster", undo=self._undeploy(label))
+                                  "storage cluster", undo=self.undeploy(label),
+                                  undo_spec={"undeploy": label})
 
-    def _undeploy(self, label: str) -> Finisher:
+    def undeploy(self, label: str) -> Finisher:
         """Undo a failed deployment: what the cluster made goes with it."""
         async def undeploy() -> None:
             if await self.lookups.service("storage_cluster", label) is None:

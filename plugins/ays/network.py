@@ -94,6 +94,7 @@ class Zerotiers:
         write = Write("zerotier", nwid, "join", blueprints.zerotier(nodeid, nwid),
                       ours=(Action("zerotier", instance, "install"),))
         write.on_failure = self.changes.forget("zerotier", instance)
+        write.on_failure_spec = {"forget": ["zerotier", instance]}
 
         async def not_joined() -> None:
             if await self.lookups.service("zerotier", instance) is not None:

@@ -20,6 +20,7 @@ from twisted.logger import Logger
 from plugins.ays.client import AysClient, RepositoryMissing
 from plugins.ays.telemetry import AysRunStates
 from rpoold.errors import RpoolError, ServiceUnavailable
+from rpoold.operations import progress
 
 log = Logger()
 
@@ -62,6 +63,9 @@ def operation(
 
     @functools.wraps(f)
     def wrapper(self: G, /, *args: P.args, **kwargs: P.kwargs) -> Deferred[T]:
+        # A write run as an operation is pending until it holds the
+        # repository's lock (``Writer.sequence``): it may be cancelled until then.
+        progress().queued()
         return ensureDeferred(self.guarded(f(self, *args, **kwargs)))
 
     return wrapper
@@ -139,6 +143,11 @@ class Readiness:
                      url=self.client.url, repo=self.client.repository,
                      how="created" if created else "found")
             return
+
+    async def ready_now(self) -> None:
+        """Wait until AYS is ready (its start-up attempts succeed)."""
+        while not self.ready:
+            await deferLater(self.clock, self.retry_interval, lambda: None)
 
     # The guard ----------------------------------------------------------------------
 

@@ -19,6 +19,15 @@ A run still going when the operation's wait ends is left alone and followed
 in the background until it ends, so that what it was meant to do is either
 completed (a delete forgets the service) or undone (a failed create is
 forgotten) and rpoold's view does not stay half-applied.
+
+Under one of the daemon's operations (``rpoold.operations.progress``) a
+write is ``pending`` until it holds the repository's lock (and may be
+cancelled until then: nothing was posted to AYS), then ``running``; its
+run's steps and job states are the operation's steps; the caller is
+answered 202 once ``run_timeout`` has passed, and the write goes on
+waiting for its run up to ``follow_timeout``, the run's key and how to
+settle it written down so that a restarted daemon follows it again
+(``Writer.resume``).
 """
 
 from __future__ import annotations
@@ -38,6 +47,7 @@ from plugins.ays.blueprints import Action
 from plugins.ays.client import BACKEND, AysClient, BlueprintExists
 from plugins.ays.telemetry import AysRunStates
 from rpoold.errors import BackendError, BackendTimeout, BackendUnavailable, NotFound, RpoolError
+from rpoold.operations import progress
 
 log = Logger()
 
@@ -77,6 +87,9 @@ class Write:
     :ivar on_success: run after the run ended ``ok`` for ``ours``, also
         when that happens after the operation answered 504.
     :ivar on_failure: run after the run failed ``ours``, likewise.
+    :ivar on_success_spec: ``on_success`` written down (``{"forget": [role,
+        name]}``, ``{"undeploy": label}``), for a daemon that restarts.
+    :ivar on_failure_spec: ``on_failure`` likewise.
     """
 
     label: str
@@ -86,6 +99,8 @@ class Write:
     ours: tuple[Action, ...] = ()
     on_success: Finisher | None = None
     on_failure: Finisher | None = None
+    on_success_spec: dict[str, Any] | None = None
+    on_failure_spec: dict[str, Any] | None = None
     #: Set once the blueprint was handed to AYS for execution.
     executed: bool = False
 
@@ -132,6 +147,28 @@ def run_failed_us(run: dict[str, Any], ours: tuple[Action, ...]) -> bool:
     return any(
         job.get("state") != "ok" for job in jobs(run) for action in ours if _matches(job, action)
     )
+
+
+def failed_job_logs(run: dict[str, Any]) -> list[dict[str, Any]]:
+    """The failed jobs of a run, each ``{"job": "actor!service action", "logs": [...]}`` (no traces)."""
+    found = []
+    for job in jobs(run):
+        if job.get("state") != "error":
+            continue
+        name = f"{_job_actor(job) or '?'}!{job.get('service_name', '?')} {job.get('action_name', '?')}"
+        lines = [str(entry.get("log", "")).rstrip() for entry in job.get("logs") or []
+                 if isinstance(entry, dict) and entry.get("category") != "trace"]
+        found.append({"job": name, "logs": [line for line in lines if line]})
+    return found
+
+
+def run_summary(run: dict[str, Any]) -> dict[str, Any]:
+    """A run's state, its steps and their jobs' states (an operation's step)."""
+    return {"run": run.get("key"), "state": run.get("state"), "steps": [
+        {"number": step.get("number"), "state": step.get("state"),
+         "jobs": [{"job": f"{_job_actor(j) or '?'}!{j.get('service_name', '?')} {j.get('action_name', '?')}",
+                   "state": j.get("state")} for j in step.get("jobs") or [] if isinstance(j, dict)]}
+        for step in run.get("steps") or [] if isinstance(step, dict)]}
 
 
 def run_error_message(run: dict[str, Any], what: str) -> str:
@@ -198,8 +235,12 @@ class Writer:
 
     @asynccontextmanager
     async def sequence(self) -> Any:
-        """Hold the repository's write lock (checks + blueprint + run)."""
+        """
+        Hold the repository's write lock (checks + blueprint + run).  An
+        operation waiting for it is ``pending``; holding it, ``running``.
+        """
         await self.lock.acquire()
+        progress().started()
         try:
             yield
         finally:
@@ -271,10 +312,52 @@ class Writer:
             return
         await self.wait(run, write)
 
+    def resume_spec(self, key: str, write: Write) -> dict[str, Any]:
+        """What a daemon that restarts needs to follow ``write``'s run ``key`` (``resume``)."""
+        return {"ays_run": key, "label": write.label, "name": write.name, "verb": write.verb,
+                "ours": [[a.actor, a.service, a.action, a.force] for a in write.ours],
+                "on_success": write.on_success_spec, "on_failure": write.on_failure_spec}
+
+    async def resume(self, spec: dict[str, Any], finisher: Callable[[dict[str, Any]], Finisher]) -> None:
+        """
+        Follow again, after a restart, the run a ``resume_spec`` names, and
+        settle it.
+
+        :param finisher: what a finisher spec stands for.
+        :raises BackendError: the run failed us.
+        :raises BackendTimeout: it did not end within ``follow_timeout``.
+        """
+        write = Write(str(spec["label"]), str(spec["name"]), str(spec["verb"]), {},
+                      ours=tuple(Action(a, s, n, bool(f)) for a, s, n, f in spec.get("ours") or []))
+        for key in ("on_success", "on_failure"):
+            if isinstance(spec.get(key), dict):
+                setattr(write, key, finisher(spec[key]))
+                setattr(write, f"{key}_spec", spec[key])
+        await self._wait_for_operation({"key": str(spec["ays_run"]), "state": "running"}, write)
+
+    async def _wait_for_operation(self, run: dict[str, Any], write: Write) -> None:
+        """As ``wait``, for a write run as one of the daemon's operations: up to ``follow_timeout``."""
+        reporter = progress()
+        key = run["key"]
+        reporter.resumable(self.resume_spec(key, write))
+        reporter.cannot_cancel(f"AYS run {key} has started; AYS cannot stop a run")
+        reporter.answer_by(self.timing.run_timeout)
+        ended = await self._poll(run, self.now() + self.timing.follow_timeout, patient=True)
+        if ended is None:
+            raise BackendTimeout(f"AYS run {key} ({write.describe()}) did not finish within "
+                                 f"{self.timing.follow_timeout:g} s")
+        try:
+            await self._conclude(ended, write)
+        finally:
+            self.runs.forget(key)
+
     async def wait(self, run: dict[str, Any], write: Write) -> None:
         """Poll the run to its end, within ``run_timeout``, and settle it."""
         key = run["key"]
         self.seen(run)
+        if progress().active:
+            await self._wait_for_operation(run, write)
+            return
         deadline = self.now() + self.timing.run_timeout
         try:
             ended = await self._poll(run, deadline)
@@ -300,6 +383,8 @@ class Writer:
         """
         pause = self.timing.poll_interval
         key = run["key"]
+        reporter = progress()
+        told: dict[str, Any] | None = None
         while run.get("state") not in TERMINAL:
             left = deadline - self.now()
             if left <= 0:
@@ -317,10 +402,18 @@ class Writer:
                     return None
                 if not patient:
                     raise
+                continue
+            summary = run_summary(run)
+            if reporter.active and summary != told:
+                told = summary
+                steps = "; ".join(f"step {st['number']} {st['state']}" for st in summary["steps"])
+                reporter.step(f"AYS run {key}: {run.get('state')}" + (f" ({steps})" if steps else ""),
+                              summary)
         return run
 
     async def _conclude(self, run: dict[str, Any], write: Write) -> None:
         if run_failed_us(run, write.ours):
+            progress().failed_jobs(failed_job_logs(run))
             message = run_error_message(run, write.describe())
             if write.on_failure is not None:
                 await self._settle(write.on_failure, write, "undo after a failed run")
@@ -398,6 +491,16 @@ class Writer:
         """
         await self.wait_for_service(role, name, lambda s: applied(s.get("data") or {}), what)
 
+    def _waited(self) -> float:
+        """How long a change AYS applies outside runs is waited for: ``run_timeout``, or, under
+        an operation (whose caller has its 202 by then), ``follow_timeout``."""
+        reporter = progress()
+        if not reporter.active:
+            return self.timing.run_timeout
+        reporter.cannot_cancel("AYS applies the change outside its runs; it cannot be stopped")
+        reporter.answer_by(self.timing.run_timeout)
+        return self.timing.follow_timeout
+
     async def wait_for_service(
         self,
         role: str,
@@ -406,7 +509,8 @@ class Writer:
         what: str,
     ) -> None:
         """As ``wait_for_data``, with ``done`` judging the whole Service object."""
-        deadline = self.now() + self.timing.run_timeout
+        waited = self._waited()
+        deadline = self.now() + waited
         pause = self.timing.poll_interval
         while True:
             left = deadline - self.now()
@@ -428,6 +532,6 @@ class Writer:
             await self.sleep(min(pause, left))
             pause = min(pause * 2, self.timing.poll_max_interval)
         raise BackendTimeout(
-            f"AYS did not apply {what} within {self.timing.run_timeout:g} s (AYS makes "
+            f"AYS did not apply {what} within {waited:g} s (AYS makes "
             f"this change outside its runs and reports no error for it; see the AYS log)"
         )

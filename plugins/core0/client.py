@@ -24,6 +24,7 @@ away) closes the connection it had leased if a reply is still due.
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -44,6 +45,7 @@ from plugins.core0.protocol import (
     new_job_id,
     payload,
     result_key,
+    stream_key,
 )
 from rpoold.errors import BackendError, BackendTimeout, BackendUnavailable, RpoolError
 from rpoold.nodes import ICommandClient, NodeAddress
@@ -592,10 +594,36 @@ class NodeClient:
 
         return self._session(f"read job '{job_id}'", timeout, start, "job.peek")
 
+    def read_stream(self, job_id: str, start: int, *,
+                    timeout: float | None = None) -> Deferred[list[dict[str, Any]]]:
+        """
+        What the agent streamed of a job's output from entry ``start`` on
+        (``LRANGE stream:<id>``: read, not taken).
+
+        :returns: Deferred firing with the decoded entries.
+        """
+        def start_reading(session: _Session) -> None:
+            (entries,) = session.send(("LRANGE", stream_key(job_id), start, -1))
+
+            def decoded(items: Any) -> None:
+                found = []
+                for item in items or []:
+                    try:
+                        entry = json.loads(item)
+                    except (TypeError, ValueError):
+                        continue
+                    if isinstance(entry, dict):
+                        found.append(entry)
+                session.succeed(found)
+
+            entries.addCallback(session.then, decoded)
+
+        return self._session(f"read the output of job '{job_id}'", timeout, start_reading, "job.stream")
+
     # Inside containers -------------------------------------------------------------
 
     def dispatch(self, container: int, command: str, arguments: dict[str, Any] | None = None, *,
-                 wait: bool = True, timeout: float | None = None) -> Deferred[Any]:
+                 wait: bool = True, timeout: float | None = None, stream: bool = False) -> Deferred[Any]:
         """
         Run a command inside a container (``corex.dispatch``): two round
         trips on one connection, the dispatch and the inner job's result.
@@ -608,7 +636,7 @@ class NodeClient:
         :raises BackendUnavailable, BackendTimeout: as ``execute``.
         """
         server_wait = self._server_timeout(timeout)
-        arguments = {"container": container, "command": inner_command(command, arguments or {})}
+        arguments = {"container": container, "command": inner_command(command, arguments or {}, stream)}
 
         def start(session: _Session) -> None:
             self._run(session, "corex.dispatch", arguments, server_wait,

@@ -65,9 +65,22 @@ def payload(job_id: str, command: str, arguments: dict[str, Any]) -> str:
     return json.dumps({"id": job_id, "command": command, "arguments": arguments})
 
 
-def inner_command(command: str, arguments: dict[str, Any]) -> dict[str, Any]:
-    """The ``command`` argument of ``corex.dispatch`` (its id is ignored by core0)."""
-    return {"command": command, "arguments": arguments, "queue": "", "tags": ""}
+def inner_command(command: str, arguments: dict[str, Any], stream: bool = False) -> dict[str, Any]:
+    """
+    The ``command`` argument of ``corex.dispatch`` (its id is ignored by core0).
+
+    :param stream: the later protocol's ``stream`` flag (the output is
+        pushed to ``stream:<id>`` as it is written); left out when false.
+    """
+    inner: dict[str, Any] = {"command": command, "arguments": arguments, "queue": "", "tags": ""}
+    if stream:
+        inner["stream"] = True
+    return inner
+
+
+def stream_key(job_id: str) -> str:
+    """Where the later protocol's agent pushes a streamed job's output."""
+    return f"stream:{job_id}"
 
 
 class ProtocolError(BackendError):

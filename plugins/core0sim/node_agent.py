@@ -79,6 +79,21 @@ def result_commands(job_id: str, result: dict[str, Any]) -> list[Chunk]:
     return [(_PUBLISH % (n + 12, encoded, n + 7, encoded, len(body), body, n + 7, encoded), 3)]
 
 
+def stream_commands(job_id: str, entry: dict[str, Any]) -> list[Chunk]:
+    """
+    One entry of a streamed job's output (the later protocol):
+    ``RPUSH stream:<id> <json>``, and with the last one ``EXPIRE stream:<id> 300``.
+    """
+    key = f"stream:{job_id}".encode()
+    body = json.dumps(entry, separators=(",", ":")).encode()
+    chunks: list[Chunk] = [(b"*3\r\n$5\r\nRPUSH\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n"
+                            % (len(key), key, len(body), body), 1)]
+    if int(entry.get("message", {}).get("meta", 0)) & 0x6:
+        chunks.append((b"*3\r\n$6\r\nEXPIRE\r\n$%d\r\n%s\r\n$3\r\n%d\r\n"
+                       % (len(key), key, RESULT_TTL), 1))
+    return chunks
+
+
 def _observe(deferred: Deferred[Any]) -> Deferred[None]:
     """A Deferred that fires with ``deferred`` and can be cancelled alone."""
     d: Deferred[None] = Deferred()
@@ -136,6 +151,7 @@ class NodeAgent(MultiService):
         self._stopping = False
         self.node.listeners.append(self._job_ended)
         self.node.start_listeners.append(self._job_started)
+        self.node.output_listeners.append(self._job_output)
         self._loop = ensureDeferred(self._consume())
         gatherResults([self.reader.when_ready(), self.writer.when_ready()], consumeErrors=True) \
             .addCallbacks(self._became_ready, lambda _: None)
@@ -174,6 +190,8 @@ class NodeAgent(MultiService):
             self.node.listeners.remove(self._job_ended)
         if self._job_started in self.node.start_listeners:
             self.node.start_listeners.remove(self._job_started)
+        if self._job_output in self.node.output_listeners:
+            self.node.output_listeners.remove(self._job_output)
         await super().stopService()
 
     def when_ready(self) -> Deferred[None]:
@@ -300,6 +318,7 @@ class NodeAgent(MultiService):
             job = self.node.execute(
                 command.command, command.arguments, job_id=command.id,
                 queue=command.queue, tags=command.tags, max_time=command.max_time,
+                stream=command.stream,
             )
         except Exception:
             # A fault of the model must not stop the node: answer like
@@ -338,6 +357,9 @@ class NodeAgent(MultiService):
         # dispatched into containers, before the dispatch job's result.
         if job.agent is not self.node:
             self._send(flag_commands(job.id))
+
+    def _job_output(self, job: Job, entry: dict[str, Any]) -> None:
+        self._send(stream_commands(job.id, entry))
 
     def _job_ended(self, job: Job, result: dict[str, Any]) -> None:
         commands = result_commands(job.id, result)

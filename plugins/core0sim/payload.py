@@ -35,6 +35,8 @@ class Command:
     recurring_period: int = 0
     stats_interval: int = 0
     log_levels: list[int] = field(default_factory=list)
+    #: The later protocol's flag: push the output to ``stream:<id>`` as it is written.
+    stream: bool = False
 
 
 def _string(payload: dict[str, Any], name: str) -> str:
@@ -96,6 +98,11 @@ def _decode_all(payload: dict[str, Any]) -> Command:
         recurring_period=_integer(payload, "recurring_period"),
         stats_interval=_integer(payload, "stats_interval"),
     )
+    stream = payload.get("stream")
+    if stream is not None:
+        if not isinstance(stream, bool):
+            raise PayloadError("field 'stream' is not a boolean")
+        command.stream = stream
     levels = payload.get("log_levels")
     if levels is not None:
         if not isinstance(levels, list) or any(

@@ -68,7 +68,7 @@ class _Output:
             level = 2
         if level in (1, 2):
             if text:
-                (self.job.stdout if level == 1 else self.job.stderr).append(text + "\n")
+                self.job.write(level, text + "\n")
         elif level == 9:
             self.critical = text
         elif level in _RESULT_LEVELS:

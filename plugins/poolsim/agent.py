@@ -87,6 +87,10 @@ class Agent:
         self.files = SimFilesystem(clock)
         self.listeners: list[Callable[[Job, dict[str, Any]], None]] = []
         self.start_listeners: list[Callable[[Job], None]] = []
+        #: The streamed output of jobs (the later protocol's ``stream:<id>``), by job id,
+        #: kept as long as results; and who hears each entry as it is written.
+        self.streams: OrderedDict[str, tuple[float, list[dict[str, Any]]]] = OrderedDict()
+        self.output_listeners: list[Callable[[Job, dict[str, Any]], None]] = []
         self.boot_time = int(clock.seconds()) - 3600
         self._cpus: list[dict[str, Any]] = []
         self._mem: dict[str, Any] = {}
@@ -126,6 +130,36 @@ class Agent:
         if publish:
             for listener in list(self.listeners):
                 listener(job, job.result)
+
+    def job_output(self, job: Job, level: int, text: str, flags: int = 0) -> None:
+        """
+        A streamed job wrote ``text``: one entry per line, as the later
+        protocol pushes them (``{"core", "command", "message": {"message",
+        "epoch", "meta"}}``); ``flags`` marks the last (the job ended).
+        """
+        lines = text.splitlines() if text else []
+        if flags and not lines:
+            lines = [""]
+        kept = self.streams.setdefault(job.id, (self.clock.seconds(), []))[1]
+        for line in lines:
+            entry = {"core": self.container_id, "command": job.id,
+                     "message": {"message": line, "epoch": int(self.clock.seconds() * 1e9),
+                                 "meta": (level << 16) | flags}}
+            kept.append(entry)
+            for listener in list(self.output_listeners):
+                listener(job, entry)
+        self.streams[job.id] = (self.clock.seconds(), kept)
+        self.streams.move_to_end(job.id)
+        while self.streams:
+            key, (when, _) = next(iter(self.streams.items()))
+            if when >= self.clock.seconds() - RESULT_RETENTION_SECONDS and len(self.streams) <= RESULTS_KEPT:
+                break
+            del self.streams[key]
+
+    def stream_of(self, job_id: str) -> list[dict[str, Any]]:
+        """What a job streamed so far (``[]``: nothing, or it was not streamed)."""
+        entry = self.streams.get(job_id)
+        return list(entry[1]) if entry else []
 
     def _expire_results(self) -> None:
         horizon = self.clock.seconds() - RESULT_RETENTION_SECONDS
@@ -186,10 +220,14 @@ class Agent:
         queue: str = "",
         tags: str = "",
         max_time: int = 0,
+        stream: bool = False,
     ) -> Job:
         """
         Run one command as core0 does and return its job; a built-in has
         ended when this returns, a process may still run.
+
+        :param stream: push the output as it is written (the later
+            protocol's ``stream`` flag).
         """
         job_id = job_id or str(uuid.uuid4())
         if job_id in self.jobs:
@@ -198,7 +236,7 @@ class Agent:
         if command not in builtins and command not in PROCESS_COMMANDS and command != "job.killall":
             return rejected(self, job_id, command, UNKNOWN_CMD, "", tags)
         job = Job(self, job_id, command, arguments if arguments is not None else {},
-                  queue=queue, tags=tags, max_time=max_time)
+                  queue=queue, tags=tags, max_time=max_time, stream=stream)
         self.job_started(job)
         if arguments is None:
             job.finish(ERROR, encode_data("missing arguments"), level=20)
@@ -320,5 +358,5 @@ class Agent:
         if signal in STOPPING_SIGNALS:
             self.processes.pop(pid, None)
             if proc.job is not None and proc.job.running:
-                proc.job.stderr.append(f"signal: {signal}\n")
+                proc.job.write(2, f"signal: {signal}\n")
                 proc.job.finish(ERROR)

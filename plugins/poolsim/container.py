@@ -34,6 +34,9 @@ class Container(Agent):
         # Results of jobs in a container reach whoever listens to the node.
         self.listeners = node.listeners
         self.start_listeners = node.start_listeners
+        # ... and so does their streamed output (on the node's Redis, under the job's id).
+        self.streams = node.streams
+        self.output_listeners = node.output_listeners
         self.node_key = node.node_key
         self.boot_time = int(node.clock.seconds())
         self._cpus = node.info_cpu()

@@ -28,6 +28,10 @@ KILLED = "KILLED"
 UNKNOWN_CMD = "UNKNOWN_CMD"
 DUPLICATE_ID = "DUPILICATE_ID"
 
+#: Flags of the last entry of a streamed job's output (the later protocol).
+STREAM_EOF_OK = 0x2
+STREAM_EOF_ERROR = 0x4
+
 SIGKILL = 9
 SIGTERM = 15
 STOPPING_SIGNALS = (1, 2, SIGKILL, SIGTERM)
@@ -141,6 +145,10 @@ class Host(Protocol):
         """Called with ``job`` when a command starts to run."""
         ...
 
+    def job_output(self, job: Job, level: int, text: str, flags: int = 0) -> None:
+        """A streamed job wrote ``text`` (level 1 stdout, 2 stderr), or ended (``flags``)."""
+        ...
+
     def now_ms(self) -> int:
         """The agent's time in milliseconds."""
         ...
@@ -163,8 +171,11 @@ class Job:
         tags: str = "",
         max_time: int = 0,
         protected: bool = False,
+        stream: bool = False,
     ) -> None:
         self.agent = agent
+        #: The later protocol's ``stream`` flag: the output goes to ``stream:<id>`` as written.
+        self.stream = stream
         self.id = job_id
         self.command = command
         self.arguments = arguments
@@ -186,6 +197,12 @@ class Job:
     @property
     def running(self) -> bool:
         return self.result is None
+
+    def write(self, level: int, text: str) -> None:
+        """The program writes ``text`` on stdout (level 1) or stderr (2)."""
+        (self.stdout if level == 1 else self.stderr).append(text)
+        if self.stream and self.result is None:
+            self.agent.job_output(self, level, text)
 
     def later(self, seconds: float, f: Callable[..., Any], *args: Any) -> None:
         """Call ``f`` after ``seconds`` unless the job has ended by then."""
@@ -263,6 +280,8 @@ class Job:
         if critical:
             result["critical"] = critical
         self.result = result
+        if self.stream:
+            self.agent.job_output(self, 1, "", STREAM_EOF_OK if state == SUCCESS else STREAM_EOF_ERROR)
         if self.process is not None:
             self.agent.processes.pop(self.process.pid, None)
         self.agent.job_ended(self, publish)
@@ -339,7 +358,7 @@ class _Script:
             try:
                 words = shlex.split(statement)
             except ValueError:
-                self.job.stderr.append(f"sh: syntax error: {statement}\n")
+                self.job.write(2, f"sh: syntax error: {statement}\n")
                 self.job.finish(ERROR)
                 return
             if not words:
@@ -349,7 +368,7 @@ class _Script:
                 try:
                     seconds = float(args[0]) if args else 0.0
                 except ValueError:
-                    self.job.stderr.append(f"sleep: invalid time interval '{args[0]}'\n")
+                    self.job.write(2, f"sleep: invalid time interval '{args[0]}'\n")
                     self.job.finish(ERROR)
                     return
                 self.job.later(seconds, self.run)
@@ -365,7 +384,7 @@ class _Script:
         """Run one statement; a returned status ends the script."""
         job = self.job
         if program == "echo":
-            job.stdout.append(" ".join(args) + "\n")
+            job.write(1, " ".join(args) + "\n")
         elif program == "true":
             pass
         elif program == "false":
@@ -377,24 +396,29 @@ class _Script:
                 return 2
         elif program == "cat":
             if not args:
-                job.stdout.extend(line + "\n" for line in self.stdin.splitlines() if line)
+                for line in self.stdin.splitlines():
+                    if line:
+                        job.write(1, line + "\n")
             for path in args:
                 try:
                     text = job.agent.files.read_all(path).decode("utf-8", "replace")
                 except CommandError as e:
-                    job.stderr.append(f"cat: {path}: {e}\n")
+                    job.write(2, f"cat: {path}: {e}\n")
                     return 1
-                job.stdout.extend(line + "\n" for line in text.splitlines() if line)
+                for line in text.splitlines():
+                    if line:
+                        job.write(1, line + "\n")
         elif program == "ls":
             for path in args or ["/"]:
                 try:
                     entries = job.agent.files.list(path)
                 except CommandError as e:
-                    job.stderr.append(f"ls: {path}: {e}\n")
+                    job.write(2, f"ls: {path}: {e}\n")
                     return 2
-                job.stdout.extend(e["name"] + "\n" for e in entries)
+                for entry in entries:
+                    job.write(1, entry["name"] + "\n")
         else:
-            job.stderr.append(f"sh: {program}: not found\n")
+            job.write(2, f"sh: {program}: not found\n")
             return 127
         return None
 

@@ -103,8 +103,8 @@ class LocalNodeClient:
         return succeed(job_id)
 
     def dispatch(self, container: int, command: str, arguments: dict[str, Any] | None = None, *,
-                 wait: bool = True) -> Deferred[Any]:
-        inner = inner_command(command, arguments or {})
+                 wait: bool = True, stream: bool = False) -> Deferred[Any]:
+        inner = inner_command(command, arguments or {}, stream)
         d = self.call("corex.dispatch", {"container": container, "command": inner})
         return d.addCallback(self._inner, container, wait)
 
@@ -135,6 +135,10 @@ class LocalNodeClient:
             job_id in agent.jobs for agent in self.model.containers.values())
         return succeed((found is not None or running,
                         self._result(found) if found is not None else None))
+
+    def read_stream(self, job_id: str, start: int) -> Deferred[list[dict[str, Any]]]:
+        """What the node streamed of a job's output (its own or a container's), from ``start`` on."""
+        return succeed([dict(entry) for entry in self.model.stream_of(job_id)[start:]])
 
     def ping(self, timeout: float) -> Deferred[bool]:
         """

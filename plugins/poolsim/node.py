@@ -248,9 +248,9 @@ class Node(Agent):
 
     def execute(self, command: str, arguments: dict[str, Any] | None,
                 job_id: str | None = None, queue: str = "", tags: str = "",
-                max_time: int = 0) -> Job:
+                max_time: int = 0, stream: bool = False) -> Job:
         if command not in EXTENSIONS and command != "core.reboot":
-            return super().execute(command, arguments, job_id, queue, tags, max_time)
+            return super().execute(command, arguments, job_id, queue, tags, max_time, stream)
         job_id = job_id or str(uuid.uuid4())
         if job_id in self.jobs:
             return rejected(self, job_id, command, DUPLICATE_ID, "duplicate job id", tags)
@@ -269,7 +269,7 @@ class Node(Agent):
             function = self.commands[job.command]
             value = function(**accepted_arguments(function, job.arguments))
         except (CommandError, TypeError) as e:
-            job.stderr.append(f"{e}\n")
+            job.write(2, f"{e}\n")
             job.finish("ERROR")
         else:
             if job.command == "zerotier.list":
@@ -424,6 +424,7 @@ class Node(Agent):
             queue=command.get("queue") or "",
             tags=command.get("tags") or "",
             max_time=command.get("max_time") or 0,
+            stream=command.get("stream") is True,
         )
         return job.id
 

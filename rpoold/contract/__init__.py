@@ -4,6 +4,10 @@ operations and types (wire names, required fields, enums, patterns), with
 rpoold's own per-operation keys ``family`` and ``interface_method`` (which
 resource family serves it and which interface method it calls).
 
+``operations`` lists the 2017 contract's 91 operations; ``rpoold_operations``
+the endpoints rpoold adds of its own (operations, events, streamed job
+output), described the same way and marked ``rpoold_own``.
+
 This module reads the document and lists its operations; what is derived
 from the types lives beside it: ``rpoold.json_schemas`` (the types as JSON
 Schema), ``rpoold.request_validation`` and ``rpoold.response_shaping``.
@@ -113,6 +117,13 @@ class Operation:
         if self.listing is not None:
             names += [*LIST_PARAMETERS, *self.listing.filters]
         return tuple(names)
+    #: One of rpoold's own endpoints (``rpoold_operations``), not the 2017 contract's.
+    own: bool = False
+
+    @property
+    def is_write(self) -> bool:
+        """Whether it changes the pool: a POST, PUT or DELETE that needs more than the ``read`` role."""
+        return self.method != "GET" and self.role != "read"
 
     @property
     def path_parameters(self) -> list[str]:
@@ -135,8 +146,12 @@ class Operation:
         return tuple(names)
 
 
-def operations(document: dict[str, Any]) -> tuple[Operation, ...]:
-    """:returns: the operations of a contract document, in its order."""
+def operations(document: dict[str, Any], key: str = "operations") -> tuple[Operation, ...]:
+    """
+    :param key: ``operations`` (the contract's) or ``rpoold_operations``
+        (rpoold's own endpoints).
+    :returns: the operations of a contract document, in its order.
+    """
     return tuple(
         Operation(
             number=op["number"],
@@ -159,11 +174,17 @@ def operations(document: dict[str, Any]) -> tuple[Operation, ...]:
             created=op.get("created"),
             listing=_list_spec(op.get("list")),
             fan_out=op.get("fan_out"),
+            own=bool(op.get("rpoold_own", False)),
         )
-        for op in document["operations"]
+        for op in document.get(key, ())
     )
 
 
 #: Every operation of the shipped contract, in its order.
 OPERATIONS: tuple[Operation, ...] = operations(load())
 OPERATIONS_BY_NAME: dict[str, Operation] = {op.name: op for op in OPERATIONS}
+#: rpoold's own endpoints (operations, events, streamed job output).
+OWN_OPERATIONS: tuple[Operation, ...] = operations(load(), "rpoold_operations")
+#: Both, the contract's first.
+ALL_OPERATIONS: tuple[Operation, ...] = OPERATIONS + OWN_OPERATIONS
+ALL_OPERATIONS_BY_NAME: dict[str, Operation] = {op.name: op for op in ALL_OPERATIONS}

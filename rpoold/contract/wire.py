@@ -465,3 +465,65 @@ class PoolVMListItem(TypedDict, total=False):
     node: str
     id: str
     status: str
+
+
+class Operation(TypedDict, total=False):
+    """A write followed to its end (rpoold's own, not in the 2017 contract)."""
+
+    id: str
+    operation: str
+    resource: str
+    status: str
+    created: str
+    updated: str
+    result: OperationResult
+    error: OperationError
+    steps: list[OperationStep]
+
+
+class OperationResult(TypedDict, total=False):
+    """The answer of a write: its status code, its Location, its body."""
+
+    status: int
+    location: str
+    body: Any
+
+
+class OperationError(TypedDict, total=False):
+    """Why an operation failed or was cancelled."""
+
+    message: str
+    status: int
+    logs: list[OperationJobLog]
+
+
+class OperationJobLog(TypedDict, total=False):
+    """One failed job of an AYS run and what it logged."""
+
+    job: str
+    logs: list[str]
+
+
+class OperationStep(TypedDict, total=False):
+    """One thing learnt of an operation's progress."""
+
+    time: str
+    message: str
+    data: dict[str, Any]
+
+
+class Event(TypedDict, total=False):
+    """One change in the pool, as GET /events sends it (the SSE event's data)."""
+
+    id: int
+    type: str
+    time: str
+    resource: str
+    data: dict[str, Any]
+
+
+class JobOutput(TypedDict, total=False):
+    """A piece of a job's output (the data of a stdout or stderr SSE event, or of the end event)."""
+
+    text: str
+    state: str

@@ -43,7 +43,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 import txredisapi
-from twisted.internet.defer import CancelledError, Deferred, fail, succeed
+from twisted.internet.defer import CancelledError, Deferred, ensureDeferred, fail, succeed
 from twisted.internet.endpoints import HostnameEndpoint, connectProtocol
 from twisted.internet.error import ConnectError
 from twisted.logger import Logger
@@ -51,6 +51,7 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from rpoold.errors import TIMEOUTS
+from rpoold.events import Event, EventList, IEventLog, TailListener, event_from, now
 from rpoold.records import IRecords, Record, StoreError, StoreUnavailable, Watchers
 from rpoold.stores.encoding import decode, encode, normal
 
@@ -139,6 +140,58 @@ return out
 """
 
 
+# The event log: a stream whose entry ids are ``<event id>-0``, the event
+# ids coming from a counter in the same script, so that they are integers
+# with no gap.  KEYS: stream, counter. ARGV: time, event JSON.
+_APPEND = """
+local n = redis.call('INCR', KEYS[2])
+redis.call('XADD', KEYS[1], string.format('%d-0', n), 't', ARGV[1], 'e', ARGV[2])
+return n
+"""
+
+# KEYS: stream, counter. Answers {first id or 0, last id}.
+_BOUNDS = """
+local first = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)
+local last = tonumber(redis.call('GET', KEYS[2]) or '0')
+if #first == 0 then
+  return {last + 1, last}
+end
+return {tonumber(string.match(first[1][1], '^(%d+)')), last}
+"""
+
+# KEYS: stream. ARGV: cutoff time, most entries kept. Answers how many went.
+_TRIM = """
+local gone = redis.call('XTRIM', KEYS[1], 'MAXLEN', '=', ARGV[2])
+while true do
+  local head = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 100)
+  if #head == 0 then break end
+  local old = nil
+  for _, entry in ipairs(head) do
+    if tonumber(entry[2][2]) < tonumber(ARGV[1]) then old = entry[1] else break end
+  end
+  if old == nil then break end
+  local n = tonumber(string.match(old, '^(%d+)'))
+  gone = gone + redis.call('XTRIM', KEYS[1], 'MINID', string.format('%d-0', n + 1))
+  if old ~= head[#head][1] then break end
+end
+return gone
+"""
+
+#: Most events one read of the tail takes; how long it blocks (ms).
+_TAIL_COUNT = 1000
+_TAIL_BLOCK_MS = 1000
+
+
+def _events_of(entries: Any) -> list[Event]:
+    """The events of XRANGE / XREAD entries (``[[id, [field, value, ...]], ...]``)."""
+    events = []
+    for entry_id, fields in entries or []:
+        values = dict(zip(fields[::2], fields[1::2], strict=True))
+        events.append(event_from(int(str(entry_id).split("-")[0]), float(values["t"]),
+                                 decode(values["e"])))
+    return events
+
+
 class _SetupFailed(Exception):
     """The connection opened but the server refused its password or database."""
 
@@ -203,10 +256,16 @@ class _Subscriber(txredisapi.SubscriberProtocol):  # type: ignore[misc]
         self.heard(channel, message)
 
 
-@implementer(IRecords)
+@implementer(IRecords, IEventLog)
 class RedisRecords:
     """
-    Records in the Redis at ``host:port``, database ``db``.
+    Records and events in the Redis at ``host:port``, database ``db``.
+
+    Events are a stream, ``<prefix>events``, its entry ids ``<event id>-0``
+    (the event ids from the counter ``<prefix>events:seq``); the tail reads
+    it with a blocking ``XREAD`` on a connection of its own, so every
+    daemon on this Redis hears every event, in order, and goes on from the
+    last one it heard after a lost connection.
 
     :param password: ``AUTH`` with it (and ``username``, Redis 6 ACLs).
     :param prefix: the start of every key the store uses.
@@ -239,6 +298,11 @@ class RedisRecords:
         self._subscriber: _Subscriber | None = None
         self._listening = False
         self._relisten: Any = None
+        #: The event tail: its listeners, the last id heard, its connection, its next attempt.
+        self._tails: list[TailListener] = []
+        self._tail_conn: _Connection | None = None
+        self._tail_running = False
+        self._tail_retry: Any = None
 
     # Keys --------------------------------------------------------------------------------
 
@@ -371,6 +435,13 @@ class RedisRecords:
         if self._relisten is not None and self._relisten.active():
             self._relisten.cancel()
         self._relisten = None
+        self._tails.clear()
+        if self._tail_retry is not None and self._tail_retry.active():
+            self._tail_retry.cancel()
+        self._tail_retry = None
+        tail, self._tail_conn = self._tail_conn, None
+        if tail is not None and tail.transport is not None:
+            tail.transport.abortConnection()
         subscriber, self._subscriber = self._subscriber, None
         if subscriber is not None and subscriber.transport is not None:
             subscriber.transport.loseConnection()
@@ -409,7 +480,11 @@ class RedisRecords:
             else:
                 waiter.callback(result)
 
-    def _new_connection(self) -> Deferred[_Connection]:
+    def _new_connection(self, shared: bool = True) -> Deferred[_Connection]:
+        """
+        :param shared: it is the connection the calls share (``_drop``
+            aborts it while it is set up); else one of the event tail's.
+        """
         conn = _Connection(charset="utf-8", password=self._password or None, username=self._username,
                            dbid=self.db or None, convertNumbers=False)
         conn.factory = _FactoryStub()
@@ -435,14 +510,26 @@ class RedisRecords:
                 result.errback(failure)
 
         def done(outcome: Any) -> Any:
-            self._setting_up = None
+            if shared:
+                self._setting_up = None
             return outcome
 
         conn.whenConnected().addCallback(ready)
         conn.whenDisconnected().addCallback(lost)
         attempt = connectProtocol(endpoint, conn)
         attempt.addErrback(failed)
-        self._setting_up = (conn, attempt)
+        if shared:
+            self._setting_up = (conn, attempt)
+        else:
+            def give_up(outcome: Any, timeout: float) -> Any:
+                if conn.transport is not None:
+                    conn.transport.abortConnection()
+                else:
+                    attempt.cancel()
+                return outcome
+
+            # Bounded like a call: a server that does not answer fails the attempt.
+            result.addTimeout(self.timeout, self._reactor, onTimeoutCancel=give_up)
         return result.addBoth(done)
 
     def _drop(self) -> None:
@@ -558,3 +645,82 @@ class RedisRecords:
 
         return self._call("list", lambda conn: conn.eval(_LIST, self._keys(kind)[:2], [prefix])
                           .addCallback(pairs))
+
+    # IEventLog ---------------------------------------------------------------------------
+
+    def _event_keys(self) -> tuple[str, str]:
+        return f"{self.prefix}events", f"{self.prefix}events:seq"
+
+    def append(self, event_type: str, resource: str, data: Mapping[str, Any]) -> Deferred[Event]:
+        try:
+            text = encode({"type": event_type, "resource": resource, "data": dict(data)})
+        except (TypeError, ValueError) as e:
+            return fail(e)
+        when = now()
+        keys = list(self._event_keys())
+        return self._call("append", lambda conn: conn.eval(_APPEND, keys, [repr(when), text])
+                          .addCallback(lambda n: event_from(int(n), when, decode(text))))
+
+    def read(self, after: int, limit: int) -> Deferred[EventList]:
+        if limit <= 0:
+            return succeed([])
+        key = self._event_keys()[0]
+        return self._call("read", lambda conn: conn.execute_command(
+            "XRANGE", key, f"({after}-0", "+", "COUNT", str(limit)).addCallback(_events_of))
+
+    def bounds(self) -> Deferred[tuple[int, int]]:
+        def pair(reply: list[Any]) -> tuple[int, int]:
+            return int(reply[0]), int(reply[1])
+
+        return self._call("bounds", lambda conn: conn.eval(_BOUNDS, list(self._event_keys()), [])
+                          .addCallback(pair))
+
+    def trim(self, max_age: float, max_count: int) -> Deferred[int]:
+        arguments = [repr(now() - max_age), str(max(0, max_count))]
+        return self._call("trim", lambda conn: conn.eval(_TRIM, [self._event_keys()[0]], arguments)
+                          .addCallback(int))
+
+    def tail(self, after: int, deliver: Callable[[Event], None]) -> None:
+        self._tails.append(TailListener(after, deliver))
+        if not self._tail_running:
+            self._tail_running = True
+            ensureDeferred(self._follow_tail()).addErrback(
+                lambda failure: log.failure("record store {where}: the event tail failed", failure,
+                                            where=self.where))
+
+    async def _follow_tail(self) -> None:
+        """Read the stream after the last event heard, blocking, for as long as the store is open."""
+        key = self._event_keys()[0]
+        told = False
+        try:
+            while self._open and self._tails:
+                try:
+                    if self._tail_conn is None or not self._tail_conn.connected:
+                        self._tail_conn = await self._new_connection(shared=False)
+                    conn = self._tail_conn
+                    reply = await conn.execute_command(
+                        "XREAD", "COUNT", str(_TAIL_COUNT), "BLOCK", str(_TAIL_BLOCK_MS),
+                        "STREAMS", key, f"{min(t.after for t in self._tails)}-0")
+                except Exception as e:
+                    if not self._open:
+                        return
+                    if not told:
+                        log.warn("record store {where}: the event tail lost Redis ({why}); retrying",
+                                 where=self.where, why=str(e) or type(e).__name__)
+                        told = True
+                    tail, self._tail_conn = self._tail_conn, None
+                    if tail is not None and tail.transport is not None:
+                        tail.transport.abortConnection()
+                    pause: Deferred[None] = Deferred()
+                    self._tail_retry = self._reactor.callLater(self.timeout, pause.callback, None)
+                    await pause
+                    continue
+                if told:
+                    log.info("record store {where}: the event tail hears Redis again", where=self.where)
+                    told = False
+                for _, entries in reply or []:
+                    for event in _events_of(entries):
+                        for listener in list(self._tails):
+                            listener.offer(event)
+        finally:
+            self._tail_running = False

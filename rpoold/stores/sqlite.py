@@ -50,6 +50,7 @@ from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
 from zope.interface import implementer
 
+from rpoold.events import Event, EventList, IEventLog, TailListener, event_from, now
 from rpoold.records import IRecords, Record, StoreError, StoreUnavailable, Watchers
 from rpoold.stores.encoding import decode, encode, normal
 
@@ -72,7 +73,19 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         " value TEXT NOT NULL,"
         " UNIQUE (kind, key))",
     ),
+    # The event log: ids from AUTOINCREMENT are never reused, even once
+    # the oldest events are trimmed away.
+    (
+        "CREATE TABLE events ("
+        " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+        " time REAL NOT NULL,"
+        " event TEXT NOT NULL)",
+        "CREATE INDEX events_time ON events (time)",
+    ),
 )
+
+#: Most events read in one go by the tail.
+TAIL_BATCH = 1000
 
 _SQLITE_HEADER = b"SQLite format 3\x00"
 
@@ -93,15 +106,21 @@ def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
     conn.execute("COMMIT")
 
 
-@implementer(IRecords)
+@implementer(IRecords, IEventLog)
 class SQLiteRecords:
     """
-    Records in the SQLite file at ``path`` (created when missing).
+    Records and events in the SQLite file at ``path`` (created when missing).
+
+    Events are appended in batches: the appends made while one batch is
+    being committed go together in the next transaction (one ``fsync`` for
+    them all).  The tail reads the events after the last one it delivered
+    every ``event_poll`` seconds, and at once after an append of its own.
 
     :param path: the file; its directory must exist.
     :param reactor: where the Deferreds fire.
     :param busy_timeout: seconds a call may wait for another connection's
         write lock on the file.
+    :param event_poll: seconds between two looks for other daemons' events.
     :param change_poll: seconds between two looks at whether another
         connection (another worker or daemon on the file) committed since
         (``PRAGMA data_version``); when one did, every watcher hears that
@@ -112,12 +131,22 @@ class SQLiteRecords:
     #: The schema's history; ``len(migrations)`` is this code's version.
     migrations: Sequence[Sequence[str]] = MIGRATIONS
 
-    def __init__(self, path: str, reactor: Any, busy_timeout: float = 5.0, change_poll: float = 1.0) -> None:
+    def __init__(self, path: str, reactor: Any, busy_timeout: float = 5.0,
+                 event_poll: float = 0.1, change_poll: float = 1.0) -> None:
         self.path = path
         self.busy_timeout = busy_timeout
+        self.event_poll = event_poll
         self.change_poll = change_poll
         self._others: LoopingCall | None = None
         self._data_version: int | None = None
+        #: Appends waiting for the next batch, and whether one is being committed.
+        self._batch: list[tuple[float, str, Deferred[Event]]] = []
+        self._committing = False
+        #: The tail: its listeners, the last id delivered, the next look.
+        self._tails: list[TailListener] = []
+        self._polling = False
+        self._poll_again = False
+        self._next_poll: Any = None
         self._reactor = reactor
         self._pool: ThreadPool | None = None
         self._conn: sqlite3.Connection | None = None
@@ -270,6 +299,10 @@ class SQLiteRecords:
         return self._run(_data_version).addCallbacks(seen, away)
 
     def close(self) -> Deferred[None]:
+        self._tails.clear()
+        if self._next_poll is not None and self._next_poll.active():
+            self._next_poll.cancel()
+        self._next_poll = None
         others, self._others = self._others, None
         if others is not None and others.running:
             others.stop()
@@ -369,6 +402,80 @@ class SQLiteRecords:
     def list(self, kind: str, prefix: str = "") -> Deferred[list[tuple[str, Record]]]:
         return self._run(_list, kind, prefix)
 
+    # IEventLog ---------------------------------------------------------------------------
+
+    def append(self, event_type: str, resource: str, data: Mapping[str, Any]) -> Deferred[Event]:
+        try:
+            text = encode({"type": event_type, "resource": resource, "data": dict(data)})
+        except (TypeError, ValueError) as e:
+            return fail(e)
+        done: Deferred[Event] = Deferred()
+        self._batch.append((now(), text, done))
+        if not self._committing:
+            self._commit_batch()
+        return done
+
+    def _commit_batch(self) -> None:
+        batch, self._batch = self._batch, []
+        self._committing = True
+
+        def committed(result: EventList | Failure) -> None:
+            self._committing = False
+            for index, (_, _, done) in enumerate(batch):
+                if isinstance(result, Failure):
+                    done.errback(result)
+                else:
+                    done.callback(result[index])
+            if self._batch:
+                self._commit_batch()
+            if isinstance(result, list):
+                self._poll_now()
+
+        self._run(_append_events, [(when, text) for when, text, _ in batch]).addBoth(committed)
+
+    def read(self, after: int, limit: int) -> Deferred[EventList]:
+        return self._run(_read_events, after, limit)
+
+    def bounds(self) -> Deferred[tuple[int, int]]:
+        return self._run(_event_bounds)
+
+    def trim(self, max_age: float, max_count: int) -> Deferred[int]:
+        return self._run(_trim_events, now() - max_age, max_count)
+
+    def tail(self, after: int, deliver: Callable[[Event], None]) -> None:
+        self._tails.append(TailListener(after, deliver))
+        self._poll_now()
+
+    def _poll_now(self) -> None:
+        if not self._tails:
+            return
+        if self._polling:
+            self._poll_again = True
+            return
+        if self._next_poll is not None and self._next_poll.active():
+            self._next_poll.cancel()
+        self._next_poll = None
+        self._polling = True
+        after = min(t.after for t in self._tails)
+        self._run(_read_events, after, TAIL_BATCH).addBoth(self._polled)
+
+    def _polled(self, result: EventList | Failure) -> None:
+        self._polling = False
+        if isinstance(result, list):
+            for event in result:
+                for tail in list(self._tails):
+                    tail.offer(event)
+            full = len(result) == TAIL_BATCH
+        else:
+            full = False
+        if not self._tails or self._closing is not None or self._conn is None:
+            return
+        if full or self._poll_again:
+            self._poll_again = False
+            self._poll_now()
+        else:
+            self._next_poll = self._reactor.callLater(self.event_poll, self._poll_now)
+
 
 # What runs in the worker ------------------------------------------------------------------
 
@@ -412,3 +519,35 @@ def _list(conn: sqlite3.Connection, kind: str, prefix: str) -> list[tuple[str, R
     rows = conn.execute("SELECT key, value FROM records WHERE kind = ? AND substr(key, 1, ?) = ?"
                         " ORDER BY seq", (kind, len(prefix), prefix))
     return [(key, decode(value)) for key, value in rows]
+
+
+def _append_events(conn: sqlite3.Connection, rows: list[tuple[float, str]]) -> list[Event]:
+    events = []
+    with _transaction(conn):
+        for when, text in rows:
+            cursor = conn.execute("INSERT INTO events (time, event) VALUES (?, ?)", (when, text))
+            assert cursor.lastrowid is not None
+            events.append(event_from(cursor.lastrowid, when, decode(text)))
+    return events
+
+
+def _read_events(conn: sqlite3.Connection, after: int, limit: int) -> list[Event]:
+    rows = conn.execute("SELECT id, time, event FROM events WHERE id > ? ORDER BY id LIMIT ?",
+                        (after, max(0, limit)))
+    return [event_from(event_id, when, decode(text)) for event_id, when, text in rows]
+
+
+def _event_bounds(conn: sqlite3.Connection) -> tuple[int, int]:
+    first, last = conn.execute("SELECT MIN(id), MAX(id) FROM events").fetchone()
+    row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'events'").fetchone()
+    appended = int(row[0]) if row is not None else 0
+    last = max(int(last or 0), appended)
+    return (int(first) if first is not None else last + 1), last
+
+
+def _trim_events(conn: sqlite3.Connection, cutoff: float, max_count: int) -> int:
+    with _transaction(conn):
+        gone = conn.execute("DELETE FROM events WHERE time < ?", (cutoff,)).rowcount
+        gone += conn.execute(
+            "DELETE FROM events WHERE id <= (SELECT MAX(id) FROM events) - ?", (max_count,)).rowcount
+    return int(gone)

@@ -13,6 +13,7 @@ from zope.interface import implementer
 from plugins.core0 import shapes
 from plugins.core0.kit.containers import ContainerIndex
 from plugins.core0.kit.directory import NodeDirectory
+from plugins.core0.kit.job_output import JobOutput
 from plugins.core0.kit.jobs import (
     Runner,
     find_process,
@@ -37,7 +38,7 @@ from rpoold.contract.wire import (
     ProcessSignal,
 )
 from rpoold.errors import BackendError, BadRequest
-from rpoold.interfaces import IContainerInfo, IContainerJobs, IContainerProcesses
+from rpoold.interfaces import IContainerInfo, IContainerJobs, IContainerProcesses, IJobOutput
 from rpoold.nodes import ICommandClient
 
 
@@ -116,6 +117,11 @@ class ContainerWork:
         _, run = await self._runner(nodeid, containername)
         await signal_job(run, nodeid, jobid, 9)
 
+    async def get_container_job_output(self, nodeid: str, containername: str, jobid: str) -> IJobOutput:
+        client, run = await self._runner(nodeid, containername)
+        await job_of(run, client, jobid)
+        return JobOutput(client, jobid, self.clock)
+
     # IContainerProcesses ----------------------------------------------------------------------
 
     async def list_container_processes(self, nodeid: str, containername: str) -> list[Process]:
@@ -125,7 +131,7 @@ class ContainerWork:
                                       body: CoreSystem) -> str:
         client = await self.nodes.client(nodeid)
         job: str = await self.index.run(client, containername, "core.system",
-                                        shapes.system_arguments(body), wait=False)
+                                        shapes.system_arguments(body), wait=False, stream=True)
         # A process that cannot be spawned has its result at once.
         _, found = await client.peek(job)
         if found is not None and found.state != SUCCESS and not found.raw.get("streams"):

@@ -166,11 +166,14 @@ class ContainerIndex:
         return self._ids[client.node][0].get(name)
 
     async def run(self, client: ICommandClient, name: str, command: str,
-                  arguments: dict[str, Any] | None = None, *, wait: bool = True) -> Any:
+                  arguments: dict[str, Any] | None = None, *, wait: bool = True,
+                  stream: bool = False) -> Any:
         """
         ``dispatch`` into the running container called ``name``; a stale
         cached id (the container was stopped or recreated) is looked up
         once more.
+
+        :param stream: ask the agent to stream the job's output.
 
         :returns: the inner ``Result`` (unchecked), or its job id without ``wait``.
         :raises NotFound: no running container of this name.
@@ -180,6 +183,8 @@ class ContainerIndex:
             if container is None:
                 raise await self.missing(client.node, name)
             try:
+                if stream:
+                    return await client.dispatch(container, command, arguments, wait=wait, stream=True)
                 return await client.dispatch(container, command, arguments, wait=wait)
             except CommandFailed as e:
                 if attempt or e.command != "corex.dispatch" or e.detail not in STALE_CONTAINER:

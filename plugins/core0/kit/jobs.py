@@ -16,10 +16,11 @@ from zope.interface import implementer
 from plugins.core0 import shapes
 from plugins.core0.kit.containers import ContainerIndex
 from plugins.core0.kit.directory import NodeDirectory
+from plugins.core0.kit.job_output import JobOutput
 from plugins.core0.protocol import KILLED, SUCCESS, Result, check
 from rpoold.contract.wire import JobListItem, JobResult, Process
 from rpoold.errors import BackendError, BadRequest, NotFound
-from rpoold.interfaces import INodeJobs, INodeProcesses
+from rpoold.interfaces import IJobOutput, INodeJobs, INodeProcesses
 from rpoold.nodes import ICommandClient
 
 #: Runs one command where the jobs or processes live (a node, a container)
@@ -139,6 +140,11 @@ class NodeJobs:
         await signal_job(node_runner(client), nodeid, jobid, 9)
         if jobid.startswith("core-"):
             self.index.forget(nodeid)
+
+    async def get_node_job_output(self, nodeid: str, jobid: str) -> IJobOutput:
+        client = await self.nodes.client(nodeid)
+        await job_of(node_runner(client), client, jobid)
+        return JobOutput(client, jobid, self.clock)
 
     async def list_node_processes(self, nodeid: str) -> list[Process]:
         return list(await self.nodes.call(nodeid, "process.list") or [])
