@@ -412,23 +412,17 @@ class RpoolApi:
         body: Any,
         result: Any,
         listing: ListQuery | None = None,
-    ) -> bytes | Deferred[bytes | None] | None:
+    ) -> bytes | None:
         """
-        Answer a backend call's result: the status, the ``Location``, and
-        the body the contract says (``None``: none, as for a 204).  A 201
-        carries the resource it made, read back with the GET operation
-        ``op.created`` names; a 202 of a started job ``{"id": jobid}``.
+        Answer a read's result: its status, and the body the contract says,
+        paged when it is a list (writes answer through their operation,
+        ``OperationsApi.write``).
         """
-        location = None if op.location is None else _location(op.location, params, body, result)
-        if op.created is not None:
-            return self._created(request, op, location, params)
         request.setResponseCode(op.success)
-        if location is not None:
-            request.setHeader(b"Location", location.encode())
+        if op.location is not None:
+            request.setHeader(b"Location", _location(op.location, params, body, result).encode())
         if op.response is None:
             return None
-        if op.response == "JobReference":
-            result = {"id": str(result)}
         if isinstance(result, PoolListing):
             if op.fan_out is not None and result.unreachable:
                 request.setHeader(op.fan_out.encode(), ", ".join(sorted(result.unreachable)).encode())

@@ -463,7 +463,8 @@ class Operations(Service):
             lambda failure: log.failure("operations: resuming failed", failure))
         self._every(max(1.0, self.settings.lease / 3), self._beat)
         self._every(max(1.0, self.settings.lease), self._adopt)
-        self._every(60.0, self._expire)
+        # Looked at every minute, or as often as the retention when it is shorter.
+        self._every(min(60.0, max(0.5, self.settings.retention)), self._expire)
 
     def stopService(self) -> Deferred[None]:
         super().stopService()

@@ -151,8 +151,10 @@ class OperationsApi:
         self.event_settings = events or EventSettings()
         store = store if store is not None else MemoryRecords()
         self.records: IRecords = ScopedRecords(store, SCOPE)
-        self.hub = EventHub(IEventLog(store), clock, retention=self.event_settings.retention,
-                            max_events=self.event_settings.max_events)
+        retention = self.event_settings.retention
+        self.hub = EventHub(IEventLog(store), clock, retention=retention,
+                            max_events=self.event_settings.max_events,
+                            trim_interval=min(10.0, max(0.5, retention)))
         self.node_status = NodeStatus(self.records, self.hub)
         self.followers = Followers(app.backends, self.hub, clock, self.settings, self.node_status)
         self.instances = dict(instances or {})
