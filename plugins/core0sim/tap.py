@@ -83,7 +83,8 @@ class Options(usage.Options):
             try:
                 os.makedirs(directory, exist_ok=True)
             except OSError as e:
-                raise usage.UsageError(f"--config-out: cannot make directory {directory}: {e.strerror}") from None
+                raise usage.UsageError(
+                    f"--config-out: cannot make directory {directory}: {e.strerror}") from None
             if not os.access(directory, os.W_OK):
                 raise usage.UsageError(f"--config-out: directory {directory} is not writable")
         if self["nodes-per-redis"] is None:
