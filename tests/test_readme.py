@@ -24,7 +24,8 @@ How each command is taken (README, "The README's commands"):
 - every other command must exit 0; no output may hold a traceback.
 
 The ports the commands name (8080, 5000, ...) are replaced by free ones,
-in the commands and in the copy's ``etc/*.toml``.  Every process started
+in the commands and in the copy's ``etc/*.toml`` (and ``RPOOL_URL`` names
+the one that stands for 8080, rpool's default server).  Every process started
 is stopped at the end (SIGTERM to its process group, then SIGKILL).
 """
 
@@ -53,7 +54,6 @@ from testbed.ports import free_port, port_open
 from testbed.processes import ROOT
 from tests.support.readme_commands import (
     NOT_RUN,
-    Block,
     Command,
     readme_ports,
     sh_blocks,
@@ -135,7 +135,8 @@ class Shell:
                 raise ReadmeError(f"the shell ended at:\n{text}")
             if line.startswith("__RC__ "):
                 _, rc, pid = line.split()
-                return int(rc), out.read_text(errors="replace"), err.read_text(errors="replace"), int(pid)
+                return (int(rc), out.read_bytes().decode(errors="replace"),
+                        err.read_bytes().decode(errors="replace"), int(pid))
 
     def environment(self) -> dict[str, str]:
         """The shell's exported environment, as it is now."""
@@ -177,7 +178,10 @@ class Readme:
             config.write_text(substitute_ports(config.read_text(), self.ports))
         self.groups: list[int] = []
         self.others: list[subprocess.Popen[bytes]] = []
-        self.shell = Shell(self.root, fresh_terminal(home), self.logs)
+        env = fresh_terminal(home)
+        # rpool's default server is 127.0.0.1:8080, moved with the port
+        env["RPOOL_URL"] = f"http://127.0.0.1:{self.ports[8080]}"
+        self.shell = Shell(self.root, env, self.logs)
 
     # -- the run --
 
@@ -224,7 +228,8 @@ class Readme:
         """A daemon as a job of the shell, waited for until it is ready."""
         if not is_daemon(words):
             raise ReadmeError(f"a background command this test does not know how to wait for: {text}\n"
-                              f"(teach tests/test_readme.py, or start the block with {NOT_RUN!r} and a reason)")
+                              "(teach tests/test_readme.py, or start the block with "
+                              f"{NOT_RUN!r} and a reason)")
         rc, out, err, pid = self.shell.run(text)
         if rc != 0 or pid == 0:
             raise ReadmeError(f"exit status {rc}\n{out}{err}")
@@ -260,7 +265,8 @@ class Readme:
 
     def foreground(self, command: Command, text: str) -> None:
         rc, out, err, _ = self.shell.run(text)
-        answers = [line.split(" ", 2)[1:] for line in err.splitlines() if line.startswith(_CURL_MARK + " ")]
+        answers = [line.split(" ", 2)[1:] for line in err.splitlines()
+                   if line.startswith(_CURL_MARK + " ")]
         err = "\n".join(line for line in err.splitlines() if not line.startswith(_CURL_MARK + " "))
         shown = f"exit status {rc}\n--- stdout:\n{out[-3000:]}\n--- stderr:\n{err[-3000:]}"
         if "Traceback (most recent call last)" in out + err:
@@ -282,7 +288,11 @@ class Readme:
         piped = "|" in text.replace("||", "")
         if piped or streaming:
             return
-        body = out.split("\r\n\r\n", 1)[1] if " -si " in f" {text} " or " -i " in f" {text} " else out
+        body = out
+        if " -si " in f" {text} " or " -i " in f" {text} ":
+            head, _, body = out.partition("\r\n\r\n")
+            if not head.startswith("HTTP/"):
+                raise ReadmeError(f"no HTTP head in the output of curl -i\n{shown}")
         if status == 204:
             if body.strip():
                 raise ReadmeError(f"a 204 with a body\n{shown}")
@@ -370,11 +380,14 @@ def check_installed(arguments: list[str]) -> None:
             try:
                 importlib.metadata.version(name.group(0))
             except importlib.metadata.PackageNotFoundError:
-                raise ReadmeError(f"{name.group(0)} of the extra {marker.group(1)} is not installed") from None
+                raise ReadmeError(f"{name.group(0)} of the extra {marker.group(1)} "
+                                  "is not installed") from None
 
 
 def is_daemon(words: list[str]) -> bool:
-    return bool(words) and Path(words[0]).name in ("twistd", "redis-server")
+    """Whether ``words`` start a daemon (not ``--version`` or ``--help`` of one)."""
+    return (bool(words) and Path(words[0]).name in ("twistd", "redis-server")
+            and not {"--version", "--help"} & set(words))
 
 
 def _option(words: list[str], name: str) -> str | None:
@@ -465,7 +478,8 @@ def test_a_wrong_status_or_a_failing_command_fails(tmp_path: Path) -> None:
     try:
         readme.command(Command("twistd -n --pidfile= rpoold --port tcp:8080:interface=127.0.0.1 &"
                                .replace("twistd", ".venv/bin/twistd"), "", 1))
-        readme.command(Command("curl -si http://127.0.0.1:8080/nodes/525400123456/reboot -X POST", "(204)", 2))
+        readme.command(Command("curl -si -X POST http://127.0.0.1:8080/nodes/525400123456/reboot",
+                               "(204)", 2))
         with pytest.raises(ReadmeError, match="answered 404, the README names no status"):
             readme.command(Command("curl -s http://127.0.0.1:8080/nodes/nosuchnode", "", 3))
         with pytest.raises(ReadmeError, match="answered 200, the README says 401"):

@@ -21,7 +21,7 @@ _FENCE = re.compile(r"^```(\S*)[^\n]*\n(.*?)^```\s*$", re.MULTILINE | re.DOTALL)
 #: The ports the README's commands name (``127.0.0.1:8080``,
 #: ``tcp:5000``, ``--port 6380``); the test runs each on a free one.
 PORT = re.compile(r"(?P<before>127\.0\.0\.1:|tcp:|--port )(?P<port>\d{4,5})\b")
-_STATUS = re.compile(r"(?<![\w.:/=-])([1-5]\d\d)(?![\w.:/])")
+_STATUS = re.compile(r"(?<![\w.:/=-])([1-5]\d\d)(?![\w./])")
 
 
 @dataclass
