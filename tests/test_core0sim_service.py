@@ -131,10 +131,25 @@ def test_redis_children_die_with_a_killed_simulator() -> None:
 
 @pytest.mark.parametrize(("options", "named"), [
     (("--nodes-per-redis", "0"), b"nodes-per-redis"),
-    (("--config-out", "/no/such/directory/nodes.toml"), b"--config-out"),
+    (("--config-out", "{file}/nodes.toml"), b"--config-out: cannot make directory"),
 ])
-def test_bad_options_stop_at_start(options: tuple[str, ...], named: bytes) -> None:
-    process = subprocess.run(twistd("core0sim", *options), env={**os.environ, **python_env()},
+def test_bad_options_stop_at_start(options: tuple[str, ...], named: bytes, tmp_path: Path) -> None:
+    # A directory under a regular file cannot be made, even by root.
+    (tmp_path / "file").write_text("")
+    argv = [option.format(file=tmp_path / "file") for option in options]
+    process = subprocess.run(twistd("core0sim", *argv), env={**os.environ, **python_env()},
                              cwd=ROOT, capture_output=True, timeout=60)
     assert process.returncode != 0
     assert named in process.stdout + process.stderr
+    assert b"Traceback" not in process.stdout + process.stderr
+
+
+def test_config_out_makes_its_directory() -> None:
+    sim = Core0Sim(nodes=1)
+    sim.node_file = sim.dir / "run" / "sub" / "nodes.toml"
+    sim.start()
+    try:
+        assert [entry.id for entry in sim.entries] == [entry.id for entry in nodelist.read(sim.node_file)]
+        assert len(sim.entries) == 1
+    finally:
+        sim.stop()

@@ -58,7 +58,8 @@ class Options(usage.Options):
     )
     optParameters = [
         ["nodes", "n", 2, "Number of simulated nodes.", _non_negative_int],
-        ["config-out", "o", None, "Write the node list (TOML) here once every node is ready."],
+        ["config-out", "o", None,
+         "Write the node list (TOML) here once every node is ready (its directory is made if missing)."],
         ["nodes-per-redis", "k", None,
          "Nodes sharing one redis-server through database indexes 0..K-1 "
          f"(1: one redis-server per node, database 0; default: 1 up to {ALONE_UP_TO} "
@@ -76,9 +77,16 @@ class Options(usage.Options):
         if shutil.which(REDIS_SERVER) is None:
             raise usage.UsageError(f"{REDIS_SERVER} is not installed (not found in PATH)")
         if self["config-out"] is not None:
+            # The node list's directory is made here, before anything starts,
+            # so that a path that cannot be written stops start-up at once.
             directory = os.path.dirname(os.path.abspath(self["config-out"]))
-            if not os.path.isdir(directory):
-                raise usage.UsageError(f"--config-out: directory {directory} does not exist")
+            try:
+                os.makedirs(directory, exist_ok=True)
+            except OSError as e:
+                raise usage.UsageError(
+                    f"--config-out: cannot make directory {directory}: {e.strerror}") from None
+            if not os.access(directory, os.W_OK):
+                raise usage.UsageError(f"--config-out: directory {directory} is not writable")
         if self["nodes-per-redis"] is None:
             self["nodes-per-redis"] = 1 if self["nodes"] <= ALONE_UP_TO else SHARED_NODES_PER_REDIS
         if self["port-base"] is not None and self["nodes"]:
