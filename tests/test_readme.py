@@ -69,10 +69,16 @@ MOST_NOT_RUN = 3
 _CURL_MARK = "__CURL__"
 _CURL = (
     "curl() {\n"
-    f'  case " $* " in *" -N "*) set -- --max-time {STREAM_SECONDS} "$@";; esac\n'
+    "  local arg\n"
+    '  for arg in "$@"; do case "$arg" in --no-buffer|-N*|-[a-zA-Z]*N*)\n'
+    f'    set -- --max-time {STREAM_SECONDS} "$@"; break;; esac; done\n'
     f"  command curl \"$@\" -w '%{{stderr}}{_CURL_MARK} %{{http_code}} %{{content_type}}\\n'\n"
     "}\n"
 )
+
+
+#: A curl that follows a stream: ``-N`` alone or among short options, or ``--no-buffer``.
+_STREAMING = re.compile(r"(?:^|\s)(?:-[a-zA-Z]*N[a-zA-Z]*|--no-buffer)(?=\s|$)")
 
 
 class ReadmeError(AssertionError):
@@ -275,7 +281,7 @@ class Readme:
             if rc != 0:
                 raise ReadmeError(shown)
             return
-        streaming = " -N " in f" {text} "
+        streaming = _STREAMING.search(text) is not None
         if rc != 0 and not (streaming and rc == 28):
             raise ReadmeError(shown)
         status = int(answers[0][0])
