@@ -37,6 +37,9 @@ from rpoold.errors import RpoolError
 
 log = Logger()
 
+#: Seconds between two tries to start the tail of a log that could not be read.
+RETRY = 1.0
+
 #: Event data is kept small: a change's identifiers and states, not bodies.
 MAX_DATA_BYTES = 4096
 
@@ -231,6 +234,7 @@ class EventHub(Service):
         self.started = False
         self._listeners: list[Listener] = []
         self._trimmer: Any = None
+        self._retry: Any = None
         self._tailing = False
         self._appended = 0
 
@@ -238,16 +242,30 @@ class EventHub(Service):
 
     def startService(self) -> None:
         super().startService()
-        ensureDeferred(self.start()).addErrback(
-            lambda failure: log.error("events: the log's tail did not start: {why}",
-                                      why=failure.getErrorMessage()))
+        self._start_tail()
+
+    def _start_tail(self) -> None:
+        """Start the tail; while the log cannot be read, try again every ``RETRY`` seconds."""
+
+        def failed(failure: Any) -> None:
+            log.error("events: the log's tail did not start (again in {retry:g} s): {why}",
+                      retry=RETRY, why=failure.getErrorMessage())
+            if self.running:
+                self._retry = self.clock.callLater(RETRY, self._start_tail)
+
+        self._retry = None
+        ensureDeferred(self.start()).addErrback(failed)
 
     async def start(self) -> None:
         """Begin delivering from the log's last event on, and trimming it."""
         if self._tailing:
             return
         self._tailing = True
-        _, last = await self.log.bounds()
+        try:
+            _, last = await self.log.bounds()
+        except BaseException:
+            self._tailing = False
+            raise
         self.position = max(self.position, last)
         self.log.tail(last, self._deliver)
         self.started = True
@@ -256,6 +274,9 @@ class EventHub(Service):
 
     def stopService(self) -> Deferred[None]:
         super().stopService()
+        if self._retry is not None and self._retry.active():
+            self._retry.cancel()
+        self._retry = None
         if self._trimmer is not None and self._trimmer.active():
             self._trimmer.cancel()
         self._trimmer = None

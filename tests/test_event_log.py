@@ -15,11 +15,12 @@ from typing import Any
 import pytest
 import pytest_twisted
 from twisted.internet import reactor
-from twisted.internet.defer import gatherResults
+from twisted.internet.defer import fail, gatherResults
+from twisted.internet.task import Clock
 from zope.interface.verify import verifyObject
 
-from rpoold.events import Event, EventFilter, EventHub, IEventLog, node_of
-from rpoold.records import MemoryRecords
+from rpoold.events import RETRY, Event, EventFilter, EventHub, IEventLog, node_of
+from rpoold.records import MemoryRecords, StoreUnavailable
 from rpoold.stores import open_store
 from testbed.redis_server import RedisServer
 from tests.support.polling import wait_for
@@ -209,6 +210,38 @@ async def test_hubs_of_two_daemons_hear_each_other(shared: Logs) -> None:
     for into in got:
         assert [e.type for e in into] == ["container.created", "container.deleted"]
     assert hubs[1].position == 3
+
+
+class _AwayAtFirst:
+    """An event log whose first ``bounds`` fails, as a store still away at start-up."""
+
+    def __init__(self, log: Any) -> None:
+        self.log = log
+        self.refused = 0
+
+    def bounds(self) -> Any:
+        if not self.refused:
+            self.refused += 1
+            return fail(StoreUnavailable("the store is away"))
+        return self.log.bounds()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.log, name)
+
+
+def test_a_hub_whose_log_is_away_at_start_tries_again() -> None:
+    clock = Clock()
+    away = _AwayAtFirst(IEventLog(MemoryRecords()))
+    hub = EventHub(away, clock, trim_interval=0)  # type: ignore[arg-type]
+    hub.startService()
+    assert away.refused == 1 and not hub.started
+    clock.advance(RETRY)
+    assert hub.started
+    got: list[Event] = []
+    hub.listen(got.append)
+    hub.emit("container.created", "/nodes/n1/containers/web", {})
+    assert [e.type for e in got] == ["container.created"]
+    hub.stopService()
 
 
 def test_filters() -> None:
