@@ -33,11 +33,11 @@ from werkzeug.exceptions import NotFound as WerkzeugNotFound
 import rpoold.contract
 from rpoold import errors, metrics
 from rpoold.auth import ANONYMOUS, DISABLED, REQUIRED_ROLE, Authenticator, Identity, Role, Unauthenticated
+from rpoold.console_page import POLICY as CONSOLE_POLICY
+from rpoold.console_page import ConsoleAssets
 from rpoold.contract import Operation
 from rpoold.cors import CorsPolicy
 from rpoold.deadlines import Deadlines
-from rpoold.console_page import POLICY as CONSOLE_POLICY
-from rpoold.console_page import ConsoleAssets
 from rpoold.docs_page import PAGE, POLICY, DocsAssets
 from rpoold.errors import TIMEOUTS
 from rpoold.events import EventSettings
