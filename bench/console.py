@@ -92,13 +92,13 @@ def main() -> None:
                 timeout=30)
             if reply.status != 201:
                 raise RuntimeError(f"create on {node}: {reply}")
-            lag = wait(lambda: driver.execute_script(
-                f"const t = document.querySelector('{selector}').dataset;"
-                f"return t.event && t.event !== '{before}' ? t.lag : null"))
+            changed = (f"const t = document.querySelector('{selector}').dataset;"
+                       f"return t.event && t.event !== '{before}' ? t.lag : null")
+            lag = wait(lambda script=changed: driver.execute_script(script))
             lags.append(int(lag))
         lags.sort()
-        print(f"event to tile ({len(lags)} container.created events): median {statistics.median(lags):.0f} ms, "
-              f"max {lags[-1]} ms")
+        print(f"event to tile ({len(lags)} container.created events): "
+              f"median {statistics.median(lags):.0f} ms, max {lags[-1]} ms")
     finally:
         if driver is not None:
             driver.quit()
