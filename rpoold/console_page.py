@@ -1,6 +1,8 @@
 """
 ``GET /ui``: the web console, from the files in ``rpoold/console/``
-(installed with the package: plain ES modules and CSS, no build step);
+(installed with the package: plain ES modules and CSS, no build step;
+``uplot.js`` and ``uplot.css`` are uPlot 1.6.32's ES module and style
+sheet as its npm package ships them, MIT, licence in ``uplot-LICENSE``);
 nothing is fetched from elsewhere, by the daemon or by the browser.
 
 The page loads ``/ui/assets/console.css`` and ``/ui/assets/main.js``

@@ -167,6 +167,9 @@ def test_the_pool_page_shows_every_node_and_a_created_container_appears(
     _wait(browser, lambda b: any("from_console" in r.text for r in _css(b, "table tbody tr")))
     status, container = _api(mock, "GET", f"/nodes/{NODE}/containers/from_console")
     assert status == 200, container
+    # Its memory and agent CPU plotted (uPlot's canvases), sampled again while the page is open.
+    _wait(browser, lambda b: len(_css(b, ".plot .uplot canvas")) == 2)
+    _wait(browser, lambda b: int(b.find_element(By.ID, "samples").get_attribute("data-samples") or 0) >= 2)
     browser.save_screenshot(str(shots / "node.png"))
 
     # Back on the pool page (no reload: the hash changes) the count went up by one.

@@ -4,6 +4,7 @@
 import { get } from "./api.js";
 import { bytes, confirmAction, h, table } from "./dom.js";
 import { app } from "./main.js";
+import { nodePlots } from "./plots.js";
 
 const SEED_FLIST = "https://hub.gig.tech/gig-official-apps/ubuntu1604.flist";
 
@@ -12,7 +13,10 @@ export function nodePage(view, nodeid) {
   const status = h("div", { class: "opstatus", id: "op-status", role: "status", "aria-live": "polite" });
   const head = h("div", {});
   const body = h("div", {});
-  view.append(h("p", { class: "crumbs" }, h("a", { href: "#/" }, "Pool"), ` / ${nodeid}`), head, status, body);
+  const plots = h("section", { "aria-label": "Time plots" });
+  view.append(h("p", { class: "crumbs" }, h("a", { href: "#/" }, "Pool"), ` / ${nodeid}`), head, status, plots,
+    body);
+  const stopPlots = nodePlots(plots, base);
 
   async function act(label, method, path, payload, question) {
     if (question && !(await confirmAction(question))) return;
@@ -101,5 +105,5 @@ export function nodePage(view, nodeid) {
     }
   });
   load();
-  return off;
+  return () => { off(); stopPlots(); clearTimeout(later); };
 }
