@@ -305,7 +305,10 @@ def test_a_stopped_redis_turns_its_tile_unreachable(core0: tuple[Core0Sim, str],
         tile = _css(browser, f'li.tile[data-node="{node}"]')[0]
         assert "down" in (tile.get_attribute("class") or "")
         assert browser.find_element("id", "pool-summary").get_attribute("data-unreachable") == "1"
+        assert "memory unknown" in _tile_text(browser, node)
         browser.save_screenshot(str(shots / "pool-unreachable.png"))
     finally:
         os.kill(pid, signal.SIGCONT)
     _wait(browser, lambda b: "unreachable" not in _tile_text(b, node), timeout=30)
+    # Back: its memory is asked for again (that node only).
+    _wait(browser, lambda b: "% of" in _tile_text(b, node))

@@ -117,7 +117,8 @@ export function poolPage(view) {
     const rest = event.resource.slice(`/nodes/${id}`.length).split("/").filter(Boolean);
     if (event.type === "node.status") {
       n.node.status = data.status || n.node.status;
-      if (!down(n)) memSoon(n);
+      if (down(n)) n.mem = null; // what it had is no longer known
+      else memSoon(n);
     } else if (event.type.startsWith("container.") && rest[0] === "containers" && rest.length === 2) {
       if (event.type === "container.deleted") n.containers.delete(rest[1]);
       else n.containers.add(rest[1]);
