@@ -33,6 +33,8 @@ from werkzeug.exceptions import NotFound as WerkzeugNotFound
 import rpoold.contract
 from rpoold import errors, metrics
 from rpoold.auth import ANONYMOUS, DISABLED, REQUIRED_ROLE, Authenticator, Identity, Role, Unauthenticated
+from rpoold.console_page import POLICY as CONSOLE_POLICY
+from rpoold.console_page import ConsoleAssets
 from rpoold.contract import Operation
 from rpoold.cors import CorsPolicy
 from rpoold.deadlines import Deadlines
@@ -138,6 +140,7 @@ class RpoolApi:
         self.metrics_public = metrics_public
         self._openapi: bytes | None = None
         self.docs_assets = DocsAssets()
+        self.console_assets = ConsoleAssets()
         self.cors = CorsPolicy(cors_origins) if cors_origins else None
         #: Operations, events and streams (rpoold's own endpoints).
         self.long = OperationsApi(self, store, self.clock, operation_settings, event_settings,
@@ -172,6 +175,7 @@ class RpoolApi:
             "name": "G8OS Resource Pool API (rpoold)",
             "openapi": "/openapi.json",
             "docs": "/docs",
+            "console": "/ui",
             "health": "/health",
         }
         if self.metrics_enabled:
@@ -205,6 +209,41 @@ class RpoolApi:
         request.setHeader(b"Cache-Control", b"public, max-age=3600")
         request.setHeader(b"X-Content-Type-Options", b"nosniff")
         return _answer(request, asset.body, asset.media_type)
+
+    @app.route("/ui", methods=["GET"])
+    def console(self, request: IRequest) -> bytes:
+        """The web console (``rpoold.console_page``): public to load; its calls need credentials."""
+        _set_route(request, "/ui")
+        request.setHeader(b"Content-Security-Policy", CONSOLE_POLICY)
+        request.setHeader(b"X-Content-Type-Options", b"nosniff")
+        request.setHeader(b"Cache-Control", b"no-cache")
+        return _answer(request, self.console_assets.page(), b"text/html; charset=utf-8")
+
+    @app.route("/ui/assets/<name>", methods=["GET"])
+    def console_asset(self, request: IRequest, name: str) -> bytes:
+        _set_route(request, "/ui/assets/{name}")
+        asset = self.console_assets.get(name)
+        if asset is None:
+            return self._answer_error(request, 404, "no such resource")
+        request.setHeader(b"Cache-Control", b"no-cache")
+        request.setHeader(b"X-Content-Type-Options", b"nosniff")
+        return _answer(request, asset.body, asset.media_type)
+
+    @app.route("/ui/session", methods=["GET"])
+    def console_session(self, request: IRequest) -> bytes:
+        """
+        Who the request's credentials are, for the console: ``{"auth":
+        bool, "subject": str, "role": "read"|"operate"|"admin"}``; 401 when
+        authentication is on and they are missing or refused.
+        """
+        _set_route(request, "/ui/session")
+        try:
+            identity = self.auth.identify(request.getHeader(b"Authorization"))
+        except errors.RpoolError as e:
+            return self._answer_rpool_error(request, e)
+        request.setHeader(b"Cache-Control", b"no-store")
+        session = {"auth": self.auth.enabled, "subject": identity.subject, "role": identity.role.name}
+        return _json_answer(request, json.dumps(session).encode())
 
     @app.route("/health", methods=["GET"])
     async def health(self, request: IRequest) -> bytes:

@@ -83,7 +83,7 @@ async def test_the_root_is_a_json_index(secured: bool) -> None:
     reply = expect(await _api(secured).get("/"), 200)
     assert reply.header("content-type") == "application/json"
     assert reply.json() == {"name": "G8OS Resource Pool API (rpoold)", "openapi": "/openapi.json",
-                            "docs": "/docs", "health": "/health", "metrics": "/metrics"}
+                            "docs": "/docs", "console": "/ui", "health": "/health", "metrics": "/metrics"}
 
 
 @pytest_twisted.ensureDeferred
