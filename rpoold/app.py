@@ -38,7 +38,7 @@ from rpoold.console_page import ConsoleAssets
 from rpoold.contract import Operation
 from rpoold.cors import CorsPolicy
 from rpoold.deadlines import Deadlines
-from rpoold.docs_page import PAGE, POLICY, DocsAssets
+from rpoold.docs_page import PAGE, POLICY, Asset, DocsAssets
 from rpoold.errors import TIMEOUTS
 from rpoold.events import EventSettings
 from rpoold.health import HealthReport
@@ -203,12 +203,7 @@ class RpoolApi:
     @app.route("/docs/assets/<name>", methods=["GET"])
     def docs_asset(self, request: IRequest, name: str) -> bytes:
         _set_route(request, "/docs/assets/{name}")
-        asset = self.docs_assets.get(name)
-        if asset is None:
-            return self._answer_error(request, 404, "no such resource")
-        request.setHeader(b"Cache-Control", b"public, max-age=3600")
-        request.setHeader(b"X-Content-Type-Options", b"nosniff")
-        return _answer(request, asset.body, asset.media_type)
+        return self._asset(request, self.docs_assets.get(name), b"public, max-age=3600")
 
     @app.route("/ui", methods=["GET"])
     def console(self, request: IRequest) -> bytes:
@@ -222,10 +217,13 @@ class RpoolApi:
     @app.route("/ui/assets/<name>", methods=["GET"])
     def console_asset(self, request: IRequest, name: str) -> bytes:
         _set_route(request, "/ui/assets/{name}")
-        asset = self.console_assets.get(name)
+        return self._asset(request, self.console_assets.get(name), b"no-cache")
+
+    def _asset(self, request: IRequest, asset: Asset | None, cache_control: bytes) -> bytes:
+        """Answer a file of a page (``None``: a JSON 404)."""
         if asset is None:
             return self._answer_error(request, 404, "no such resource")
-        request.setHeader(b"Cache-Control", b"no-cache")
+        request.setHeader(b"Cache-Control", cache_control)
         request.setHeader(b"X-Content-Type-Options", b"nosniff")
         return _answer(request, asset.body, asset.media_type)
 

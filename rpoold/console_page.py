@@ -17,8 +17,9 @@ not do (the API still decides).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from pathlib import Path
+
+from rpoold.docs_page import Asset
 
 #: Where the console's files are served.
 ASSETS = "/ui/assets/"
@@ -40,14 +41,6 @@ _NAME = re.compile(r"^[a-z0-9][a-z0-9-]*\.(js|css|svg)$")
 POLICY = (b"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
           b"connect-src 'self'; font-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
           b"form-action 'none'")
-
-
-@dataclass(frozen=True)
-class Asset:
-    """One file of the console: its bytes and media type."""
-
-    body: bytes
-    media_type: bytes
 
 
 class ConsoleAssets:

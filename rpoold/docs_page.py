@@ -71,7 +71,7 @@ POLICY = (b"default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inli
 
 @dataclass(frozen=True)
 class Asset:
-    """One file of the viewer: its bytes and media type."""
+    """One file served with a page (the viewer's, the console's): its bytes and media type."""
 
     body: bytes
     media_type: bytes
