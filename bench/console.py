@@ -15,7 +15,6 @@ Figures only; nothing is asserted.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import statistics
 import sys
@@ -28,26 +27,16 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from testbed import http_api  # noqa: E402
+from testbed.browser import MISSING, installed, start_chromium  # noqa: E402
 from testbed.mock_pool import MOCK_CONFIG  # noqa: E402
 from testbed.twistd import start_rpoold  # noqa: E402
 
 
 def browser(profile: Path) -> Any:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.options import Options
-    from selenium.webdriver.chrome.service import Service
-
-    chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
-    if chromium is None or driver is None:
-        raise SystemExit("needs Debian's chromium and chromium-driver (make chromium)")
-    os.environ["SE_OFFLINE"] = "true"
-    options = Options()
-    options.binary_location = chromium
-    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-                     "--no-first-run", "--disable-extensions", f"--user-data-dir={profile}",
-                     "--window-size=1400,1000"):
-        options.add_argument(argument)
-    return webdriver.Chrome(service=Service(executable_path=driver), options=options)
+    paths = installed()
+    if paths is None:
+        raise SystemExit(f"{MISSING} (make chromium)")
+    return start_chromium(paths, profile)
 
 
 def wait(predicate: Any, timeout: float = 60.0) -> Any:

@@ -30,7 +30,7 @@ from testbed.core0sim import Core0Sim
 from testbed.mock_pool import MOCK_CONFIG
 from testbed.processes import Child
 from testbed.twistd import start_rpoold
-from tests.test_docs_browser import _browser_paths
+from tests.support.browser import headless_browser
 
 WAIT = 60
 NODE = "525400123456"
@@ -69,25 +69,9 @@ def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture
-def browser(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    chromium, driver_path = _browser_paths()
-    from selenium import webdriver
-    from selenium.webdriver.chrome.options import Options
-    from selenium.webdriver.chrome.service import Service
-
-    monkeypatch.setenv("SE_OFFLINE", "true")
-    options = Options()
-    options.binary_location = chromium
-    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-                     "--no-first-run", "--disable-extensions", "--disable-background-networking",
-                     f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1400,1000"):
-        options.add_argument(argument)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(executable_path=driver_path), options=options)
-    try:
+def browser(tmp_path: Path) -> Iterator[Any]:
+    with headless_browser(tmp_path / "profile") as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
 def _wait(browser: Any, what: Any, timeout: float = WAIT) -> Any:

@@ -9,8 +9,6 @@ memory, every file the page loaded coming from the daemon itself.
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +17,7 @@ import pytest
 
 from rpoold.contract import ALL_OPERATIONS
 from testbed.twistd import running_rpoold
+from tests.support.browser import headless_browser
 
 #: Seconds the page has to show what each step waits for (a deadline, not a pause).
 WAIT = 60
@@ -28,17 +27,6 @@ NODE = "525400123456"
 MEM = "#operations-node_info-GetMemInfo"
 
 
-def _browser_paths() -> tuple[str, str]:
-    chromium = shutil.which("chromium")
-    driver = shutil.which("chromedriver")
-    if chromium is None or driver is None:
-        message = "Debian's chromium and chromium-driver are not installed (make test installs them)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return chromium, driver
-
-
 @pytest.fixture(scope="module")
 def daemon() -> Iterator[str]:
     with running_rpoold() as url:
@@ -46,26 +34,9 @@ def daemon() -> Iterator[str]:
 
 
 @pytest.fixture
-def browser(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    chromium, driver_path = _browser_paths()
-    from selenium import webdriver
-    from selenium.webdriver.chrome.options import Options
-    from selenium.webdriver.chrome.service import Service
-
-    # Selenium Manager would look for (and could fetch) a browser or driver: never.
-    monkeypatch.setenv("SE_OFFLINE", "true")
-    options = Options()
-    options.binary_location = chromium
-    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-                     "--no-first-run", "--disable-extensions", "--disable-background-networking",
-                     f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1400,1000"):
-        options.add_argument(argument)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(executable_path=driver_path), options=options)
-    try:
+def browser(tmp_path: Path) -> Iterator[Any]:
+    with headless_browser(tmp_path / "profile") as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
 def test_the_docs_page_lists_the_operations_and_runs_one(daemon: str, browser: Any) -> None:
