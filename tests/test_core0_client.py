@@ -169,13 +169,28 @@ async def test_no_answer_times_out(redis_server: RedisServer, script_agent: Agen
 
 
 @pytest_twisted.ensureDeferred
+async def test_calls_queued_behind_a_silent_node_time_out_as_silent(
+        redis_server: RedisServer, script_agent: AgentOnRedis) -> None:
+    client = client_for(redis_server.port, pool_size=1, timeout=0.5)
+    try:
+        calls = [client.call("silent") for _ in range(4)]
+        errors = [await failure_of(call) for call in calls]
+        # The connection the first call closed at its deadline was the
+        # node's; the calls behind it do not say the node is unreachable.
+        assert all(isinstance(e, BackendTimeout) for e in errors), errors
+        assert all("did not answer 'silent' within 0.5 s" in str(e) for e in errors), errors
+    finally:
+        await client.close()
+
+
+@pytest_twisted.ensureDeferred
 async def test_unreachable_node() -> None:
     client = client_for(free_port(), timeout=2)
     try:
         e = await failure_of(client.call("ok"))
         assert isinstance(e, BackendUnavailable) and e.status == 502
         assert f"node '{NODE}' is unreachable" in str(e)
-        assert client.pool.count == 0
+        assert client.pool.count == 0 and not client.pool.reached_within(2)
         assert await client.ping(0.5) is False
     finally:
         await client.close()

@@ -216,7 +216,9 @@ class _Session:
             return
         client, pool = self.client, self.client.pool
         error: Exception
-        if self.phase == "lease" and pool.ready == 0:
+        # A node whose connections the calls before this one closed a moment
+        # ago, when their own deadline ran out, was reached: it is silent.
+        if self.phase == "lease" and not pool.reached_within(seconds):
             error = BackendUnavailable(f"node '{client.node}' is unreachable ({client.address.endpoint}): "
                                        f"no connection within {seconds:g} s")
         elif self.phase == "lease" and client.reactor.seconds() - client.answered_at < seconds:

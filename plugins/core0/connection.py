@@ -127,6 +127,8 @@ class NodePool:
         self.ready = 0
         #: Those connections.
         self.usable: set[Connection] = set()
+        #: When a connection was last open (``-inf``: never).
+        self.live_at = float("-inf")
         self.waiting: deque[Deferred[None]] = deque()
         self.closed = False
 
@@ -140,6 +142,10 @@ class NodePool:
         if ip.version == 6:
             return TCP6ClientEndpoint(self.reactor, host, port, timeout=seconds)
         return TCP4ClientEndpoint(self.reactor, host, port, timeout=seconds)
+
+    def reached_within(self, seconds: float) -> bool:
+        """:returns: whether a connection is open, or was within the last ``seconds``."""
+        return self.ready > 0 or self.reactor.seconds() - self.live_at < seconds
 
     def take(self) -> Connection | None:
         """:returns: an idle connection for the caller alone (as ``lease``), or ``None``."""
@@ -189,6 +195,7 @@ class NodePool:
         def ready(_: Any) -> None:
             conn.usable = True
             self.ready += 1
+            self.live_at = self.reactor.seconds()
             self.usable.add(conn)
             telemetry.connection_opened(self.address.id)
             if self.closed:
@@ -241,6 +248,7 @@ class NodePool:
         self.count -= 1
         if conn.usable:
             self.ready -= 1
+            self.live_at = self.reactor.seconds()
             self.usable.discard(conn)
             telemetry.connection_closed(self.address.id)
         if conn in self.idle:
