@@ -49,6 +49,7 @@ from rpoold.logs import REQUEST_ID, Audit, new_request_id
 from rpoold.openapi import openapi_document, with_servers
 from rpoold.operations import Settings as OperationSettings
 from rpoold.operations_api import OperationsApi
+from rpoold.references import ReferenceCheck
 from rpoold.request_validation import RequestValidator
 from rpoold.response_shaping import ResponseShaper
 from rpoold.routing import CompiledRoutes, RoutedResource
@@ -128,6 +129,7 @@ class RpoolApi:
         self.schemas = schemas if schemas is not None else contract_for(self.backends)
         self.requests = RequestValidator(self.schemas)
         self.responses = ResponseShaper(self.schemas)
+        self.references = ReferenceCheck(self.backends, self._call, self.requests.path_arguments)
         self.auth = auth or DISABLED
         if instances is None:
             distinct: dict[int, object] = {id(b): b for b in self.backends.values()}

@@ -43,6 +43,7 @@ from rpoold.operations import (
     shown,
 )
 from rpoold.records import IRecords, MemoryRecords, ScopedRecords
+from rpoold.references import ReferenceCheck
 
 JSON = b"application/json"
 #: Most operations one ``GET /operations`` lists.
@@ -56,6 +57,7 @@ class App(Protocol):
     backends: dict[str, object]
     request_timeout: float
     auth: Authenticator
+    references: ReferenceCheck
 
     def _arguments(self, request: IRequest, op: Operation,
                    params: dict[str, str]) -> tuple[dict[str, Any], Any]: ...
@@ -200,6 +202,7 @@ class OperationsApi:
         if op.multipart:
             upload = _Upload(request)
         body = args.get("body")
+        await app.references.check(op, params, body)
         resource = writes.resource_of(op, params, body)
         tracked = self.operations.begin(op, resource, backend=self._instance_of(backend))
         if upload is not None:

@@ -26,6 +26,7 @@ from tests.support.ays_harness import AYS, environment
 from tests.support.ays_split import Sim, containers_on_node, on_node
 from tests.support.backends import SECOND_NODE, SEED_CONTAINER, SEED_HOSTNAME, SEED_JOB, SEED_NODE, unique
 from tests.support.polling import eventually
+from tests.support.resources import storage_cluster, vdisk
 
 PATIENCE = AYS.patience
 DOCS_FLIST = "http://192.168.20.132:8080/deboeckj/lede-17.01.0-r3205-59508e3-x86-64-generic-rootfs.flist"
@@ -312,51 +313,52 @@ async def test_vm_round_trip(api: Api, sim: Sim, nodes_file: Path) -> None:
     async def domains(node: str = SEED_NODE) -> dict[str, str]:
         return {d["name"]: d["state"] for d in await on_node(nodes_file, node, "kvm.list")}
 
-    reply = expect(await api.post(base, json={
-        "id": vmid, "memory": 512, "cpu": 1, "nics": [{"type": "default", "id": "", "macaddress": ""}],
-        "disks": [{"vdiskid": "d-" + vmid, "maxIOps": 100}],
-        "userCloudInit": {"users": ["root"]}, "systemCloudInit": None}), 201)
-    assert reply.header("location") == f"{base}/{vmid}"
-    content = await posted(sim, f"vm_{vmid}_install_")
-    assert content[f"vm__{vmid}"]["userCloudInit"] == '{"users": ["root"]}'
-    assert content[f"vm__{vmid}"]["systemCloudInit"] == "null"
-    vm = body_of(await api.get(f"{base}/{vmid}"), "GetVM")
-    assert vm["status"] == "running" and vm["vnc"] > 0 and vm["cpu"] == 1
-    assert {"id": vmid, "status": "running"} in body_of(await api.get(base), "ListVMs")
-    assert vmid in await domains()
+    async with storage_cluster(api, [SECOND_NODE]) as cluster, vdisk(api, cluster, id="d-" + vmid):
+        reply = expect(await api.post(base, json={
+            "id": vmid, "memory": 512, "cpu": 1, "nics": [{"type": "default", "id": "", "macaddress": ""}],
+            "disks": [{"vdiskid": "d-" + vmid, "maxIOps": 100}],
+            "userCloudInit": {"users": ["root"]}, "systemCloudInit": None}), 201)
+        assert reply.header("location") == f"{base}/{vmid}"
+        content = await posted(sim, f"vm_{vmid}_install_")
+        assert content[f"vm__{vmid}"]["userCloudInit"] == '{"users": ["root"]}'
+        assert content[f"vm__{vmid}"]["systemCloudInit"] == "null"
+        vm = body_of(await api.get(f"{base}/{vmid}"), "GetVM")
+        assert vm["status"] == "running" and vm["vnc"] > 0 and vm["cpu"] == 1
+        assert {"id": vmid, "status": "running"} in body_of(await api.get(base), "ListVMs")
+        assert vmid in await domains()
 
-    no_content(await api.post(f"{base}/{vmid}/pause"))
-    assert await status() == "paused"
-    error_of(await api.post(f"{base}/{vmid}/pause"), 400, "paused")
-    no_content(await api.post(f"{base}/{vmid}/resume"))
-    assert await status() == "running"
-    error_of(await api.put(f"{base}/{vmid}", json={"memory": 1024, "cpu": 2}), 400, "halted")
-    no_content(await api.post(f"{base}/{vmid}/stop"))
-    assert await status() == "halted"
-    assert vmid not in await domains()
-    no_content(await api.put(f"{base}/{vmid}", json={"memory": 1024, "cpu": 2, "nics": [],
-                                                      "disks": []}))
-    vm = body_of(await api.get(f"{base}/{vmid}"), "GetVM")
-    assert (vm["memory"], vm["cpu"], vm["vnc"]) == (1024, 2, -1)
-    no_content(await api.post(f"{base}/{vmid}/start"))
-    assert await status() == "running"
-    assert vmid in await domains()
+        no_content(await api.post(f"{base}/{vmid}/pause"))
+        assert await status() == "paused"
+        error_of(await api.post(f"{base}/{vmid}/pause"), 400, "paused")
+        no_content(await api.post(f"{base}/{vmid}/resume"))
+        assert await status() == "running"
+        error_of(await api.put(f"{base}/{vmid}", json={"memory": 1024, "cpu": 2}), 400, "halted")
+        no_content(await api.post(f"{base}/{vmid}/stop"))
+        assert await status() == "halted"
+        assert vmid not in await domains()
+        no_content(await api.put(f"{base}/{vmid}", json={"memory": 1024, "cpu": 2, "nics": [],
+                                                          "disks": []}))
+        vm = body_of(await api.get(f"{base}/{vmid}"), "GetVM")
+        assert (vm["memory"], vm["cpu"], vm["vnc"]) == (1024, 2, -1)
+        no_content(await api.post(f"{base}/{vmid}/start"))
+        assert await status() == "running"
+        assert vmid in await domains()
 
-    no_content(await api.post(f"{base}/{vmid}/migrate", json={"nodeid": SECOND_NODE}))
-    moved = f"/nodes/{SECOND_NODE}/vms/{vmid}"
-    assert body_of(await api.get(moved), "GetVM")["status"] == "running"
-    error_of(await api.get(f"{base}/{vmid}"), 404, vmid)
-    assert vmid in await domains(SECOND_NODE) and vmid not in await domains()
+        no_content(await api.post(f"{base}/{vmid}/migrate", json={"nodeid": SECOND_NODE}))
+        moved = f"/nodes/{SECOND_NODE}/vms/{vmid}"
+        assert body_of(await api.get(moved), "GetVM")["status"] == "running"
+        error_of(await api.get(f"{base}/{vmid}"), 404, vmid)
+        assert vmid in await domains(SECOND_NODE) and vmid not in await domains()
 
-    no_content(await api.post(f"{moved}/shutdown"))
+        no_content(await api.post(f"{moved}/shutdown"))
 
-    async def moved_status() -> str:
-        return str((await api.get(moved)).json().get("status"))
+        async def moved_status() -> str:
+            return str((await api.get(moved)).json().get("status"))
 
-    await eventually(moved_status, lambda s: s == "halted", PATIENCE, "the vm shut down")
-    no_content(await api.delete(moved))
-    error_of(await api.get(moved), 404, vmid)
-    assert vmid not in await domains(SECOND_NODE)
+        await eventually(moved_status, lambda s: s == "halted", PATIENCE, "the vm shut down")
+        no_content(await api.delete(moved))
+        error_of(await api.get(moved), 404, vmid)
+        assert vmid not in await domains(SECOND_NODE)
 
 
 # Storage clusters and vdisks ---------------------------------------------------------------------

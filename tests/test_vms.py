@@ -9,6 +9,7 @@ A VM passes through states (``deploying``, ``starting``, ``halting``,
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -18,12 +19,23 @@ from testbed.http_api import Api
 from tests.support.answers import body_of, error_of, expect, malformed_json_is_400, no_content
 from tests.support.backends import SECOND_NODE, SEED_NODE, Harness, unique
 from tests.support.polling import eventually
-from tests.support.resources import vm
+from tests.support.resources import created, removed, storage_cluster, vdisk, vm
 
 FAMILY = "vms"
 VMS = f"/nodes/{SEED_NODE}/vms"
 NICS = [{"type": "default"}, {"type": "vlan", "id": "100", "macaddress": "52:54:00:aa:bb:cc"}]
-DISKS = [{"vdiskid": "vd1", "maxIOps": 2000}]
+
+@pytest_twisted.async_yield_fixture
+async def disks(api: Api, harness: Harness) -> AsyncIterator[list[dict[str, Any]]]:
+    """
+    A VM's disks: one vdisk, in a storage cluster of its own (a name only
+    where the backend serves no vdisks: nothing to check it against).
+    """
+    if not harness.serves(frozenset({"vdisks", "storageclusters"})):
+        yield [{"vdiskid": unique("vd"), "maxIOps": 2000}]
+        return
+    async with storage_cluster(api, [SECOND_NODE]) as cluster, vdisk(api, cluster) as name:
+        yield [{"vdiskid": name, "maxIOps": 2000}]
 
 
 async def status_of(api: Api, nodeid: str, vmid: str) -> str:
@@ -39,10 +51,10 @@ async def reaches(api: Api, harness: Harness, vmid: str, status: str, nodeid: st
 
 
 @pytest_twisted.ensureDeferred
-async def test_create_and_read(api: Api, harness: Harness) -> None:
+async def test_create_and_read(api: Api, harness: Harness, disks: list[dict[str, Any]]) -> None:
     """Create answers 201 with Location; the VM is listed, deploys and then runs."""
     name = unique("vm")
-    body = {"id": name, "memory": 1024, "cpu": 2, "nics": NICS, "disks": DISKS,
+    body = {"id": name, "memory": 1024, "cpu": 2, "nics": NICS, "disks": disks,
             "userCloudInit": {"users": ["me"]}, "systemCloudInit": None}
     reply = expect(await api.post(VMS, json=body), 201)
     try:
@@ -53,7 +65,7 @@ async def test_create_and_read(api: Api, harness: Harness) -> None:
         got = body_of(await api.get(f"{VMS}/{name}"), "GetVM")
         assert (got["id"], got["memory"], got["cpu"]) == (name, 1024, 2)
         assert [(n["type"], n.get("id", "")) for n in got["nics"]] == [("default", ""), ("vlan", "100")]
-        assert got["disks"] == DISKS
+        assert got["disks"] == disks
         assert got["vnc"] > 0
     finally:
         no_content(await api.delete(f"{VMS}/{name}"))
@@ -92,14 +104,14 @@ async def test_pause_needs_a_running_vm(api: Api, harness: Harness) -> None:
 
 
 @pytest_twisted.ensureDeferred
-async def test_update(api: Api, harness: Harness) -> None:
+async def test_update(api: Api, harness: Harness, disks: list[dict[str, Any]]) -> None:
     """``PUT`` (204) changes nics and disks at any time, cpu and memory only while halted (else 400)."""
     async with vm(api, SEED_NODE) as name:
         path = f"{VMS}/{name}"
         await reaches(api, harness, name, "running")
-        no_content(await api.put(path, json={"memory": 512, "cpu": 2, "nics": NICS, "disks": DISKS}))
+        no_content(await api.put(path, json={"memory": 512, "cpu": 2, "nics": NICS, "disks": disks}))
         got = body_of(await api.get(path), "GetVM")
-        assert len(got["nics"]) == 2 and got["disks"] == DISKS
+        assert len(got["nics"]) == 2 and got["disks"] == disks
         error_of(await api.put(path, json={"memory": 2048, "cpu": 4}), 400, "halted")
         assert body_of(await api.get(path), "GetVM")["memory"] == 512
         no_content(await api.post(f"{path}/stop"))
@@ -150,14 +162,53 @@ async def test_unknown_vm_or_node_is_404(api: Api) -> None:
              404, "000000000000")
 
 
+# References ---------------------------------------------------------------------------
+
+
+@pytest.mark.families("vms", "vdisks", "storageclusters")
+@pytest_twisted.ensureDeferred
+async def test_a_vdisk_that_does_not_exist_is_404(api: Api, disks: list[dict[str, Any]]) -> None:
+    """Checked before the VM is made or changed, naming the vdisk and where the body names it."""
+    name = unique("vm")
+    missing = {"vdiskid": "nosuchvdisk", "maxIOps": 100}
+    body = {"id": name, "memory": 128, "cpu": 1, "disks": [*disks, missing]}
+    error_of(await api.post(VMS, json=body), 404, "disks[1].vdiskid", "vdisk 'nosuchvdisk' does not exist")
+    assert name not in [v["id"] for v in (await api.get(VMS)).json()]
+    async with vm(api, SEED_NODE, disks=disks) as name:
+        change = {"memory": 512, "cpu": 2, "disks": [missing]}
+        error_of(await api.put(f"{VMS}/{name}", json=change), 404, "disks[0].vdiskid", "nosuchvdisk")
+        assert body_of(await api.get(f"{VMS}/{name}"), "GetVM")["disks"] == disks
+
+
+@pytest.mark.families("vms", "bridges")
+@pytest_twisted.ensureDeferred
+async def test_a_bridge_that_does_not_exist_is_400(api: Api) -> None:
+    """As for a container's nic; on a node that does not exist, the node is the 404."""
+    name = unique("vm")
+    body = {"id": name, "memory": 128, "cpu": 1,
+            "nics": [{"type": "default"}, {"type": "bridge", "id": "nosuchbr"}]}
+    error_of(await api.post(VMS, json=body), 400, "nics[1].id", f"bridge 'nosuchbr' on node '{SEED_NODE}'")
+    assert name not in [v["id"] for v in (await api.get(VMS)).json()]
+    error_of(await api.post("/nodes/000000000000/vms", json=body), 404, "000000000000")
+    bridge = f"br{unique('')[-8:]}"
+    await created(api, f"/nodes/{SEED_NODE}/bridges", {"name": bridge, "networkMode": "none"},
+                  f"/nodes/{SEED_NODE}/bridges/{bridge}")
+    try:
+        async with vm(api, SEED_NODE, nics=[{"type": "bridge", "id": bridge}]) as name:
+            nics = body_of(await api.get(f"{VMS}/{name}"), "GetVM")["nics"]
+            assert [(n["type"], n["id"]) for n in nics] == [("bridge", bridge)]
+    finally:
+        await removed(api, f"/nodes/{SEED_NODE}/bridges/{bridge}")
+
+
 # VM info ------------------------------------------------------------------------------
 
 
 @pytest.mark.families("vms", "vm_info")
 @pytest_twisted.ensureDeferred
-async def test_info_of_a_running_vm(api: Api, harness: Harness) -> None:
+async def test_info_of_a_running_vm(api: Api, harness: Harness, disks: list[dict[str, Any]]) -> None:
     """One cpu figure per vCPU, one entry per disk and per nic."""
-    async with vm(api, SEED_NODE, cpu=3, nics=NICS, disks=DISKS) as name:
+    async with vm(api, SEED_NODE, cpu=3, nics=NICS, disks=disks) as name:
         await reaches(api, harness, name, "running")
         info = body_of(await api.get(f"{VMS}/{name}/info"), "GetVMInfo")
         assert len(info["cpu"]) == 3

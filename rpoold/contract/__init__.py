@@ -77,6 +77,36 @@ def _list_spec(spec: dict[str, Any] | None) -> ListSpec | None:
 
 
 @dataclass(frozen=True)
+class Reference:
+    """
+    A resource a write's body names, read before the write is made
+    (``types.json``'s ``references``; see its conventions).
+    """
+
+    #: The body's array whose objects name it, and the field that does.
+    items: str
+    field: str
+    #: Only the objects with these field values name it.
+    when: dict[str, Any]
+    #: The GET operation that reads it, and that operation's path
+    #: parameters (templates over the write's path parameters and ``{value}``).
+    read: str
+    arguments: dict[str, str]
+    #: What the refusal calls it (a template, as ``arguments``).
+    names: str
+    #: The refusal's status (404 or 400).
+    status: int
+    #: A GET of the write's path read first when it is missing (``None``: none).
+    within: str | None = None
+
+
+def _references(specs: list[dict[str, Any]]) -> tuple[Reference, ...]:
+    return tuple(Reference(items=r["items"], field=r["field"], when=r.get("when", {}), read=r["read"],
+                           arguments=r["arguments"], names=r["names"], status=r["status"],
+                           within=r.get("within")) for r in specs)
+
+
+@dataclass(frozen=True)
 class Operation:
     """One operation of the contract, as ``types.json`` lists it."""
 
@@ -109,6 +139,10 @@ class Operation:
     listing: ListSpec | None = None
     #: The response header naming the nodes a pool-wide list could not ask.
     fan_out: str | None = None
+    #: The resources its body names, checked before it is made.
+    references: tuple[Reference, ...] = ()
+    #: One of rpoold's own endpoints (``rpoold_operations``), not the 2017 contract's.
+    own: bool = False
 
     @property
     def query_parameters(self) -> tuple[str, ...]:
@@ -117,8 +151,6 @@ class Operation:
         if self.listing is not None:
             names += [*LIST_PARAMETERS, *self.listing.filters]
         return tuple(names)
-    #: One of rpoold's own endpoints (``rpoold_operations``), not the 2017 contract's.
-    own: bool = False
 
     @property
     def is_write(self) -> bool:
@@ -174,6 +206,7 @@ def operations(document: dict[str, Any], key: str = "operations") -> tuple[Opera
             created=op.get("created"),
             listing=_list_spec(op.get("list")),
             fan_out=op.get("fan_out"),
+            references=_references(op.get("references", [])),
             own=bool(op.get("rpoold_own", False)),
         )
         for op in document.get(key, ())
