@@ -2,7 +2,7 @@
 The console with a large pool: ``twistd rpoold`` on a mock pool of 500
 simulated nodes, the pool page in headless Chromium (Debian's chromium and
 chromedriver, as the browser tests).  Prints the time from navigation to
-every tile drawn, to every node's memory bar filled, and, for containers
+every tile drawn, to every node's memory bar and CPU figure filled, and, for containers
 created through the API, the time from each ``container.created`` event
 (its ``time``) to its tile showing it.
 
@@ -66,11 +66,11 @@ def main() -> None:
         driver.get(f"{url}/ui")
         rendered = wait(lambda: driver.execute_script(f"return {view}.rendered"))
         tiles = driver.execute_script("return document.querySelectorAll('li.tile').length")
-        filled = wait(lambda: driver.execute_script(f"return {view}.memLoaded"), 120)
+        filled = wait(lambda: driver.execute_script(f"return {view}.figuresLoaded"), 120)
         wait(lambda: driver.execute_script(
             "return document.getElementById('stream-state').dataset.state === 'open'"))
         print(f"{tiles} tiles of {len(nodes)} nodes drawn {int(rendered)} ms after navigation; "
-              f"every memory bar filled after {int(filled)} ms")
+              f"every memory bar and CPU figure filled after {int(filled)} ms")
         lags = []
         for n in range(options.events):
             node = nodes[(n * 37) % len(nodes)]["id"]

@@ -4,8 +4,11 @@
 
 On the mock: the pool page shows every node; a container created from the
 node page appears there and on the pool page without a reload; a
-process's output follows live on the container page; a ``read`` token
-sees no action button and a forged write with it is refused (403).  On
+process's output follows live on the container page, and a job is killed
+from it; a VM is paused, resumed, stopped and started from its node's
+page; a tile shows its node's CPUs and agent CPU; a ``read`` token sees no
+action button (for containers nor VMs) and a forged write with it is
+refused (403).  On
 core0 with core0sim: stopping a node's redis-server (SIGSTOP) turns its
 tile unreachable without a reload.  Screenshots of the pages go to
 ``screenshots/`` under the test's temporary directory.
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import tomllib
 import urllib.error
@@ -30,6 +34,7 @@ from testbed.core0sim import Core0Sim
 from testbed.mock_pool import MOCK_CONFIG
 from testbed.processes import Child
 from testbed.twistd import start_rpoold
+from tests.support.backends import unique
 from tests.support.browser import headless_browser
 
 WAIT = 60
@@ -92,6 +97,18 @@ def _tile_text(browser: Any, node: str) -> str:
     return str(found[0].get_attribute("innerText") or "").lower() if found else ""
 
 
+def _click(browser: Any, selector: str) -> None:
+    """Wait for the element and click it, found and clicked in one step (the tables are redrawn on events)."""
+    _wait(browser, lambda b: b.execute_script(
+        "const e = document.querySelector(arguments[0]); if (e) e.click(); return !!e;", selector))
+
+
+def _rows(browser: Any) -> list[str]:
+    """The text of every table row, read at once (the tables are redrawn on events)."""
+    return list(browser.execute_script(
+        "return [...document.querySelectorAll('table tbody tr')].map((r) => r.innerText);"))
+
+
 def _no_errors(browser: Any) -> None:
     errors = [e["message"] for e in browser.get_log("browser") if e["level"] == "SEVERE"]
     assert not errors, errors
@@ -134,6 +151,9 @@ def test_the_pool_page_shows_every_node_and_a_created_container_appears(
           _css(b, "#stream-state")[0].get_attribute("data-state") == "open")
     assert {t.get_attribute("data-node") for t in _css(browser, "li.tile")} == {n["id"] for n in nodes}
     _wait(browser, lambda b: "memory " in _tile_text(b, NODE) and "%" in _tile_text(b, NODE))
+    # Its CPUs (as many as the API lists) and the core0 agent's CPU figure.
+    _, cpus = _api(mock, "GET", f"/nodes/{NODE}/cpus")
+    _wait(browser, lambda b: re.search(rf"cpu: {len(cpus)} cpus · agent [0-9.]+%", _tile_text(b, NODE)))
     before = _tile_text(browser, NODE)
     count = int(before.split(" containers")[0].rsplit("\n", 1)[-1])
     assert "unreachable" not in before
@@ -188,6 +208,69 @@ def test_a_process_output_follows_live(mock: str, browser: Any, shots: Path) -> 
     _no_errors(browser)
 
 
+def _confirm(browser: Any) -> None:
+    from selenium.webdriver.common.by import By
+
+    _wait(browser, lambda b: [d for d in _css(b, "dialog.confirm") if d.is_displayed()])
+    browser.find_element(By.CSS_SELECTOR, "dialog.confirm button[data-confirm=yes]").click()
+
+
+def test_a_job_is_killed_from_its_container_page(mock: str, browser: Any) -> None:
+    from selenium.webdriver.common.by import By
+
+    base = f"/nodes/{NODE}/containers/vfw_21"
+    status, reference = _api(mock, "POST", f"{base}/processes", {"name": "sleep", "args": ["600"]})
+    assert status == 202, reference
+    job = reference["id"]
+    browser.get(f"{mock}/ui#{base}")
+    assert _api(mock, "GET", f"{base}/jobs/{job}")[0] == 200
+    _click(browser, f'button[data-action=kill][aria-label="Kill job {job}"]')
+    _confirm(browser)
+    _wait(browser, lambda b: _css(b, "#op-status")[0].get_attribute("data-status") in ("succeeded", "failed"))
+    assert browser.find_element(By.ID, "op-status").get_attribute("data-status") == "succeeded"
+    # Killed: no longer listed, and its result says so.
+    assert job not in [j["id"] for j in _api(mock, "GET", f"{base}/jobs")[1]]
+    _wait(browser, lambda b: (_api(mock, "GET", f"{base}/jobs/{job}")[1] or {}).get("state") == "killed")
+    _wait(browser, lambda b: not _css(b, f'button[data-action=kill][aria-label="Kill job {job}"]'))
+    _no_errors(browser)
+
+
+def test_a_vm_is_paused_resumed_stopped_and_started_from_its_node_page(
+        mock: str, browser: Any, shots: Path) -> None:
+    from selenium.webdriver.common.by import By
+
+    vmid = unique("vm")
+    path = f"/nodes/{NODE}/vms/{vmid}"
+    assert _api(mock, "POST", f"/nodes/{NODE}/vms", {"id": vmid, "memory": 256, "cpu": 1})[0] == 201
+    try:
+        browser.get(f"{mock}/ui#/nodes/{NODE}")
+
+        def press(action: str, label: str) -> None:
+            _click(browser, f'button[data-action=vm-{action}][aria-label="{label} VM {vmid}"]')
+
+        def status_becomes(expected: str) -> None:
+            _wait(browser, lambda b: _api(mock, "GET", path)[1].get("status") == expected)
+            # The row shows it too, from the VM's event (no reload).
+            _wait(browser, lambda b: any(vmid in row and expected in row for row in _rows(b)))
+
+        assert _api(mock, "GET", path)[1]["status"] == "running"
+        press("pause", "Pause")
+        status_becomes("paused")
+        press("resume", "Resume")
+        status_becomes("running")
+        browser.save_screenshot(str(shots / "node-vms.png"))
+        press("stop", "Stop")
+        _confirm(browser)
+        status_becomes("halted")
+        assert not _css(browser, f'button[data-action=vm-pause][aria-label="Pause VM {vmid}"]')
+        press("start", "Start")
+        status_becomes("running")
+        assert browser.find_element(By.ID, "op-status").get_attribute("data-status") == "succeeded"
+        _no_errors(browser)
+    finally:
+        _api(mock, "DELETE", path)
+
+
 def test_a_read_token_sees_no_action_and_a_forged_call_is_refused(
         secured: str, browser: Any, shots: Path) -> None:
     from selenium.webdriver.common.by import By
@@ -202,8 +285,12 @@ def test_a_read_token_sees_no_action_and_a_forged_call_is_refused(
     # The token is in the tab's session storage, not in the URL.
     assert browser.execute_script("return sessionStorage.getItem('rpoold.token')") == READ_TOKEN
     assert READ_TOKEN not in browser.current_url
+    vmid = unique("vm")
+    assert _api(secured, "POST", f"/nodes/{NODE}/vms", {"id": vmid, "memory": 256, "cpu": 1},
+                token=ADMIN_TOKEN)[0] == 201
     browser.get(f"{secured}/ui#/nodes/{NODE}")
     _wait(browser, lambda b: any("vfw_21" in r.text for r in _css(b, "table tbody tr")))
+    assert any(vmid in row and "running" in row for row in _rows(browser))
     assert not _css(browser, "button[data-action]") and not _css(browser, "#create-container")
     browser.save_screenshot(str(shots / "node-read.png"))
     browser.get(f"{secured}/ui#/nodes/{NODE}/containers/vfw_21")
@@ -221,7 +308,8 @@ def test_a_read_token_sees_no_action_and_a_forged_call_is_refused(
     browser.execute_script(f"sessionStorage.setItem('rpoold.token', '{ADMIN_TOKEN}')")
     browser.get(f"{secured}/ui#/nodes/{NODE}")
     browser.refresh()  # the same page with another hash: read the session again
-    _wait(browser, lambda b: _css(b, "button[data-action=reboot]") and _css(b, "button[data-action=delete]"))
+    _wait(browser, lambda b: _css(b, "button[data-action=reboot]") and _css(b, "button[data-action=delete]")
+          and _css(b, f'button[data-action=vm-pause][aria-label="Pause VM {vmid}"]'))
 
 
 @pytest.fixture(scope="module")

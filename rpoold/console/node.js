@@ -1,6 +1,7 @@
 // A node: its containers, VMs, bridges, storage pools and jobs, and the
-// actions its role may take (reboot, create/start/stop/delete a container),
-// each run as an operation whose status the page shows.
+// actions its role may take (reboot, create/start/stop/delete a container,
+// start/stop/pause/resume a VM), each run as an operation whose status the
+// page shows.
 import { get } from "./api.js";
 import { bytes, confirmAction, h, table } from "./dom.js";
 import { app } from "./main.js";
@@ -45,6 +46,23 @@ export function nodePage(view, nodeid) {
     return h("div", { class: "actions" }, buttons);
   }
 
+  // What a VM in each status may be asked to do: [action, label, destructive].
+  const VM_ACTIONS = {
+    running: [["pause", "Pause"], ["stop", "Stop", true]],
+    paused: [["resume", "Resume"], ["stop", "Stop", true]],
+    halted: [["start", "Start"]],
+  };
+
+  function vmActions(v) {
+    if (!app.may("operate")) return "";
+    const path = `${base}/vms/${encodeURIComponent(v.id)}`;
+    return h("div", { class: "actions" }, (VM_ACTIONS[v.status] || []).map(([action, label, destructive]) =>
+      h("button", { type: "button", class: destructive ? "danger" : undefined, "data-action": `vm-${action}`,
+        "aria-label": `${label} VM ${v.id}`,
+        onclick: () => act(`${action} VM ${v.id}`, "POST", `${path}/${action}`, undefined,
+          destructive ? `Stop VM ${v.id} on ${nodeid}? It is powered off at once.` : undefined) }, label)));
+  }
+
   function createForm() {
     const name = h("input", { id: "new-name", name: "name", required: true, pattern: "[A-Za-z0-9_.\\-]+" });
     const flist = h("input", { id: "new-flist", name: "flist", required: true, value: SEED_FLIST, size: 40 });
@@ -86,7 +104,7 @@ export function nodePage(view, nodeid) {
         table("Containers", ["name", "status", "flist", "actions"], list(containers).map((c) => [
           h("a", { href: `#/nodes/${encodeURIComponent(nodeid)}/containers/${encodeURIComponent(c.name || c.id)}` },
             c.name || c.id), c.status || "", c.flist || "", containerActions(c)])),
-        table("VMs", ["id", "status"], list(vms).map((v) => [v.id, v.status || ""])),
+        table("VMs", ["id", "status", "actions"], list(vms).map((v) => [v.id, v.status || "", vmActions(v)])),
         table("Bridges", ["name", "status"], list(bridges).map((b) => [b.name, b.status || ""])),
         table("Storage pools", ["name", "status", "capacity"], list(pools).map((p) => [p.name, p.status || "",
           p.capacity || ""])),
