@@ -20,7 +20,7 @@ from tests.support.backends import (
     Harness,
     unique,
 )
-from tests.support.resources import container, container_body, filesystem, storage_pool
+from tests.support.resources import bridge, container, container_body, filesystem, storage_pool
 
 FAMILY = "containers"
 UNKNOWN_NODE = "000000000000"
@@ -82,6 +82,21 @@ async def test_nic_hwaddr(api: Api, harness: Harness) -> None:
             assert "hwaddr" not in nic
         else:
             assert nic["hwaddr"] == "52:54:00:aa:bb:cc"
+
+
+@pytest.mark.families("containers", "bridges")
+@pytest_twisted.ensureDeferred
+async def test_a_bridge_nic_names_a_bridge_that_exists(api: Api) -> None:
+    """A nic of type ``bridge`` on a bridge the node does not have is a 400 naming it; on one it has, made."""
+    name = unique("ct")
+    body = container_body(name, nics=[{"type": "default"}, {"type": "bridge", "id": "nosuchbr"}])
+    error_of(await api.post(f"/nodes/{SEED_NODE}/containers", json=body), 400, "nics[1].id",
+             f"bridge 'nosuchbr' on node '{SEED_NODE}' does not exist")
+    assert name not in [c["name"] for c in (await api.get(f"/nodes/{SEED_NODE}/containers")).json()]
+    async with bridge(api, SEED_NODE) as br, \
+            container(api, SEED_NODE, nics=[{"type": "bridge", "id": br}]) as name:
+        got = body_of(await api.get(f"/nodes/{SEED_NODE}/containers/{name}"), "GetContainer")
+        assert [(n["type"], n.get("id")) for n in got["nics"]] == [("bridge", br)]
 
 
 @pytest_twisted.ensureDeferred

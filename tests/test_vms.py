@@ -19,7 +19,7 @@ from testbed.http_api import Api
 from tests.support.answers import body_of, error_of, expect, malformed_json_is_400, no_content
 from tests.support.backends import SECOND_NODE, SEED_NODE, Harness, unique
 from tests.support.polling import eventually
-from tests.support.resources import created, removed, storage_cluster, vdisk, vm
+from tests.support.resources import bridge, storage_cluster, vdisk, vm
 
 FAMILY = "vms"
 VMS = f"/nodes/{SEED_NODE}/vms"
@@ -190,15 +190,9 @@ async def test_a_bridge_that_does_not_exist_is_400(api: Api) -> None:
     error_of(await api.post(VMS, json=body), 400, "nics[1].id", f"bridge 'nosuchbr' on node '{SEED_NODE}'")
     assert name not in [v["id"] for v in (await api.get(VMS)).json()]
     error_of(await api.post("/nodes/000000000000/vms", json=body), 404, "000000000000")
-    bridge = f"br{unique('')[-8:]}"
-    await created(api, f"/nodes/{SEED_NODE}/bridges", {"name": bridge, "networkMode": "none"},
-                  f"/nodes/{SEED_NODE}/bridges/{bridge}")
-    try:
-        async with vm(api, SEED_NODE, nics=[{"type": "bridge", "id": bridge}]) as name:
-            nics = body_of(await api.get(f"{VMS}/{name}"), "GetVM")["nics"]
-            assert [(n["type"], n["id"]) for n in nics] == [("bridge", bridge)]
-    finally:
-        await removed(api, f"/nodes/{SEED_NODE}/bridges/{bridge}")
+    async with bridge(api, SEED_NODE) as br, vm(api, SEED_NODE, nics=[{"type": "bridge", "id": br}]) as name:
+        nics = body_of(await api.get(f"{VMS}/{name}"), "GetVM")["nics"]
+        assert [(n["type"], n["id"]) for n in nics] == [("bridge", br)]
 
 
 # VM info ------------------------------------------------------------------------------

@@ -65,6 +65,18 @@ async def container_halts(api: Api, harness: Harness, nodeid: str, name: str) ->
 
 
 @asynccontextmanager
+async def bridge(api: Api, nodeid: str, **fields: Any) -> AsyncIterator[str]:
+    """A bridge on ``nodeid`` (no network mode by default); its name fits an interface name."""
+    name = fields.pop("name", None) or f"br{unique('')[-8:]}"
+    await created(api, f"/nodes/{nodeid}/bridges", {"name": name, "networkMode": "none", **fields},
+                  f"/nodes/{nodeid}/bridges/{name}")
+    try:
+        yield name
+    finally:
+        await removed(api, f"/nodes/{nodeid}/bridges/{name}")
+
+
+@asynccontextmanager
 async def storage_pool(api: Api, nodeid: str, devices: list[str], **fields: Any) -> AsyncIterator[str]:
     """A storage pool on ``nodeid`` made of ``devices``."""
     name = fields.pop("name", None) or unique("sp")
